@@ -1,0 +1,86 @@
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { z } from "zod";
+import type { Config } from "./config.ts";
+
+/** Who the caller is, from a verified token. */
+export interface Identity {
+  id: string;
+  email: string | null;
+  name: string | null;
+}
+
+export class AuthError extends Error {}
+
+export type VerifyToken = (token: string) => Promise<Identity>;
+
+const ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
+const CACHE_SIZE = 10_000;
+const CACHE_TTL_MS = 5 * 60_000;
+
+const claimsSchema = z.object({
+  sub: z.string().min(1).max(255),
+  email: z.string().max(320).nullish().catch(null),
+  name: z.string().max(200).nullish().catch(null),
+});
+
+/**
+ * Verifies `Authorization: Bearer` tokens: HS256 with AUTH_SECRET and/or an issuer's keys from AUTH_JWKS_URL,
+ * checking AUTH_ISSUER and AUTH_AUDIENCE when set. Verified tokens are remembered until they expire (at most
+ * five minutes), so a client's repeated calls cost one verification.
+ */
+export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
+  const secret = auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl)) : undefined;
+  const options = { issuer: auth.issuer, audience: auth.audience };
+  const cache = new Map<string, { identity: Identity; until: number }>();
+
+  async function verify(token: string): Promise<JWTPayload> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new AuthError("malformed token");
+    }
+    if (alg === "HS256" && secret) return (await jwtVerify(token, secret, { ...options, algorithms: ["HS256"] })).payload;
+    if (alg && ASYMMETRIC.includes(alg) && jwks) return (await jwtVerify(token, jwks, { ...options, algorithms: ASYMMETRIC })).payload;
+    throw new AuthError(`token algorithm ${JSON.stringify(alg)} is not accepted`);
+  }
+
+  return async (token) => {
+    const now = Date.now();
+    const hit = cache.get(token);
+    if (hit && hit.until > now) return hit.identity;
+    if (hit) cache.delete(token);
+
+    let payload: JWTPayload;
+    try {
+      payload = await verify(token);
+    } catch (error) {
+      throw error instanceof AuthError ? error : new AuthError((error as Error).message);
+    }
+    const claims = claimsSchema.safeParse(payload);
+    if (!claims.success) throw new AuthError("token has no valid sub claim");
+    const identity: Identity = { id: claims.data.sub, email: claims.data.email ?? null, name: claims.data.name ?? null };
+
+    const until = Math.min(payload.exp ? payload.exp * 1000 : Infinity, now + CACHE_TTL_MS);
+    if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    cache.set(token, { identity, until });
+    return identity;
+  };
+}
+
+/** Signs an HS256 token for local use (`npm run token`) and tests. */
+export async function signToken(
+  secret: string,
+  claims: { sub: string; email?: string; name?: string },
+  options: { expiresIn?: string | number; issuer?: string; audience?: string } = {},
+): Promise<string> {
+  let jwt = new SignJWT({ email: claims.email, name: claims.name })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(claims.sub)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? "1h");
+  if (options.issuer) jwt = jwt.setIssuer(options.issuer);
+  if (options.audience) jwt = jwt.setAudience(options.audience);
+  return jwt.sign(new TextEncoder().encode(secret));
+}

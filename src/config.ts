@@ -1,0 +1,144 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+const postgresUrl = optionalString.pipe(
+  z
+    .string()
+    .regex(/^postgres(ql)?:\/\/.+/, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+);
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+  HOST: z.string().default("0.0.0.0"),
+  PORT: int(0, 65535).default(3000),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+
+  DATABASE_URL: postgresUrl,
+  DIRECT_URL: postgresUrl,
+  DB_DRIVER: z.enum(["neon", "pg"]).default("neon"),
+  DB_POOL_MAX: int(1, 1000).default(10),
+  DB_POOL_IDLE_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
+  DB_CONNECTION_TIMEOUT_MS: int(1, 600_000).default(5_000),
+  PGLITE_DATA_DIR: z.string().min(1).default(".data/pglite"),
+
+  AUTH_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
+  AUTH_JWKS_URL: optionalString.pipe(z.url().optional()),
+  AUTH_ISSUER: optionalString,
+  AUTH_AUDIENCE: optionalString,
+
+  BODY_LIMIT_BYTES: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  env: Env["NODE_ENV"];
+  host: string;
+  port: number;
+  logLevel: Env["LOG_LEVEL"];
+  bodyLimitBytes: number;
+  shutdownTimeoutMs: number;
+  db: {
+    /** Unset: the embedded PGlite database is started. */
+    url: string | undefined;
+    directUrl: string | undefined;
+    driver: Env["DB_DRIVER"];
+    poolMax: number;
+    idleTimeoutMs: number;
+    connectionTimeoutMs: number;
+    pgliteDataDir: string;
+  };
+  auth: {
+    /** HS256 secret; generated and stored beside the embedded database in development. */
+    secret: string | undefined;
+    jwksUrl: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+  };
+}
+
+export class ConfigError extends Error {}
+
+/** Parses the environment; throws a ConfigError whose message is one line naming the variable. */
+export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? "environment");
+    const value = source[name];
+    throw new ConfigError(
+      `Invalid configuration: ${name} ${issue.message}` + (value === undefined ? "" : ` (got ${JSON.stringify(value)})`),
+    );
+  }
+  const e = parsed.data;
+  if (e.NODE_ENV === "production") {
+    if (!e.DATABASE_URL) throw new ConfigError("Invalid configuration: DATABASE_URL is required when NODE_ENV=production");
+    if (!e.AUTH_SECRET && !e.AUTH_JWKS_URL) {
+      throw new ConfigError("Invalid configuration: AUTH_SECRET or AUTH_JWKS_URL is required when NODE_ENV=production");
+    }
+  }
+  return {
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    db: {
+      url: e.DATABASE_URL,
+      directUrl: e.DIRECT_URL ?? e.DATABASE_URL,
+      driver: e.DB_DRIVER,
+      poolMax: e.DB_POOL_MAX,
+      idleTimeoutMs: e.DB_POOL_IDLE_TIMEOUT_MS,
+      connectionTimeoutMs: e.DB_CONNECTION_TIMEOUT_MS,
+      pgliteDataDir: path.resolve(projectRoot, e.PGLITE_DATA_DIR),
+    },
+    auth: {
+      secret: e.AUTH_SECRET,
+      jwksUrl: e.AUTH_JWKS_URL,
+      issuer: e.AUTH_ISSUER,
+      audience: e.AUTH_AUDIENCE,
+    },
+  };
+}
+
+/**
+ * Outside production, with neither AUTH_SECRET nor AUTH_JWKS_URL, use a random secret generated once
+ * and kept beside the embedded database, so `npm start` and `npm run token` agree.
+ */
+export function withDevelopmentSecret(config: Config): Config {
+  if (config.env === "production" || config.auth.secret || config.auth.jwksUrl) return config;
+  const file = path.join(path.dirname(config.db.pgliteDataDir), "auth-secret");
+  let secret: string;
+  try {
+    secret = readFileSync(file, "utf8").trim();
+  } catch {
+    secret = randomBytes(32).toString("base64url");
+    mkdirSync(path.dirname(file), { recursive: true });
+    try {
+      writeFileSync(file, secret + "\n", { mode: 0o600, flag: "wx" });
+    } catch (error) {
+      // Another process (npm start beside npm run token) wrote it first: use theirs.
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      secret = readFileSync(file, "utf8").trim();
+    }
+  }
+  return { ...config, auth: { ...config.auth, secret } };
+}
+
+/** The whole start-up configuration step: parse, then fill the development secret. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  return withDevelopmentSecret(parseConfig(source));
+}

@@ -1,0 +1,108 @@
+import { neonConfig } from "@neondatabase/serverless";
+import { PrismaNeon } from "@prisma/adapter-neon";
+import { PrismaPg } from "@prisma/adapter-pg";
+import type { Logger } from "pino";
+import ws from "ws";
+import type { Config } from "../config.ts";
+import { PrismaClient } from "../generated/prisma/client.ts";
+import { startWsProxy, type WsProxy } from "./ws-proxy.ts";
+
+export type { PrismaClient };
+
+export interface Database {
+  prisma: PrismaClient;
+  driver: Config["db"]["driver"];
+  /** Where the driver connects: the Neon endpoint, or the host behind the local WebSocket proxy. */
+  describe: string;
+  /** The local WebSocket proxy when the Neon driver talks to a non-Neon PostgreSQL. */
+  proxy: WsProxy | undefined;
+  /** One round trip; rejects when the database does not answer within the connection timeout. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type DatabaseOptions = Config["db"] & { url: string; schema?: string };
+
+/** Neon endpoints are reached directly over secure WebSockets; anything else goes through the local proxy. */
+export function isNeonHost(hostname: string): boolean {
+  return /\.neon\.(tech|build)$/i.test(hostname) || hostname.endsWith(".aws.neon.com");
+}
+
+// neonConfig is process-wide: route each proxied host:port to its own local proxy.
+const proxied = new Map<string, string>();
+neonConfig.webSocketConstructor = ws;
+neonConfig.wsProxy = (host, port) => proxied.get(`${host}:${port}`) ?? `${host}/v2`;
+
+export async function createDatabase(options: DatabaseOptions, logger: Logger): Promise<Database> {
+  const url = new URL(options.url);
+  const pool = {
+    connectionString: options.url,
+    max: options.poolMax,
+    idleTimeoutMillis: options.idleTimeoutMs,
+    connectionTimeoutMillis: options.connectionTimeoutMs,
+  };
+  const callbacks = {
+    schema: options.schema,
+    onPoolError: (error: Error) => logger.warn({ err: error }, "database pool error"),
+    onConnectionError: (error: Error) => logger.warn({ err: error }, "database connection error"),
+  };
+
+  let proxy: WsProxy | undefined;
+  let adapter: PrismaNeon | PrismaPg;
+  let describe = `${url.hostname}:${url.port || 5432}${url.pathname}`;
+  if (options.driver === "neon") {
+    if (!isNeonHost(url.hostname)) {
+      const targetPort = Number(url.port || 5432);
+      proxy = await startWsProxy({
+        targetHost: url.hostname,
+        targetPort,
+        onError: (error) => logger.debug({ err: error }, "websocket proxy socket error"),
+      });
+      proxied.set(`${url.hostname}:${targetPort}`, `${proxy.address}?address=${url.hostname}:${targetPort}`);
+      // A local proxy speaks plain ws and plain PostgreSQL: no TLS, no pipelined startup.
+      neonConfig.useSecureWebSocket = false;
+      neonConfig.pipelineConnect = false;
+      neonConfig.pipelineTLS = false;
+      neonConfig.forceDisablePgSSL = true;
+      describe += ` via WebSocket proxy ${proxy.address}`;
+    }
+    adapter = new PrismaNeon(pool, callbacks);
+  } else {
+    adapter = new PrismaPg(pool, callbacks);
+  }
+
+  const prisma = new PrismaClient({
+    adapter,
+    log: [
+      { emit: "event", level: "warn" },
+      { emit: "event", level: "error" },
+    ],
+  });
+  prisma.$on("warn", (event) => logger.warn({ target: event.target }, event.message));
+  prisma.$on("error", (event) => logger.debug({ target: event.target }, event.message));
+
+  return {
+    prisma,
+    driver: options.driver,
+    describe,
+    proxy,
+    async ping() {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("database ping timed out")), options.connectionTimeoutMs);
+      });
+      try {
+        await Promise.race([prisma.$queryRaw`SELECT 1`, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async close() {
+      await prisma.$disconnect();
+      if (proxy) {
+        proxied.delete(`${url.hostname}:${Number(url.port || 5432)}`);
+        await proxy.close();
+      }
+    },
+  };
+}

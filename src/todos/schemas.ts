@@ -1,0 +1,75 @@
+import { z } from "zod";
+
+export const PRIORITIES = ["LOW", "MEDIUM", "HIGH"] as const;
+export const SORT_FIELDS = ["createdAt", "updatedAt", "dueAt", "priority", "title"] as const;
+export type SortField = (typeof SORT_FIELDS)[number];
+
+// PostgreSQL text cannot hold U+0000; refusing it here keeps it a BAD_REQUEST instead of a database error.
+const noNul = (s: string) => !s.includes("\u0000");
+// Limits count characters as PostgreSQL does (code points), not UTF-16 units.
+const length = (s: string) => [...s].length;
+
+const text = (field: string, max: number) =>
+  z
+    .string()
+    .refine(noNul, `${field} must not contain NUL characters`)
+    .refine((s) => length(s) <= max, `${field} must be at most ${max} characters`);
+
+const title = z
+  .string()
+  .trim()
+  .min(1, "Title must not be empty")
+  .pipe(text("Title", 200));
+const description = text("Description", 2000);
+
+const MIN_DATE = Date.UTC(1900, 0, 1);
+const MAX_DATE = Date.UTC(9999, 11, 31);
+/** A Date (superjson) or an ISO 8601 string with a time zone (plain JSON clients). */
+const date = z
+  .union([z.date(), z.iso.datetime({ offset: true }).transform((s) => new Date(s))])
+  .refine((d) => !Number.isNaN(d.getTime()) && d.getTime() >= MIN_DATE && d.getTime() <= MAX_DATE, {
+    message: "Date must be between 1900-01-01 and 9999-12-31",
+  });
+
+/** Todo ids are UUIDs, but any string is accepted so an unknown id is NOT_FOUND, never a type error. */
+export const todoId = z.string().min(1).max(100).refine(noNul, "id must not contain NUL characters");
+
+export const byIdInput = z.object({ id: todoId });
+
+export const listInput = z
+  .object({
+    status: z.enum(["all", "active", "completed"]).default("all"),
+    search: z
+      .string()
+      .trim()
+      .pipe(text("Search", 200))
+      .optional()
+      .transform((s) => (s ? s : undefined)),
+    orderBy: z.enum(SORT_FIELDS).default("createdAt"),
+    order: z.enum(["asc", "desc"]).default("desc"),
+    limit: z.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(1000).nullish(),
+  })
+  .prefault({});
+
+export const createInput = z.object({
+  title,
+  description: description.optional(),
+  priority: z.enum(PRIORITIES).optional(),
+  dueAt: date.optional(),
+});
+
+export const updateInput = z.object({
+  id: todoId,
+  expectedVersion: z.number().int().min(1).max(2_147_483_647).optional(),
+  title: title.optional(),
+  description: description.nullable().optional(),
+  completed: z.boolean().optional(),
+  priority: z.enum(PRIORITIES).optional(),
+  dueAt: date.nullable().optional(),
+});
+
+export const toggleAllInput = z.object({ completed: z.boolean() });
+
+export type ListInput = z.output<typeof listInput>;
+export type UpdateInput = z.output<typeof updateInput>;

@@ -1,0 +1,25 @@
+import type { Identity } from "./auth.ts";
+import type { PrismaClient } from "./db/client.ts";
+
+/** Creates each caller's User row on first sight, then remembers it so later requests cost nothing. */
+export interface UserRegistry {
+  ensure(identity: Identity): Promise<void>;
+  /** Forget a user (e.g. the row was deleted behind our back), so the next request recreates it. */
+  forget(id: string): void;
+}
+
+export function createUserRegistry(db: PrismaClient, capacity = 100_000): UserRegistry {
+  const seen = new Set<string>();
+  return {
+    async ensure({ id, email, name }) {
+      if (seen.has(id)) return;
+      // INSERT … ON CONFLICT DO NOTHING: one statement, safe under concurrent first requests.
+      await db.user.createMany({ data: [{ id, email, name }], skipDuplicates: true });
+      if (seen.size >= capacity) seen.delete(seen.values().next().value!);
+      seen.add(id);
+    },
+    forget(id) {
+      seen.delete(id);
+    },
+  };
+}

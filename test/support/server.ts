@@ -1,0 +1,79 @@
+/** A real API for a test file: its own database, the configured driver, Express on a free port, real clients. */
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { createTRPCClient, httpBatchLink, httpLink, type TRPCClient } from "@trpc/client";
+import { signToken } from "../../src/auth.ts";
+import { createApp } from "../../src/app.ts";
+import { parseConfig } from "../../src/config.ts";
+import { createDatabase, type Database } from "../../src/db/client.ts";
+import { createLogger } from "../../src/logger.ts";
+import type { AppRouter } from "../../src/routers/_app.ts";
+import { transformer } from "../../src/transformer.ts";
+import { createTestDatabase, type TestDatabase } from "./db.ts";
+
+export const TEST_SECRET = "test-secret-that-is-at-least-32-characters-long";
+
+export type Client = TRPCClient<AppRouter>;
+
+export interface TestServer {
+  url: string;
+  trpcUrl: string;
+  database: Database;
+  testDatabase: TestDatabase;
+  token(userId: string, claims?: { email?: string; name?: string }): Promise<string>;
+  /** A typed client for a user (batched, as frontends use it). */
+  client(userId: string): Promise<Client>;
+  /** A typed client sending exactly this Authorization header (or none). */
+  clientWithHeader(authorization: string | undefined): Client;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const testDatabase = await createTestDatabase({ migrated: true });
+  const config = parseConfig({
+    NODE_ENV: "test",
+    AUTH_SECRET: TEST_SECRET,
+    DATABASE_URL: testDatabase.url,
+    DB_DRIVER: process.env.DB_DRIVER ?? "neon",
+    DB_CONNECTION_TIMEOUT_MS: "3000",
+    ...env,
+  });
+  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
+  const database = await createDatabase({ ...config.db, url: testDatabase.url }, logger);
+  const app = createApp({ config, database, logger });
+  const server = app.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const trpcUrl = `${url}/trpc`;
+
+  const clientWithHeader = (authorization: string | undefined, batch = false): Client =>
+    createTRPCClient<AppRouter>({
+      links: [
+        (batch ? httpBatchLink : httpLink)({
+          url: trpcUrl,
+          transformer,
+          headers: () => (authorization ? { authorization } : {}),
+        }),
+      ],
+    });
+  const token = (userId: string, claims: { email?: string; name?: string } = {}) =>
+    signToken(TEST_SECRET, { sub: userId, ...claims });
+
+  return {
+    url,
+    trpcUrl,
+    database,
+    testDatabase,
+    token,
+    async client(userId) {
+      return clientWithHeader(`Bearer ${await token(userId)}`, true);
+    },
+    clientWithHeader: (authorization) => clientWithHeader(authorization),
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await database.close();
+      await testDatabase.close();
+    },
+  };
+}

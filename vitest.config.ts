@@ -1,0 +1,16 @@
+import { defineConfig } from "vitest/config";
+
+// The API suite runs twice: through the Neon driver (via the local WebSocket proxy) and through pg.
+export default defineConfig({
+  test: {
+    globalSetup: ["test/support/global-setup.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    projects: [
+      { extends: true, test: { name: "unit", include: ["test/*.test.ts"] } },
+      { extends: true, test: { name: "api:neon", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
+      { extends: true, test: { name: "api:pg", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
+    ],
+  },
+});
