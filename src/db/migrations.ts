@@ -228,9 +228,11 @@ function loadGlue(): Promise<typeof Glue> {
     const gluePath = createRequire(import.meta.url).resolve("@prisma/schema-engine-wasm/schema_engine_bg");
     const runtime: typeof Glue = await import("@prisma/schema-engine-wasm/schema_engine_bg");
     const bytes = await readFile(gluePath.replace(/\.js$/, ".wasm"));
-    const { instance } = await WebAssembly.instantiate(bytes, {
-      "./schema_engine_bg.js": runtime,
-    });
+    const imports: Record<string, unknown> = { ...runtime };
+    for (const name of Object.keys(imports)) {
+      if (name.startsWith("__wbg_setTimeout_")) imports[name] = trackedSetTimeout;
+    }
+    const { instance } = await WebAssembly.instantiate(bytes, { "./schema_engine_bg.js": imports });
     runtime.__wbg_set_wasm(instance.exports);
     (instance.exports.__wbindgen_start as () => void)();
     return runtime;
@@ -239,24 +241,46 @@ function loadGlue(): Promise<typeof Glue> {
   return glue;
 }
 
+// The engine races work against timeouts (e.g. 10 s for the advisory lock) and never cancels
+// the losing timer, which would keep the process alive. Once no call is running, drop them.
+const engineTimers = new Set<NodeJS.Timeout>();
+let runningCalls = 0;
+
+function trackedSetTimeout(callback: () => void, ms: number): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    engineTimers.delete(timer);
+    callback();
+  }, ms >>> 0);
+  engineTimers.add(timer);
+  return timer;
+}
+
 async function withEngine<T>(
   factory: SqlMigrationAwareDriverAdapterFactory,
   run: (engine: SchemaEngine) => Promise<T>,
 ): Promise<T> {
   const runtime = await loadGlue();
   const adapter = bindMigrationAwareSqlAdapterFactory(factory);
-  let engine: SchemaEngine;
+  runningCalls++;
   try {
-    engine = await runtime.SchemaEngine.new({ datamodels: undefined }, logEngine, adapter);
-  } catch (error) {
-    throw toMigrationError(error, adapter.errorRegistry);
-  }
-  try {
-    return await run(engine);
-  } catch (error) {
-    throw toMigrationError(error, adapter.errorRegistry);
+    let engine: SchemaEngine;
+    try {
+      engine = await runtime.SchemaEngine.new({ datamodels: undefined }, logEngine, adapter);
+    } catch (error) {
+      throw toMigrationError(error, adapter.errorRegistry);
+    }
+    try {
+      return await run(engine);
+    } catch (error) {
+      throw toMigrationError(error, adapter.errorRegistry);
+    } finally {
+      engine.free();
+    }
   } finally {
-    engine.free();
+    if (--runningCalls === 0) {
+      for (const timer of engineTimers) clearTimeout(timer);
+      engineTimers.clear();
+    }
   }
 }
 
@@ -311,5 +335,13 @@ function toMigrationError(error: unknown, registry: ErrorRegistry): MigrationErr
   const original = id === undefined ? undefined : registry.consumeError(Number(id))?.error;
   if (original instanceof Error) return new MigrationError(original.message, undefined, { cause: original });
   const code = "code" in error && typeof error.code === "string" ? error.code : undefined;
-  return new MigrationError(error.message.trim(), code, { cause: error });
+  return new MigrationError(readableMessage(error.message), code, { cause: error });
+}
+
+/** Connector errors end in a Rust span trace; keep the message and the migration it names. */
+function readableMessage(message: string): string {
+  const [text = "", trace = ""] = message.split(/\n\s+0: /);
+  const body = text.replace(/^external connector error\n/, "").trim();
+  const migration = /migration_name="([^"]+)"/.exec(trace)?.[1];
+  return migration ? `Migration ${migration} failed: ${body}` : body;
 }

@@ -15,10 +15,12 @@ export function listOrderBy({ orderBy, order }: Pick<ListInput, "orderBy" | "ord
 export function listWhere(userId: string, input: ListInput, cursor: Cursor | null): Where {
   const and: Where[] = [];
   if (input.search) {
+    // Prisma passes `contains` to ILIKE as is: escape its wildcards so they match literally.
+    const contains = input.search.replace(/[\\%_]/g, "\\$&");
     and.push({
       OR: [
-        { title: { contains: input.search, mode: "insensitive" } },
-        { description: { contains: input.search, mode: "insensitive" } },
+        { title: { contains, mode: "insensitive" } },
+        { description: { contains, mode: "insensitive" } },
       ],
     });
   }

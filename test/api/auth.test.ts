@@ -1,0 +1,127 @@
+import { TRPCClientError } from "@trpc/client";
+import { SignJWT, generateKeyPair, exportJWK } from "jose";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { signToken } from "../../src/auth.ts";
+import { startTestServer, TEST_SECRET, type TestServer } from "../support/server.ts";
+
+let api: TestServer;
+beforeAll(async () => {
+  api = await startTestServer();
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+async function codeWith(authorization: string | undefined): Promise<string | undefined> {
+  try {
+    await api.clientWithHeader(authorization).todo.list.query();
+    return "OK";
+  } catch (error) {
+    if (error instanceof TRPCClientError) return error.data?.code;
+    throw error;
+  }
+}
+
+const secret = new TextEncoder().encode(TEST_SECRET);
+const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+describe("UNAUTHORIZED", () => {
+  test("a valid token passes", async () => {
+    expect(await codeWith(`Bearer ${await signToken(TEST_SECRET, { sub: "valid" })}`)).toBe("OK");
+  });
+
+  test.each([
+    ["missing header", async () => undefined],
+    ["empty bearer", async () => "Bearer "],
+    ["not a bearer scheme", async () => `Basic ${Buffer.from("a:b").toString("base64")}`],
+    ["malformed token", async () => "Bearer not.a.jwt"],
+    ["garbage", async () => "Bearer %%%"],
+    ["wrong secret", async () => `Bearer ${await signToken("another-secret-that-is-at-least-32-chars", { sub: "x" })}`],
+    ["expired", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(secret)}`],
+    ["not yet valid", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").setNotBefore("1h").sign(secret)}`],
+    ["missing sub", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(secret)}`],
+    ["alg none", async () => `Bearer ${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "x", exp: Math.floor(Date.now() / 1000) + 600 })}.`],
+    [
+      "RS256 token",
+      async () => {
+        const { privateKey } = await generateKeyPair("RS256");
+        return `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "RS256" }).setSubject("x").setExpirationTime("1h").sign(privateKey)}`;
+      },
+    ],
+    [
+      "HS256 signed with the secret but tampered payload",
+      async () => {
+        const [h, , s] = (await signToken(TEST_SECRET, { sub: "x" })).split(".");
+        return `Bearer ${h}.${b64({ sub: "admin", exp: Math.floor(Date.now() / 1000) + 600 })}.${s}`;
+      },
+    ],
+  ])("%s", async (_name, header) => {
+    expect(await codeWith(await header())).toBe("UNAUTHORIZED");
+  });
+
+  test("every procedure requires a token", async () => {
+    const anonymous = api.clientWithHeader(undefined);
+    const calls = [
+      anonymous.me.query(),
+      anonymous.todo.list.query(),
+      anonymous.todo.byId.query({ id: "00000000-0000-4000-8000-000000000000" }),
+      anonymous.todo.create.mutate({ title: "x" }),
+      anonymous.todo.update.mutate({ id: "00000000-0000-4000-8000-000000000000", title: "x" }),
+      anonymous.todo.delete.mutate({ id: "00000000-0000-4000-8000-000000000000" }),
+      anonymous.todo.toggleAll.mutate({ completed: true }),
+      anonymous.todo.clearCompleted.mutate(),
+      anonymous.todo.stats.query(),
+    ];
+    const results = await Promise.allSettled(calls);
+    for (const result of results) {
+      expect(result.status).toBe("rejected");
+      expect(((result as PromiseRejectedResult).reason as TRPCClientError<never>).data?.code).toBe("UNAUTHORIZED");
+    }
+    expect(await api.database.prisma.todo.count()).toBe(0);
+  });
+});
+
+describe("issuer keys (JWKS), issuer and audience", () => {
+  test("tokens from a JWKS issuer are accepted; wrong issuer, audience or key are not", async () => {
+    const { publicKey, privateKey } = await generateKeyPair("ES256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256", use: "sig" };
+    const { createServer } = await import("node:http");
+    const jwksServer = createServer((_req, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
+    const port = (jwksServer.address() as { port: number }).port;
+    const issuerApi = await startTestServer({
+      AUTH_SECRET: "",
+      AUTH_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+      AUTH_ISSUER: "https://issuer.example",
+      AUTH_AUDIENCE: "todo-api",
+    });
+    try {
+      const sign = (claims: { iss?: string; aud?: string }, key = privateKey) =>
+        new SignJWT({ email: "jwks@example.com" })
+          .setProtectedHeader({ alg: "ES256", kid: "k1" })
+          .setSubject("jwks-user")
+          .setIssuer(claims.iss ?? "https://issuer.example")
+          .setAudience(claims.aud ?? "todo-api")
+          .setExpirationTime("5m")
+          .sign(key);
+      const me = await issuerApi.clientWithHeader(`Bearer ${await sign({})}`).me.query();
+      expect(me).toEqual({ id: "jwks-user", email: "jwks@example.com", name: null });
+
+      const otherKey = (await generateKeyPair("ES256")).privateKey;
+      for (const token of [await sign({ iss: "https://evil.example" }), await sign({ aud: "other" }), await sign({}, otherKey)]) {
+        await expect(issuerApi.clientWithHeader(`Bearer ${token}`).me.query()).rejects.toMatchObject({
+          data: { code: "UNAUTHORIZED" },
+        });
+      }
+      // An HS256 token is refused when only issuer keys are configured (no HS/RS confusion).
+      const hs = await signToken(TEST_SECRET, { sub: "x" }, { issuer: "https://issuer.example", audience: "todo-api" });
+      await expect(issuerApi.clientWithHeader(`Bearer ${hs}`).me.query()).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
+    } finally {
+      await issuerApi.close();
+      jwksServer.close();
+    }
+  });
+});
