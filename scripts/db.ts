@@ -1,6 +1,6 @@
 // Database CLI on the wasm schema engine (src/db/migrations.ts).
 //   tsx scripts/db.ts deploy | status | migrate --name <name> [--create-only] | reset
-import "dotenv/config";
+import { config as loadDotenv } from "dotenv";
 
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -12,6 +12,10 @@ import {
   migrationStatus,
   resetDatabase,
 } from "../src/db/migrations.ts";
+import { startEmbeddedDatabase } from "../src/db/embedded.ts";
+import { projectRoot } from "../src/config.ts";
+
+loadDotenv({ path: path.join(projectRoot, ".env"), quiet: true });
 
 const usage = `Usage: tsx scripts/db.ts <command>
   deploy                              apply pending migrations
@@ -22,11 +26,24 @@ const usage = `Usage: tsx scripts/db.ts <command>
 
 class UsageError extends Error {}
 
-/** The database migrations run against: DIRECT_URL (unpooled), else DATABASE_URL. */
-function resolveMigrationUrl(): string {
+/**
+ * Runs `fn` on the database migrations target: DIRECT_URL (unpooled), else DATABASE_URL; outside production
+ * with neither, the embedded database `npm start` uses (PGLITE_DATA_DIR).
+ */
+async function withMigrationUrl<T>(fn: (url: string) => Promise<T>): Promise<T> {
   const url = process.env.DIRECT_URL || process.env.DATABASE_URL;
-  if (!url) throw new UsageError("No database URL: set DIRECT_URL or DATABASE_URL.");
-  return url;
+  if (url) return fn(url);
+  if (process.env.NODE_ENV === "production") {
+    throw new UsageError("No database URL: set DIRECT_URL or DATABASE_URL (NODE_ENV=production has no embedded database).");
+  }
+  const dataDir = path.resolve(projectRoot, process.env.PGLITE_DATA_DIR || ".data/pglite");
+  console.log(`No DIRECT_URL or DATABASE_URL: using the embedded database in ${path.relative(process.cwd(), dataDir)}`);
+  const embedded = await startEmbeddedDatabase({ dataDir });
+  try {
+    return await fn(embedded.url);
+  } finally {
+    await embedded.close();
+  }
 }
 
 function refuseInProduction(command: string) {
@@ -71,14 +88,13 @@ async function status(url: string): Promise<number> {
 async function migrate(name: string | undefined, createOnly: boolean) {
   if (!name) throw new UsageError('migrate needs a name: migrate --name <name> (e.g. --name add_todo_tags).');
   refuseInProduction("migrate");
-  const url = createOnly ? undefined : resolveMigrationUrl(); // fail before writing anything
   const created = await createMigration({ name });
   if (!created) {
     console.log("No changes: schema.prisma matches the latest migration.");
   } else {
     console.log(`Created ${path.relative(process.cwd(), created.dir)}/migration.sql`);
   }
-  if (url) await deploy(url);
+  if (!createOnly) await withMigrationUrl(deploy);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -100,16 +116,16 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case "deploy":
-      await deploy(resolveMigrationUrl());
+      await withMigrationUrl(deploy);
       return 0;
     case "status":
-      return status(resolveMigrationUrl());
+      return withMigrationUrl(status);
     case "migrate":
       await migrate(values.name, values["create-only"]);
       return 0;
     case "reset": {
       refuseInProduction("reset");
-      const { applied } = await resetDatabase(resolveMigrationUrl());
+      const { applied } = await withMigrationUrl((url) => resetDatabase(url));
       console.log(`Database reset; applied ${applied.length} migration(s).`);
       list(applied);
       return 0;

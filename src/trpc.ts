@@ -15,7 +15,7 @@ const t = initTRPC.context<Context>().create({
   // Stacks never leave the process; the server logs them.
   isDev: false,
   errorFormatter({ shape, error, ctx }) {
-    const zodError = error.code === "BAD_REQUEST" && error.cause instanceof ZodError ? z.flattenError(error.cause) : null;
+    const zodError = error.code === "BAD_REQUEST" && error.cause instanceof ZodError ? z.flattenError(error.cause as ZodError<Record<string, unknown>>) : null;
     const hideMessage = error.code === "INTERNAL_SERVER_ERROR" && (ctx?.production ?? true);
     return {
       ...shape,

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 import pg from "pg";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 
 import {
   createMigration,
@@ -84,6 +84,23 @@ describe("deployMigrations", () => {
 
       expect((await deployMigrations(url)).applied).toEqual([]);
       expect(await countMigrationRows(url)).toBe(rows);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    "works when the module is loaded twice and both copies run at once",
+    async () => {
+      // vitest projects evaluate this module once per project in one process; the wasm glue
+      // is shared, so a second wasm instance would corrupt the first one's memory.
+      vi.resetModules();
+      const copy = await import("../src/db/migrations.ts");
+      expect(copy.deployMigrations).not.toBe(deployMigrations);
+
+      const [a, b] = await Promise.all([database(), database()]);
+      const expected = await localMigrations();
+      const results = await Promise.all([deployMigrations(a), copy.deployMigrations(b)]);
+      expect(results).toEqual([{ applied: expected }, { applied: expected }]);
     },
     TIMEOUT,
   );
@@ -236,9 +253,25 @@ describe("scripts/db.ts", () => {
   );
 
   it(
+    "falls back to the embedded database outside production",
+    async () => {
+      const dataDir = await mkdtemp(path.join(tmpdir(), "todo-embedded-"));
+      const env = { DIRECT_URL: "", DATABASE_URL: "", NODE_ENV: "development", PGLITE_DATA_DIR: dataDir };
+      const first = await run(["deploy"], env);
+      expect(first.code).toBe(0);
+      expect(first.stdout).toContain("embedded database");
+      expect(first.stdout).toContain(`Applied ${(await localMigrations()).length} migration(s)`);
+      const second = await run(["status"], env);
+      expect(second.code).toBe(0);
+      expect(second.stdout).toContain("up to date");
+    },
+    TIMEOUT,
+  );
+
+  it(
     "needs a URL and a migration name",
     async () => {
-      const noUrl = await run(["status"], { DIRECT_URL: "", DATABASE_URL: "" });
+      const noUrl = await run(["status"], { DIRECT_URL: "", DATABASE_URL: "", NODE_ENV: "production" });
       expect(noUrl.code).toBe(1);
       expect(noUrl.stderr).toMatch(/DIRECT_URL.*DATABASE_URL/);
 

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 import { PrismaPg } from "@prisma/adapter-pg";
 import {
@@ -220,13 +220,37 @@ async function diff(from: SchemaFile | null, to: SchemaFile): Promise<string> {
   return out.exitCode === 2 ? (out.stdout ?? "") : "";
 }
 
-let glue: Promise<typeof Glue> | undefined;
+/**
+ * The one wasm instance, shared process-wide. The glue module keeps its instance in module
+ * state, and a runner that evaluates this file more than once (vitest projects) still shares
+ * the natively imported glue: a second instance would swap memory under a running engine.
+ */
+interface EngineState {
+  glue?: Promise<typeof Glue>;
+  instances: number;
+  lastPanic?: string;
+  /** The engine races work against timeouts (e.g. 10 s for the advisory lock) and never cancels
+   *  the loser, which would keep the process alive; they are dropped once no call is running. */
+  timers: Set<NodeJS.Timeout>;
+  running: number;
+}
+const state: EngineState = ((globalThis as Record<symbol, unknown>)[Symbol.for("todo-api.schema-engine-wasm")] ??= {
+  instances: 0,
+  timers: new Set(),
+  running: 0,
+}) as EngineState;
 
 /** wasm-bindgen "bundler" build: instantiate the .wasm ourselves, with the JS glue as its imports. */
 function loadGlue(): Promise<typeof Glue> {
-  glue ??= (async () => {
+  state.glue ??= (async () => {
+    // Rust panics report through this global (Prisma Client installs its own); without one
+    // the panic hook throws a TypeError and the real message is lost.
+    const registry = globalThis as { PRISMA_WASM_PANIC_REGISTRY?: { set_message(message: string): void } };
+    registry.PRISMA_WASM_PANIC_REGISTRY ??= { set_message: (message) => (state.lastPanic = message) };
+
     const gluePath = createRequire(import.meta.url).resolve("@prisma/schema-engine-wasm/schema_engine_bg");
-    const runtime: typeof Glue = await import("@prisma/schema-engine-wasm/schema_engine_bg");
+    // A fresh instance (after a panic) needs a fresh copy of the glue module: hence the query.
+    const runtime = (await import(`${pathToFileURL(gluePath).href}?instance=${++state.instances}`)) as typeof Glue;
     const bytes = await readFile(gluePath.replace(/\.js$/, ".wasm"));
     const imports: Record<string, unknown> = { ...runtime };
     for (const name of Object.keys(imports)) {
@@ -237,21 +261,16 @@ function loadGlue(): Promise<typeof Glue> {
     (instance.exports.__wbindgen_start as () => void)();
     return runtime;
   })();
-  glue.catch(() => (glue = undefined));
-  return glue;
+  state.glue.catch(() => (state.glue = undefined));
+  return state.glue;
 }
-
-// The engine races work against timeouts (e.g. 10 s for the advisory lock) and never cancels
-// the losing timer, which would keep the process alive. Once no call is running, drop them.
-const engineTimers = new Set<NodeJS.Timeout>();
-let runningCalls = 0;
 
 function trackedSetTimeout(callback: () => void, ms: number): NodeJS.Timeout {
   const timer = setTimeout(() => {
-    engineTimers.delete(timer);
+    state.timers.delete(timer);
     callback();
   }, ms >>> 0);
-  engineTimers.add(timer);
+  state.timers.add(timer);
   return timer;
 }
 
@@ -261,7 +280,7 @@ async function withEngine<T>(
 ): Promise<T> {
   const runtime = await loadGlue();
   const adapter = bindMigrationAwareSqlAdapterFactory(factory);
-  runningCalls++;
+  state.running++;
   try {
     let engine: SchemaEngine;
     try {
@@ -277,9 +296,9 @@ async function withEngine<T>(
       engine.free();
     }
   } finally {
-    if (--runningCalls === 0) {
-      for (const timer of engineTimers) clearTimeout(timer);
-      engineTimers.clear();
+    if (--state.running === 0) {
+      for (const timer of state.timers) clearTimeout(timer);
+      state.timers.clear();
     }
   }
 }
@@ -330,6 +349,12 @@ function logEngine(line: string) {
 
 function toMigrationError(error: unknown, registry: ErrorRegistry): MigrationError {
   if (!(error instanceof Error)) return new MigrationError(String(error));
+  if (error.name === "RuntimeError") {
+    state.glue = undefined; // nothing is safe to call on a wasm instance after a panic
+    const message = `Schema engine panicked: ${state.lastPanic ?? error.message}`;
+    state.lastPanic = undefined;
+    return new MigrationError(message, undefined, { cause: error });
+  }
   // JS errors raised inside the adapter reach us as "External error id#N".
   const id = /External error id#(\d+)/.exec(error.message)?.[1];
   const original = id === undefined ? undefined : registry.consumeError(Number(id))?.error;

@@ -2,6 +2,7 @@ import { TRPCClientError } from "@trpc/client";
 import { SignJWT, generateKeyPair, exportJWK } from "jose";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { signToken } from "../../src/auth.ts";
+import type { AppRouter } from "../../src/routers/_app.ts";
 import { startTestServer, TEST_SECRET, type TestServer } from "../support/server.ts";
 
 let api: TestServer;
@@ -75,7 +76,7 @@ describe("UNAUTHORIZED", () => {
     const results = await Promise.allSettled(calls);
     for (const result of results) {
       expect(result.status).toBe("rejected");
-      expect(((result as PromiseRejectedResult).reason as TRPCClientError<never>).data?.code).toBe("UNAUTHORIZED");
+      expect(((result as PromiseRejectedResult).reason as TRPCClientError<AppRouter>).data?.code).toBe("UNAUTHORIZED");
     }
     expect(await api.database.prisma.todo.count()).toBe(0);
   });

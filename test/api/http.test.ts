@@ -6,6 +6,7 @@ import { createApp } from "../../src/app.ts";
 import { parseConfig } from "../../src/config.ts";
 import { createDatabase } from "../../src/db/client.ts";
 import { createLogger } from "../../src/logger.ts";
+import type { AppRouter } from "../../src/routers/_app.ts";
 import { startTestServer, TEST_SECRET, type TestServer } from "../support/server.ts";
 
 let api: TestServer;
@@ -71,7 +72,7 @@ describe("malformed requests are 4xx, never 500", () => {
   test("wrong shapes give BAD_REQUEST with field errors", async () => {
     const res = await post("todo.create", JSON.stringify({ json: { title: ["array"] } }));
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body = (await res.json()) as { error: { json: { data: Record<string, any> } } };
     expect(body.error.json.data.code).toBe("BAD_REQUEST");
     expect(body.error.json.data.zodError.fieldErrors.title).toBeDefined();
     expect(body.error.json.data.stack).toBeUndefined();
@@ -122,5 +123,5 @@ test("the typed client surfaces errors as TRPCClientError with a code", async ()
   const client = api.clientWithHeader(auth);
   const error = await client.todo.byId.query({ id: "nope" }).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(TRPCClientError);
-  expect((error as TRPCClientError<never>).data).toMatchObject({ code: "NOT_FOUND", httpStatus: 404 });
+  expect((error as TRPCClientError<AppRouter>).data).toMatchObject({ code: "NOT_FOUND", httpStatus: 404 });
 });

@@ -1,10 +1,12 @@
 import { TRPCClientError } from "@trpc/client";
-import type { inferProcedureInput, inferProcedureOutput } from "@trpc/server";
+import type { inferProcedureOutput } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { z } from "zod";
 import type { AppRouter } from "../../src/routers/_app.ts";
+import type { listInput } from "../../src/todos/schemas.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";
 
-type ListInput = NonNullable<inferProcedureInput<AppRouter["todo"]["list"]>>;
+type ListInput = NonNullable<z.input<typeof listInput>>;
 type Todo = inferProcedureOutput<AppRouter["todo"]["byId"]>;
 
 let api: TestServer;
