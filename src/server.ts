@@ -26,16 +26,30 @@ process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unha
 let embedded: EmbeddedDatabase | undefined;
 let url = config.db.url;
 if (!url) {
-  embedded = await startEmbeddedDatabase({ dataDir: config.db.pgliteDataDir });
-  url = embedded.url;
-  const { applied } = await deployMigrations(url);
-  if (applied.length) logger.info({ applied }, "applied pending migrations to the embedded database");
+  try {
+    embedded = await startEmbeddedDatabase({ dataDir: config.db.pgliteDataDir });
+    url = embedded.url;
+    const { applied } = await deployMigrations(url);
+    if (applied.length) logger.info({ applied }, "applied pending migrations to the embedded database");
+  } catch (error) {
+    logger.fatal(`embedded database failed to start: ${(error as Error).message}`);
+    await embedded?.close();
+    process.exit(1);
+  }
 }
 
 const database = await createDatabase({ ...config.db, url }, logger);
 const app = createApp({ config, database, logger });
 const server = app.listen(config.port, config.host);
-await once(server, "listening");
+try {
+  await once(server, "listening");
+} catch (error) {
+  const code = (error as NodeJS.ErrnoException).code;
+  logger.fatal(code === "EADDRINUSE" ? `Port ${config.port} is in use: set PORT to another port` : String(error));
+  await database.close();
+  await embedded?.close();
+  process.exit(1);
+}
 
 const where = embedded
   ? `embedded PGlite in ${path.relative(projectRoot, config.db.pgliteDataDir) || "."} (set DATABASE_URL to a Neon URL to use Neon)`
@@ -43,6 +57,9 @@ const where = embedded
 logger.info(
   `Todo API on http://localhost:${config.port}/trpc — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
 );
+
+// The API starts even when the database is down (/readyz reports it); say so at once.
+database.ping().catch((error: Error) => logger.warn(`database not reachable yet: ${error.message}`));
 
 let stopping = false;
 async function shutdown(signal: string) {

@@ -1,4 +1,5 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 
@@ -15,17 +16,69 @@ export interface EmbeddedOptions {
   maxConnections?: number;
 }
 
+/** `<dataDir>.lock.json`: who has the folder open and where it is served (read by prisma.config.ts for Studio). */
+export function lockFileFor(dataDir: string): string {
+  return `${path.resolve(dataDir)}.lock.json`;
+}
+
 export async function startEmbeddedDatabase({ dataDir, maxConnections = 32 }: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = await PGlite.create(dataDir);
-  const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections });
-  await server.start();
-  const [, port] = server.getServerConn().split(":");
-  return {
-    url: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`,
-    async close() {
-      await server.stop();
-      await db.close();
-    },
-  };
+  const lock = dataDir ? acquireLock(dataDir) : undefined;
+  try {
+    if (dataDir) mkdirSync(dataDir, { recursive: true });
+    const db = await PGlite.create(dataDir);
+    const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections });
+    await server.start();
+    const [, port] = server.getServerConn().split(":");
+    const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
+    if (lock) writeFileSync(lock, JSON.stringify({ pid: process.pid, url }) + "\n");
+    return {
+      url,
+      async close() {
+        await server.stop();
+        await db.close();
+        if (lock) rmSync(lock, { force: true });
+      },
+    };
+  } catch (error) {
+    if (lock) rmSync(lock, { force: true });
+    throw error;
+  }
+}
+
+// PGlite has no lock of its own: two processes on one folder would corrupt it.
+function acquireLock(dataDir: string): string {
+  const file = lockFileFor(dataDir);
+  mkdirSync(path.dirname(file), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, JSON.stringify({ pid: process.pid }) + "\n", { flag: "wx" });
+      return file;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const holder = readHolder(file);
+      if (holder && isAlive(holder)) {
+        throw new Error(`The embedded database in ${dataDir} is in use by process ${holder}: stop it first`);
+      }
+      rmSync(file, { force: true }); // left behind by a process that died
+    }
+  }
+  throw new Error(`Could not lock the embedded database in ${dataDir} (${file})`);
+}
+
+function readHolder(file: string): number | undefined {
+  try {
+    const pid = JSON.parse(readFileSync(file, "utf8")).pid;
+    return Number.isInteger(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
