@@ -59,7 +59,10 @@ logger.info(
 );
 
 // The API starts even when the database is down (/readyz reports it); say so at once.
-database.ping().catch((error: Error) => logger.warn(`database not reachable yet: ${error.message}`));
+database.ping().catch((error: Error) => {
+  const reason = error.message.trim().split("\n").at(-1); // Prisma's messages end with the cause
+  logger.warn(`database not reachable yet: ${reason}`);
+});
 
 let stopping = false;
 async function shutdown(signal: string) {

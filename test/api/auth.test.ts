@@ -3,6 +3,7 @@ import { SignJWT, generateKeyPair, exportJWK } from "jose";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { signToken } from "../../src/auth.ts";
 import type { AppRouter } from "../../src/routers/_app.ts";
+import { codeOf } from "../support/errors.ts";
 import { startTestServer, TEST_SECRET, type TestServer } from "../support/server.ts";
 
 let api: TestServer;
@@ -13,15 +14,7 @@ afterAll(async () => {
   await api?.close();
 });
 
-async function codeWith(authorization: string | undefined): Promise<string | undefined> {
-  try {
-    await api.clientWithHeader(authorization).todo.list.query();
-    return "OK";
-  } catch (error) {
-    if (error instanceof TRPCClientError) return error.data?.code;
-    throw error;
-  }
-}
+const codeWith = (authorization: string | undefined) => codeOf(api.clientWithHeader(authorization).todo.list.query());
 
 const secret = new TextEncoder().encode(TEST_SECRET);
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");

@@ -1,5 +1,5 @@
-import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { codeOf } from "../support/errors.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";
 
 let api: TestServer;
@@ -9,16 +9,6 @@ let aliceTodos: { id: string; title: string }[];
 
 async function snapshot() {
   return api.database.prisma.todo.findMany({ where: { userId: "alice" }, orderBy: { id: "asc" } });
-}
-
-async function codeOf(call: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof TRPCClientError) return error.data?.code;
-    throw error;
-  }
-  return "OK";
 }
 
 beforeAll(async () => {

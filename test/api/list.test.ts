@@ -1,9 +1,9 @@
-import { TRPCClientError } from "@trpc/client";
 import type { inferProcedureOutput } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { z } from "zod";
 import type { AppRouter } from "../../src/routers/_app.ts";
 import type { listInput } from "../../src/todos/schemas.ts";
+import { codeOf } from "../support/errors.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";
 
 type ListInput = NonNullable<z.input<typeof listInput>>;
@@ -32,16 +32,6 @@ async function walk(input: Omit<ListInput, "cursor">, onPage?: (page: number) =>
     cursor = result.nextCursor;
   }
   throw new Error("pagination did not end");
-}
-
-async function codeOf(call: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof TRPCClientError) return error.data?.code;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
 }
 
 describe("pagination", () => {

@@ -2,6 +2,7 @@ import { TRPCClientError } from "@trpc/client";
 import type { inferProcedureInput } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { AppRouter } from "../../src/routers/_app.ts";
+import { codeOf, errorOf } from "../support/errors.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";
 
 let api: TestServer;
@@ -14,27 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.close();
 });
-
-/** The tRPC error code a call failed with (fails the test if it succeeded). */
-async function codeOf(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof TRPCClientError) return error.data?.code;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
-
-async function errorOf(call: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {
-  try {
-    await call;
-  } catch (error) {
-    if (error instanceof TRPCClientError) return error as TRPCClientError<AppRouter>;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("me", () => {
   test("returns the caller, created on first sight from the token's claims", async () => {
