@@ -9,7 +9,7 @@ import { appRouter } from "./routers/_app.ts";
 import { createUserRegistry } from "./users.ts";
 
 export interface AppOptions {
-  config: Pick<Config, "env" | "auth" | "bodyLimitBytes">;
+  config: Pick<Config, "env" | "auth" | "bodyLimitBytes" | "maxBatchSize">;
   database: Pick<Database, "prisma" | "ping">;
   logger: Logger;
 }
@@ -45,6 +45,8 @@ export function createApp({ config, database, logger }: AppOptions) {
       }),
       // tRPC reads the body itself: this is where the size cap is enforced (413 above it).
       maxBodySize: config.bodyLimitBytes,
+      // One HTTP request may carry at most this many calls (400 above it).
+      maxBatchSize: config.maxBatchSize,
       onError({ error, path, type }) {
         if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
           logger.error({ err: error.cause ?? error, path, type, code: error.code }, "procedure failed");

@@ -17,10 +17,12 @@ const ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256
 const CACHE_SIZE = 10_000;
 const CACHE_TTL_MS = 5 * 60_000;
 
+// PostgreSQL text cannot hold NUL: a subject with one is refused, optional claims with one are dropped.
+const clean = (max: number) => z.string().max(max).refine((s) => !s.includes("\u0000"));
 const claimsSchema = z.object({
-  sub: z.string().min(1).max(255),
-  email: z.string().max(320).nullish().catch(null),
-  name: z.string().max(200).nullish().catch(null),
+  sub: clean(255).pipe(z.string().min(1)),
+  email: clean(320).nullish().catch(null),
+  name: clean(200).nullish().catch(null),
 });
 
 /**

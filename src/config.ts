@@ -14,7 +14,7 @@ const optionalString = z
 const postgresUrl = optionalString.pipe(
   z
     .string()
-    .regex(/^postgres(ql)?:\/\/.+/, "must be a postgres:// or postgresql:// URL")
+    .refine((s) => URL.canParse(s) && /^postgres(ql)?:$/.test(new URL(s).protocol), "must be a postgres:// or postgresql:// URL")
     .optional(),
 );
 
@@ -38,6 +38,7 @@ const envSchema = z.object({
   AUTH_AUDIENCE: optionalString,
 
   BODY_LIMIT_BYTES: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  MAX_BATCH_SIZE: int(1, 1000).default(50),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
 });
 
@@ -49,6 +50,7 @@ export interface Config {
   port: number;
   logLevel: Env["LOG_LEVEL"];
   bodyLimitBytes: number;
+  maxBatchSize: number;
   shutdownTimeoutMs: number;
   db: {
     /** Unset: the embedded PGlite database is started. */
@@ -78,9 +80,9 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     const issue = parsed.error.issues[0]!;
     const name = String(issue.path[0] ?? "environment");
     const value = source[name];
-    throw new ConfigError(
-      `Invalid configuration: ${name} ${issue.message}` + (value === undefined ? "" : ` (got ${JSON.stringify(value)})`),
-    );
+    // URLs carry passwords and secrets are secret: name them, never echo them.
+    const echo = value !== undefined && !/URL|SECRET/.test(name);
+    throw new ConfigError(`Invalid configuration: ${name} ${issue.message}` + (echo ? ` (got ${JSON.stringify(value)})` : ""));
   }
   const e = parsed.data;
   if (e.NODE_ENV === "production") {
@@ -95,6 +97,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    maxBatchSize: e.MAX_BATCH_SIZE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     db: {
       url: e.DATABASE_URL,

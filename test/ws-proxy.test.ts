@@ -59,3 +59,25 @@ test("plain HTTP gets 426", async () => {
   const res = await fetch(`http://127.0.0.1:${proxy.port}/`);
   expect(res.status).toBe(426);
 });
+
+test("the Terminate detector follows message framing across any chunking", async () => {
+  const { createTerminateDetector } = await import("../src/db/pg-frames.ts");
+  const startup = Buffer.alloc(16);
+  startup.writeInt32BE(16, 0);
+  startup.writeInt32BE(196608, 4);
+  const ssl = Buffer.from([0, 0, 0, 8, 4, 210, 22, 47]);
+  // A Query whose text contains 'X' bytes must not look like Terminate.
+  const sql = Buffer.from("SELECT 'XXXX'\0");
+  const query = Buffer.concat([Buffer.from("Q"), Buffer.alloc(4), sql]);
+  query.writeInt32BE(4 + sql.length, 1);
+  const terminate = Buffer.from([0x58, 0, 0, 0, 4]);
+  const stream = Buffer.concat([ssl, startup, query, query, terminate]);
+
+  for (const size of [1, 3, 7, stream.length]) {
+    const detect = createTerminateDetector();
+    const hits: number[] = [];
+    for (let i = 0; i < stream.length; i += size) if (detect(stream.subarray(i, i + size))) hits.push(i);
+    expect(hits).toHaveLength(1);
+    expect(hits[0]).toBeGreaterThan(stream.length - terminate.length - size);
+  }
+});

@@ -35,11 +35,15 @@ neonConfig.wsProxy = (host, port) => proxied.get(`${host}:${port}`) ?? `${host}/
 
 export async function createDatabase(options: DatabaseOptions, logger: Logger): Promise<Database> {
   const url = new URL(options.url);
+  const neonHost = isNeonHost(url.hostname);
   const pool = {
     connectionString: options.url,
     max: options.poolMax,
     idleTimeoutMillis: options.idleTimeoutMs,
     connectionTimeoutMillis: options.connectionTimeoutMs,
+    // The adapters send Dates without an offset, read in the session's time zone: pin it to UTC.
+    // Neon endpoints run in UTC, and their pooler refuses startup options, so they get none.
+    ...(neonHost ? {} : { options: "-c TimeZone=UTC" }),
   };
   const callbacks = {
     schema: options.schema,
@@ -51,7 +55,7 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
   let adapter: PrismaNeon | PrismaPg;
   let describe = `${url.hostname}:${url.port || 5432}${url.pathname}`;
   if (options.driver === "neon") {
-    if (!isNeonHost(url.hostname)) {
+    if (!neonHost) {
       const targetPort = Number(url.port || 5432);
       proxy = await startWsProxy({
         targetHost: url.hostname,

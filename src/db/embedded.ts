@@ -36,14 +36,18 @@ export async function startEmbeddedDatabase({ dataDir, maxConnections = 32 }: Em
       async close() {
         await server.stop();
         await db.close();
-        if (lock) rmSync(lock, { force: true });
+        if (lock) releaseLock(lock);
       },
     };
   } catch (error) {
-    if (lock) rmSync(lock, { force: true });
+    if (lock) releaseLock(lock);
     throw error;
   }
 }
+
+// Folders this process has open: a lock naming our own pid is only real if it is one of these
+// (after a crash, a restarted container often gets the same pid back).
+const held = new Set<string>();
 
 // PGlite has no lock of its own: two processes on one folder would corrupt it.
 function acquireLock(dataDir: string): string {
@@ -52,17 +56,26 @@ function acquireLock(dataDir: string): string {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeFileSync(file, JSON.stringify({ pid: process.pid }) + "\n", { flag: "wx" });
+      held.add(file);
       return file;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const holder = readHolder(file);
-      if (holder && isAlive(holder)) {
-        throw new Error(`The embedded database in ${dataDir} is in use by process ${holder}: stop it first`);
+      const ours = holder === process.pid ? held.has(file) : undefined;
+      if (ours || (ours === undefined && holder && isAlive(holder))) {
+        throw new Error(
+          `The embedded database in ${dataDir} is in use by process ${holder}: stop it first (or delete ${file} if that process is not this app)`,
+        );
       }
       rmSync(file, { force: true }); // left behind by a process that died
     }
   }
   throw new Error(`Could not lock the embedded database in ${dataDir} (${file})`);
+}
+
+function releaseLock(file: string): void {
+  held.delete(file);
+  rmSync(file, { force: true });
 }
 
 function readHolder(file: string): number | undefined {

@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
+import { createTerminateDetector } from "./pg-frames.ts";
 
 /**
  * A WebSocket → TCP relay on loopback, so the Neon serverless driver can reach a PostgreSQL that is
@@ -50,8 +51,10 @@ export async function startWsProxy({ targetHost, targetPort, onError }: WsProxyO
     };
 
     // The driver may send before the TCP connection is up; net.Socket queues writes until then.
+    const isTerminate = createTerminateDetector();
     ws.on("message", (data: Buffer) => {
       tcp.write(data);
+      if (isTerminate(data)) tcp.end();
     });
     tcp.on("data", (chunk) => {
       ws.send(chunk, { binary: true });

@@ -19,7 +19,8 @@ function assertUuid(id: string): void {
   if (!UUID.test(id)) throw notFound(id);
 }
 
-function setClauses(input: UpdateInput): Prisma.Sql[] {
+// Timestamps come from the application clock, as Prisma's own @updatedAt and @default(now()) do.
+function setClauses(input: UpdateInput, now: Date): Prisma.Sql[] {
   const sets: Prisma.Sql[] = [];
   if (input.title !== undefined) sets.push(Prisma.sql`"title" = ${input.title}`);
   if (input.description !== undefined) sets.push(Prisma.sql`"description" = ${input.description}`);
@@ -30,10 +31,11 @@ function setClauses(input: UpdateInput): Prisma.Sql[] {
     // On the right of SET, "completed" is the old value: completedAt moves only when the state turns.
     sets.push(
       input.completed
-        ? Prisma.sql`"completedAt" = CASE WHEN "completed" THEN "completedAt" ELSE now() END`
+        ? Prisma.sql`"completedAt" = CASE WHEN "completed" THEN "completedAt" ELSE ${now} END`
         : Prisma.sql`"completedAt" = NULL`,
     );
   }
+  if (sets.length) sets.push(Prisma.sql`"version" = "version" + 1`, Prisma.sql`"updatedAt" = ${now}`);
   return sets;
 }
 
@@ -81,7 +83,7 @@ export const todoRouter = router({
 
   update: protectedProcedure.input(updateInput).mutation(async ({ ctx, input }) => {
     assertUuid(input.id);
-    const sets = setClauses(input);
+    const sets = setClauses(input, new Date());
     if (sets.length === 0) {
       throw new TRPCError({ code: "BAD_REQUEST", message: "Nothing to update: give at least one field to change" });
     }
@@ -90,7 +92,7 @@ export const todoRouter = router({
     // One statement: the version check and the write are atomic, so concurrent updates have one winner.
     const rows = await ctx.db.$queryRaw<TodoDTO[]>`
       UPDATE "Todo"
-      SET ${Prisma.join(sets)}, "version" = "version" + 1, "updatedAt" = now()
+      SET ${Prisma.join(sets)}
       WHERE "id" = ${input.id}::uuid AND "userId" = ${ctx.user.id} ${versionCheck}
       RETURNING ${todoColumns}`;
     if (rows[0]) return rows[0];

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { PRIORITIES, SORT_FIELDS, type SortField } from "./schemas.ts";
+import { isStorableDate, isStorableText, PRIORITIES, SORT_FIELDS, type SortField } from "./schemas.ts";
 
 /** The position after the last item of a page: the sort value and the id that breaks ties. */
 export interface Cursor {
@@ -33,8 +33,9 @@ export function decodeCursor(raw: string, orderBy: SortField, order: "asc" | "de
   if (!result.success || result.data.k !== orderBy || result.data.d !== order) return null;
   const { v, i } = result.data;
   if (v === null) return orderBy === "dueAt" ? { orderBy, order, value: null, id: i } : null;
-  if (orderBy === "title") return { orderBy, order, value: v, id: i };
+  // Values a todo cannot hold are forged: refuse them here rather than as a database error.
+  if (orderBy === "title") return isStorableText(v, 200) ? { orderBy, order, value: v, id: i } : null;
   if (orderBy === "priority") return (PRIORITIES as readonly string[]).includes(v) ? { orderBy, order, value: v, id: i } : null;
   const date = new Date(v);
-  return Number.isNaN(date.getTime()) ? null : { orderBy, order, value: date, id: i };
+  return isStorableDate(date) ? { orderBy, order, value: date, id: i } : null;
 }

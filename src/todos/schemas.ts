@@ -24,14 +24,17 @@ const description = text("Description", 2000);
 
 const MIN_DATE = Date.UTC(1900, 0, 1);
 const MAX_DATE = Date.UTC(9999, 11, 31);
+export const isStorableDate = (d: Date) => !Number.isNaN(d.getTime()) && d.getTime() >= MIN_DATE && d.getTime() <= MAX_DATE;
 /** A Date (superjson) or an ISO 8601 string with a time zone (plain JSON clients). */
 const date = z
   .union([z.date(), z.iso.datetime({ offset: true }).transform((s) => new Date(s))])
-  .refine((d) => !Number.isNaN(d.getTime()) && d.getTime() >= MIN_DATE && d.getTime() <= MAX_DATE, {
+  .refine(isStorableDate, {
     message: "Date must be between 1900-01-01 and 9999-12-31",
   });
 
 /** Todo ids are UUIDs, but any string is accepted so an unknown id is NOT_FOUND, never a type error. */
+export const isStorableText = (s: string, max: number) => noNul(s) && length(s) <= max;
+
 export const todoId = z.string().min(1).max(100).refine(noNul, "id must not contain NUL characters");
 
 export const byIdInput = z.object({ id: todoId });
@@ -48,7 +51,8 @@ export const listInput = z
     orderBy: z.enum(SORT_FIELDS).default("createdAt"),
     order: z.enum(["asc", "desc"]).default("desc"),
     limit: z.number().int().min(1).max(100).default(20),
-    cursor: z.string().max(1000).nullish(),
+    // A cursor holds a sort value: a 200-character title can take ~2,500 characters once escaped and encoded.
+    cursor: z.string().max(4096).nullish(),
   })
   .prefault({});
 
@@ -61,7 +65,8 @@ export const createInput = z.object({
 
 export const updateInput = z.object({
   id: todoId,
-  expectedVersion: z.number().int().min(1).max(2_147_483_647).optional(),
+  // Any non-negative version is a valid claim; one that is not current is a CONFLICT.
+  expectedVersion: z.number().int().min(0).max(2_147_483_647).optional(),
   title: title.optional(),
   description: description.nullable().optional(),
   completed: z.boolean().optional(),

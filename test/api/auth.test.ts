@@ -33,6 +33,7 @@ describe("UNAUTHORIZED", () => {
     ["wrong secret", async () => `Bearer ${await signToken("another-secret-that-is-at-least-32-chars", { sub: "x" })}`],
     ["expired", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(secret)}`],
     ["not yet valid", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").setNotBefore("1h").sign(secret)}`],
+    ["sub with a NUL character", async () => `Bearer ${await signToken(TEST_SECRET, { sub: "a\u0000b" })}`],
     ["missing sub", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(secret)}`],
     ["alg none", async () => `Bearer ${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "x", exp: Math.floor(Date.now() / 1000) + 600 })}.`],
     [

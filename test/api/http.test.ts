@@ -64,6 +64,18 @@ describe("malformed requests are 4xx, never 500", () => {
     expect(res.status).toBe(405);
   });
 
+  test("a batch beyond MAX_BATCH_SIZE (50) is refused with 400 and runs nothing", async () => {
+    const paths = (n: number) => Array(n).fill("todo.create").join(",");
+    const input = (n: number) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { json: { title: `b${i}` } }])));
+    const tooMany = await post(`${paths(51)}?batch=1`, input(51));
+    expect(tooMany.status).toBe(400);
+    expect(await api.database.prisma.todo.count()).toBe(0);
+    const fine = await post(`${paths(2)}?batch=1`, input(2));
+    expect(fine.status).toBe(200);
+    expect(await api.database.prisma.todo.count()).toBe(2);
+    await api.database.prisma.todo.deleteMany();
+  });
+
   test("an unknown procedure is 404", async () => {
     const res = await post("todo.nope", "{}");
     expect(res.status).toBe(404);

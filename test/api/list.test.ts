@@ -85,10 +85,35 @@ describe("pagination", () => {
     );
     const forged = Buffer.from(JSON.stringify({ k: "createdAt", d: "desc", v: "yesterday", i: "x" })).toString("base64url");
     expect(await codeOf(client.todo.list.query({ cursor: forged }))).toBe("BAD_REQUEST");
+    const cursorOf = (payload: object) => Buffer.from(JSON.stringify(payload)).toString("base64url");
+    const id = "00000000-0000-4000-8000-000000000000";
+    for (const v of ["-271821-04-20T00:00:00.000Z", "0000-01-01T00:00:00Z", "2020-13-45"]) {
+      expect(await codeOf(client.todo.list.query({ cursor: cursorOf({ k: "createdAt", d: "desc", v, i: id }) }))).toBe("BAD_REQUEST");
+    }
+    const nulTitle = cursorOf({ k: "title", d: "asc", v: "a\u0000b", i: id });
+    expect(await codeOf(client.todo.list.query({ cursor: nulTitle, orderBy: "title", order: "asc" }))).toBe("BAD_REQUEST");
+    const badPriority = cursorOf({ k: "priority", d: "desc", v: "URGENT", i: id });
+    expect(await codeOf(client.todo.list.query({ cursor: badPriority, orderBy: "priority" }))).toBe("BAD_REQUEST");
     if (page.nextCursor) {
       expect(await codeOf(client.todo.list.query({ cursor: page.nextCursor, orderBy: "title" }))).toBe("BAD_REQUEST");
     }
   });
+});
+
+test("cursors of the longest titles still fit the input: a title walk over 200-character titles completes", async () => {
+  const wide = await api.client("wide-titles");
+  const titles = ["😀".repeat(200), "\u0001".repeat(200), "\"".repeat(200), "é".repeat(200)];
+  for (const title of titles) await wide.todo.create.mutate({ title });
+  for (const order of ["asc", "desc"] as const) {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { items: Todo[]; nextCursor: string | null } = await wide.todo.list.query({ orderBy: "title", order, limit: 1, cursor });
+      seen.push(...page.items.map((t) => t.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(new Set(seen).size).toBe(titles.length);
+  }
 });
 
 describe("filters, search and sorting", () => {

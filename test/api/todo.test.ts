@@ -171,6 +171,17 @@ describe("update", () => {
     expect(await alice.todo.byId.query({ id: todo.id })).toEqual(todo);
   });
 
+  test("expectedVersion 0 is a claim like any other: CONFLICT, not BAD_REQUEST", async () => {
+    const todo = await alice.todo.create.mutate({ title: "Versioned" });
+    expect(await codeOf(alice.todo.update.mutate({ id: todo.id, title: "x", expectedVersion: 0 }))).toBe("CONFLICT");
+    expect(await codeOf(alice.todo.update.mutate({ id: todo.id, title: "x", expectedVersion: -1 }))).toBe("BAD_REQUEST");
+  });
+
+  test("a NUL in a claim other than sub is dropped, not a database error", async () => {
+    const token = await api.token("nul-claims", { email: "a\u0000@example.com", name: "N\u0000" });
+    expect(await api.clientWithHeader(`Bearer ${token}`).me.query()).toEqual({ id: "nul-claims", email: null, name: null });
+  });
+
   test("unknown id is NOT_FOUND, with or without expectedVersion", async () => {
     const id = "00000000-0000-4000-8000-000000000001";
     expect(await codeOf(alice.todo.update.mutate({ id, title: "x" }))).toBe("NOT_FOUND");

@@ -28,8 +28,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+/** `prepare` runs on the migrated database before the API connects (e.g. to change its settings). */
+export async function startTestServer(
+  env: Record<string, string> = {},
+  prepare?: (url: string) => Promise<void>,
+): Promise<TestServer> {
   const testDatabase = await createTestDatabase({ migrated: true });
+  await prepare?.(testDatabase.url);
   const config = parseConfig({
     NODE_ENV: "test",
     AUTH_SECRET: TEST_SECRET,

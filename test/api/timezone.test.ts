@@ -1,0 +1,44 @@
+import pg from "pg";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { startTestServer, type TestServer } from "../support/server.ts";
+
+// A self-hosted PostgreSQL set up in another time zone must still store and compare instants correctly.
+let api: TestServer;
+beforeAll(async () => {
+  api = await startTestServer({}, async (url) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query("SELECT current_database() AS name");
+      await client.query(`ALTER DATABASE "${rows[0].name}" SET timezone TO 'America/New_York'`);
+    } finally {
+      await client.end();
+    }
+  });
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+test("timestamps are the same instants whatever the database's time zone", async () => {
+  const client = await api.client("tz-user");
+  const before = Date.now();
+  const dueAt = new Date("2030-01-01T12:00:00.000Z");
+  const todo = await client.todo.create.mutate({ title: "tz", dueAt });
+  expect(todo.dueAt).toEqual(dueAt);
+  expect(Math.abs(todo.createdAt.getTime() - before)).toBeLessThan(60_000);
+
+  const done = await client.todo.update.mutate({ id: todo.id, completed: true, dueAt: new Date("2031-06-01T08:30:00.000Z") });
+  expect(done.dueAt).toEqual(new Date("2031-06-01T08:30:00.000Z"));
+  expect(Math.abs(done.completedAt!.getTime() - Date.now())).toBeLessThan(60_000);
+  expect(done.updatedAt.getTime()).toBeGreaterThanOrEqual(done.createdAt.getTime());
+  expect(await client.todo.byId.query({ id: todo.id })).toEqual(done);
+
+  await client.todo.create.mutate({ title: "due an hour ago", dueAt: new Date(Date.now() - 3_600_000) });
+  await client.todo.create.mutate({ title: "due in an hour", dueAt: new Date(Date.now() + 3_600_000) });
+  expect(await client.todo.stats.query()).toMatchObject({ total: 3, overdue: 1 });
+
+  // What the database holds is the same instant too.
+  const [row] = await api.database.prisma.$queryRaw<{ due: Date }[]>`SELECT "dueAt" AS due FROM "Todo" WHERE "id" = ${todo.id}::uuid`;
+  expect(row!.due).toEqual(new Date("2031-06-01T08:30:00.000Z"));
+});
