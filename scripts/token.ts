@@ -7,18 +7,35 @@ import { ConfigError, loadConfig, projectRoot } from "../src/config.ts";
 
 loadDotenv({ path: path.join(projectRoot, ".env"), quiet: true });
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    email: { type: "string" },
-    name: { type: "string" },
-    expires: { type: "string", default: "1h" },
-  },
-});
+const usage = "usage: npm run token -- <userId> [--email e] [--name n] [--expires 1h|30m|7d|<seconds>]";
 
+function parse() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        email: { type: "string" },
+        name: { type: "string" },
+        expires: { type: "string", default: "1h" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
+    process.exit(1);
+  }
+}
+
+const { values, positionals } = parse();
 const userId = positionals[0];
-if (!userId) {
-  console.error("usage: npm run token -- <userId> [--email e] [--name n] [--expires 1h]");
+if (values.help || !userId || positionals.length > 1) {
+  (values.help ? console.log : console.error)(usage);
+  process.exit(values.help ? 0 : 1);
+}
+// jose takes a number of seconds or a span such as "1h"; anything else would throw deep inside.
+const expires = /^\d+$/.test(values.expires) ? Number(values.expires) : values.expires;
+if (typeof expires === "string" && !/^\d+\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days|w|week|weeks|y|yr|yrs|year|years)$/i.test(expires)) {
+  console.error(`--expires must be a number of seconds or a span like 30m, 1h, 7d (got ${JSON.stringify(values.expires)})`);
   process.exit(1);
 }
 
@@ -31,7 +48,7 @@ try {
   const token = await signToken(
     auth.secret,
     { sub: userId, email: values.email, name: values.name },
-    { expiresIn: values.expires, issuer: auth.issuer, audience: auth.audience },
+    { expiresIn: typeof expires === "number" ? `${expires}s` : expires, issuer: auth.issuer, audience: auth.audience },
   );
   console.log(token);
 } catch (error) {

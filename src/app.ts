@@ -47,6 +47,8 @@ export function createApp({ config, database, logger }: AppOptions) {
       maxBodySize: config.bodyLimitBytes,
       // One HTTP request may carry at most this many calls (400 above it).
       maxBatchSize: config.maxBatchSize,
+      // Queries may also come as POST (`methodOverride: "POST"` on the client): no URL length limit.
+      allowMethodOverride: true,
       onError({ error, path, type }) {
         if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
           logger.error({ err: error.cause ?? error, path, type, code: error.code }, "procedure failed");

@@ -1,4 +1,12 @@
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  SignJWT,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from "jose";
 import { z } from "zod";
 import type { Config } from "./config.ts";
 
@@ -9,7 +17,11 @@ export interface Identity {
   name: string | null;
 }
 
+/** The token is not acceptable: UNAUTHORIZED. */
 export class AuthError extends Error {}
+
+/** The issuer's keys could not be fetched: the token may be fine, so the client should retry. */
+export class AuthUnavailableError extends Error {}
 
 export type VerifyToken = (token: string) => Promise<Identity>;
 
@@ -44,7 +56,17 @@ export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
       throw new AuthError("malformed token");
     }
     if (alg === "HS256" && secret) return (await jwtVerify(token, secret, { ...options, algorithms: ["HS256"] })).payload;
-    if (alg && ASYMMETRIC.includes(alg) && jwks) return (await jwtVerify(token, jwks, { ...options, algorithms: ASYMMETRIC })).payload;
+    if (alg && ASYMMETRIC.includes(alg) && jwks) {
+      try {
+        return (await jwtVerify(token, jwks, { ...options, algorithms: ASYMMETRIC })).payload;
+      } catch (error) {
+        // A network failure fetching the keys says nothing about the token.
+        if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
+          throw new AuthUnavailableError(`issuer keys unavailable: ${(error as Error).message}`);
+        }
+        throw error;
+      }
+    }
     throw new AuthError(`token algorithm ${JSON.stringify(alg)} is not accepted`);
   }
 
@@ -58,7 +80,8 @@ export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
     try {
       payload = await verify(token);
     } catch (error) {
-      throw error instanceof AuthError ? error : new AuthError((error as Error).message);
+      if (error instanceof AuthError || error instanceof AuthUnavailableError) throw error;
+      throw new AuthError((error as Error).message);
     }
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new AuthError("token has no valid sub claim");

@@ -5,7 +5,7 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { z, ZodError } from "zod";
-import { AuthError } from "./auth.ts";
+import { AuthError, AuthUnavailableError } from "./auth.ts";
 import type { Context } from "./context.ts";
 import { toTRPCError } from "./errors.ts";
 import { transformer } from "./transformer.ts";
@@ -45,6 +45,9 @@ export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
     identity = await ctx.verifyToken(ctx.token);
   } catch (error) {
     if (error instanceof AuthError) throw new TRPCError({ code: "UNAUTHORIZED", message: "Invalid or expired token" });
+    if (error instanceof AuthUnavailableError) {
+      throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Token issuer unavailable, retry later", cause: error });
+    }
     throw error;
   }
   await ctx.users.ensure(identity);

@@ -23,7 +23,7 @@ const title = z
 const description = text("Description", 2000);
 
 const MIN_DATE = Date.UTC(1900, 0, 1);
-const MAX_DATE = Date.UTC(9999, 11, 31);
+const MAX_DATE = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 export const isStorableDate = (d: Date) => !Number.isNaN(d.getTime()) && d.getTime() >= MIN_DATE && d.getTime() <= MAX_DATE;
 /** A Date (superjson) or an ISO 8601 string with a time zone (plain JSON clients). */
 const date = z
@@ -45,7 +45,7 @@ export const listInput = z
     search: z
       .string()
       .trim()
-      .pipe(text("Search", 200))
+      .pipe(text("Search", 2000))
       .optional()
       .transform((s) => (s ? s : undefined)),
     orderBy: z.enum(SORT_FIELDS).default("createdAt"),

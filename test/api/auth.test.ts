@@ -111,6 +111,20 @@ describe("issuer keys (JWKS), issuer and audience", () => {
           data: { code: "UNAUTHORIZED" },
         });
       }
+      // Issuer keys that cannot be fetched are the issuer's outage, not a bad token: retryable 503.
+      const unreachable = await startTestServer({
+        AUTH_SECRET: "",
+        AUTH_JWKS_URL: "http://127.0.0.1:1/.well-known/jwks.json",
+        AUTH_ISSUER: "https://issuer.example",
+        AUTH_AUDIENCE: "todo-api",
+      });
+      try {
+        await expect(unreachable.clientWithHeader(`Bearer ${await sign({})}`).me.query()).rejects.toMatchObject({
+          data: { code: "SERVICE_UNAVAILABLE", httpStatus: 503 },
+        });
+      } finally {
+        await unreachable.close();
+      }
       // An HS256 token is refused when only issuer keys are configured (no HS/RS confusion).
       const hs = await signToken(TEST_SECRET, { sub: "x" }, { issuer: "https://issuer.example", audience: "todo-api" });
       await expect(issuerApi.clientWithHeader(`Bearer ${hs}`).me.query()).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });

@@ -76,6 +76,12 @@ describe("malformed requests are 4xx, never 500", () => {
     await api.database.prisma.todo.deleteMany();
   });
 
+  test("queries may be sent as POST, so long inputs need no long URL", async () => {
+    const res = await post("todo.list", JSON.stringify({ json: { search: "x".repeat(1500) } }));
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { result: { data: { json: { items: unknown[] } } } }).result.data.json.items).toEqual([]);
+  });
+
   test("an unknown procedure is 404", async () => {
     const res = await post("todo.nope", "{}");
     expect(res.status).toBe(404);
