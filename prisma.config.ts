@@ -1,15 +1,14 @@
 import { readFileSync } from "node:fs";
-import path from "node:path";
-import { config as loadDotenv } from "dotenv";
 import { defineConfig } from "prisma/config";
+import { loadEnvFile, pgliteDataDir } from "./src/config.ts";
+import { lockFileFor } from "./src/db/embedded.ts";
 
-loadDotenv({ quiet: true });
+loadEnvFile();
 
 /** While `npm start` runs on the embedded database, its lock file says where it is served. */
 function embeddedUrl(): string | undefined {
-  const dataDir = path.resolve(process.env.PGLITE_DATA_DIR || ".data/pglite");
   try {
-    return JSON.parse(readFileSync(`${dataDir}.lock.json`, "utf8")).url;
+    return JSON.parse(readFileSync(lockFileFor(pgliteDataDir()), "utf8")).url;
   } catch {
     return undefined;
   }

@@ -1,6 +1,5 @@
 // Database CLI on the wasm schema engine (src/db/migrations.ts).
 //   tsx scripts/db.ts deploy | status | migrate --name <name> [--create-only] | reset
-import { config as loadDotenv } from "dotenv";
 
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -13,9 +12,9 @@ import {
   resetDatabase,
 } from "../src/db/migrations.ts";
 import { startEmbeddedDatabase } from "../src/db/embedded.ts";
-import { projectRoot } from "../src/config.ts";
+import { loadEnvFile, pgliteDataDir } from "../src/config.ts";
 
-loadDotenv({ path: path.join(projectRoot, ".env"), quiet: true });
+loadEnvFile();
 
 const usage = `Usage: tsx scripts/db.ts <command>
   deploy                              apply pending migrations
@@ -36,7 +35,7 @@ async function withMigrationUrl<T>(fn: (url: string) => Promise<T>): Promise<T> 
   if (process.env.NODE_ENV === "production") {
     throw new UsageError("No database URL: set DIRECT_URL or DATABASE_URL (NODE_ENV=production has no embedded database).");
   }
-  const dataDir = path.resolve(projectRoot, process.env.PGLITE_DATA_DIR || ".data/pglite");
+  const dataDir = pgliteDataDir();
   console.log(`No DIRECT_URL or DATABASE_URL: using the embedded database in ${path.relative(process.cwd(), dataDir)}`);
   const embedded = await startEmbeddedDatabase({ dataDir });
   try {

@@ -1,11 +1,9 @@
 /** Prints a signed HS256 token for local use: npm run token -- <userId> [--email e] [--name n] [--expires 1h] */
-import path from "node:path";
 import { parseArgs } from "node:util";
-import { config as loadDotenv } from "dotenv";
 import { signToken } from "../src/auth.ts";
-import { ConfigError, loadConfig, projectRoot } from "../src/config.ts";
+import { ConfigError, loadConfig, loadEnvFile } from "../src/config.ts";
 
-loadDotenv({ path: path.join(projectRoot, ".env"), quiet: true });
+loadEnvFile();
 
 const usage = "usage: npm run token -- <userId> [--email e] [--name n] [--expires 1h|30m|7d|<seconds>]";
 

@@ -2,9 +2,22 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { config as loadDotenv } from "dotenv";
 import { z } from "zod";
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** Reads the project's `.env` into process.env; variables already set win. */
+export function loadEnvFile(): void {
+  loadDotenv({ path: path.join(projectRoot, ".env"), quiet: true });
+}
+
+const DEFAULT_PGLITE_DATA_DIR = ".data/pglite";
+
+/** The embedded database folder, for tools that need it without the whole configuration (db CLI, Prisma CLI). */
+export function pgliteDataDir(source: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(projectRoot, source.PGLITE_DATA_DIR || DEFAULT_PGLITE_DATA_DIR);
+}
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const optionalString = z
@@ -30,7 +43,7 @@ const envSchema = z.object({
   DB_POOL_MAX: int(1, 1000).default(10),
   DB_POOL_IDLE_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
   DB_CONNECTION_TIMEOUT_MS: int(1, 600_000).default(5_000),
-  PGLITE_DATA_DIR: z.string().min(1).default(".data/pglite"),
+  PGLITE_DATA_DIR: z.string().min(1).default(DEFAULT_PGLITE_DATA_DIR),
 
   AUTH_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
   AUTH_JWKS_URL: optionalString.pipe(z.url().optional()),
@@ -106,7 +119,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
       poolMax: e.DB_POOL_MAX,
       idleTimeoutMs: e.DB_POOL_IDLE_TIMEOUT_MS,
       connectionTimeoutMs: e.DB_CONNECTION_TIMEOUT_MS,
-      pgliteDataDir: path.resolve(projectRoot, e.PGLITE_DATA_DIR),
+      pgliteDataDir: pgliteDataDir({ PGLITE_DATA_DIR: e.PGLITE_DATA_DIR }),
     },
     auth: {
       secret: e.AUTH_SECRET,

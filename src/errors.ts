@@ -10,17 +10,14 @@ export function toTRPCError(error: unknown): TRPCError | undefined {
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
     if (error.code === "P2025") return new TRPCError({ code: "NOT_FOUND", message: "Not found", cause: error });
     if (error.code === "P2002") return new TRPCError({ code: "CONFLICT", message: "Already exists", cause: error });
-    if (UNAVAILABLE.has(error.code)) {
-      return new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Database unavailable, retry later", cause: error });
-    }
+    if (UNAVAILABLE.has(error.code)) return unavailable(error);
   }
-  if (error instanceof Prisma.PrismaClientInitializationError) {
-    return new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Database unavailable, retry later", cause: error });
-  }
-  if (isConnectionFailure(error)) {
-    return new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Database unavailable, retry later", cause: error });
-  }
+  if (error instanceof Prisma.PrismaClientInitializationError || isConnectionFailure(error)) return unavailable(error);
   return undefined;
+}
+
+function unavailable(cause: unknown): TRPCError {
+  return new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Database unavailable, retry later", cause });
 }
 
 // Driver-level failures surface with varying classes; their messages and codes are stable.

@@ -1,15 +1,14 @@
 /** Process entry: configuration, database (embedded when DATABASE_URL is unset), HTTP server, graceful shutdown. */
 import { once } from "node:events";
 import path from "node:path";
-import { config as loadDotenv } from "dotenv";
 import { createApp } from "./app.ts";
-import { ConfigError, loadConfig, projectRoot, type Config } from "./config.ts";
+import { ConfigError, loadConfig, loadEnvFile, projectRoot, type Config } from "./config.ts";
 import { createDatabase } from "./db/client.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
 import { deployMigrations } from "./db/migrations.ts";
 import { createLogger } from "./logger.ts";
 
-loadDotenv({ path: path.join(projectRoot, ".env"), quiet: true });
+loadEnvFile();
 
 let config: Config;
 try {

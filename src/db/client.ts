@@ -35,7 +35,9 @@ neonConfig.wsProxy = (host, port) => proxied.get(`${host}:${port}`) ?? `${host}/
 
 export async function createDatabase(options: DatabaseOptions, logger: Logger): Promise<Database> {
   const url = new URL(options.url);
-  const neonHost = isNeonHost(url.hostname);
+  const target = { host: url.hostname, port: Number(url.port || 5432) };
+  const targetKey = `${target.host}:${target.port}`;
+  const neonHost = isNeonHost(target.host);
   const pool = {
     connectionString: options.url,
     max: options.poolMax,
@@ -53,16 +55,15 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
 
   let proxy: WsProxy | undefined;
   let adapter: PrismaNeon | PrismaPg;
-  let describe = `${url.hostname}:${url.port || 5432}${url.pathname}`;
+  let describe = `${targetKey}${url.pathname}`;
   if (options.driver === "neon") {
     if (!neonHost) {
-      const targetPort = Number(url.port || 5432);
       proxy = await startWsProxy({
-        targetHost: url.hostname,
-        targetPort,
+        targetHost: target.host,
+        targetPort: target.port,
         onError: (error) => logger.debug({ err: error }, "websocket proxy socket error"),
       });
-      proxied.set(`${url.hostname}:${targetPort}`, `${proxy.address}?address=${url.hostname}:${targetPort}`);
+      proxied.set(targetKey, `${proxy.address}?address=${targetKey}`);
       // A local proxy speaks plain ws and plain PostgreSQL: no TLS, no pipelined startup.
       neonConfig.useSecureWebSocket = false;
       neonConfig.pipelineConnect = false;
@@ -104,7 +105,7 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
     async close() {
       await prisma.$disconnect();
       if (proxy) {
-        proxied.delete(`${url.hostname}:${Number(url.port || 5432)}`);
+        proxied.delete(targetKey);
         await proxy.close();
       }
     },

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 
 import { PrismaPg } from "@prisma/adapter-pg";
 import {
@@ -21,13 +21,13 @@ import {
 import type * as Glue from "@prisma/schema-engine-wasm/schema_engine_bg";
 import type { MigrationList, SchemaEngine, SchemaFilter } from "@prisma/schema-engine-wasm/schema_engine_bg";
 import pg from "pg";
+import { projectRoot } from "../config.ts";
 
 // tsconfig's lib (ES2023, no DOM) has no WebAssembly typings; this is the part we use.
 declare const WebAssembly: {
   instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: Record<string, unknown> } }>;
 };
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 export const defaultMigrationsDir = path.join(projectRoot, "prisma", "migrations");
 export const defaultSchemaPath = path.join(projectRoot, "prisma", "schema.prisma");
