@@ -1,18 +1,21 @@
 /**
- * Follows the client→server side of the PostgreSQL protocol just far enough to see Terminate ('X').
- * The Neon driver sends Terminate but keeps its WebSocket open; a real server hangs up on Terminate, and
- * some (pglite-socket) do not — so the proxy hangs up for them, or every pooled connection would leak.
+ * Follows the client→server side of the PostgreSQL protocol far enough to see each message's type.
+ * The proxy uses it to see Terminate ('X'): the Neon driver sends Terminate but keeps its WebSocket
+ * open; a real server hangs up on Terminate, and some (pglite-socket) do not — so the proxy hangs up for
+ * them, or every pooled connection would leak. Tests and the benchmark count Sync/Query with it.
  */
 const SSL_REQUEST = 80877103;
 const GSS_REQUEST = 80877104;
-const TERMINATE = 0x58; // 'X'
+export const TERMINATE = 0x58; // 'X'
+export const SYNC = 0x53; // 'S': ends an extended-protocol query (Parse/Bind/Execute…)
+export const QUERY = 0x51; // 'Q': a simple-protocol query
 
-export function createTerminateDetector(): (chunk: Buffer) => boolean {
+/** Returns a function that takes the client's bytes in order, chunk by chunk, and calls `onMessage` per message type. */
+export function createFrontendScanner(onMessage: (type: number) => void): (chunk: Buffer) => void {
   let startup = true; // startup packets have no type byte: int32 length, int32 code
   let header: Buffer = Buffer.alloc(0);
   let skip = 0;
   return (chunk) => {
-    let terminated = false;
     let i = 0;
     while (i < chunk.length) {
       if (skip > 0) {
@@ -31,11 +34,23 @@ export function createTerminateDetector(): (chunk: Buffer) => boolean {
         if (code !== SSL_REQUEST && code !== GSS_REQUEST) startup = false;
         skip = header.readInt32BE(0) - 8;
       } else {
-        if (header[0] === TERMINATE) terminated = true;
+        onMessage(header[0]!);
         skip = header.readInt32BE(1) - 4;
       }
       header = Buffer.alloc(0);
     }
+  };
+}
+
+/** True for the chunk that carries Terminate. */
+export function createTerminateDetector(): (chunk: Buffer) => boolean {
+  let terminated = false;
+  const scan = createFrontendScanner((type) => {
+    if (type === TERMINATE) terminated = true;
+  });
+  return (chunk) => {
+    terminated = false;
+    scan(chunk);
     return terminated;
   };
 }

@@ -23,28 +23,33 @@ export interface TestServer {
   token(userId: string, claims?: { email?: string; name?: string }): Promise<string>;
   /** A typed client for a user (batched, as frontends use it). */
   client(userId: string): Promise<Client>;
+  /** A typed client for a user, one HTTP request per call. */
+  clientUnbatched(userId: string): Promise<Client>;
   /** A typed client sending exactly this Authorization header (or none). */
   clientWithHeader(authorization: string | undefined): Client;
   close(): Promise<void>;
 }
 
-/** `prepare` runs on the migrated database before the API connects (e.g. to change its settings). */
+/**
+ * `prepare` runs on the migrated database before the API connects (e.g. to change its settings); the URL
+ * it returns, if any, is where the API connects instead (e.g. a relay in front of the database).
+ */
 export async function startTestServer(
   env: Record<string, string> = {},
-  prepare?: (url: string) => Promise<void>,
+  prepare?: (url: string) => Promise<string | void>,
 ): Promise<TestServer> {
   const testDatabase = await createTestDatabase({ migrated: true });
-  await prepare?.(testDatabase.url);
+  const apiUrl = (await prepare?.(testDatabase.url)) ?? testDatabase.url;
   const config = parseConfig({
     NODE_ENV: "test",
     AUTH_SECRET: TEST_SECRET,
-    DATABASE_URL: testDatabase.url,
+    DATABASE_URL: apiUrl,
     DB_DRIVER: process.env.DB_DRIVER ?? "neon",
     DB_CONNECTION_TIMEOUT_MS: "3000",
     ...env,
   });
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
-  const database = await createDatabase({ ...config.db, url: testDatabase.url }, logger);
+  const database = await createDatabase({ ...config.db, url: apiUrl }, logger);
   const app = createApp({ config, database, logger });
   const server = app.listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -72,6 +77,9 @@ export async function startTestServer(
     token,
     async client(userId) {
       return clientWithHeader(`Bearer ${await token(userId)}`, true);
+    },
+    async clientUnbatched(userId) {
+      return clientWithHeader(`Bearer ${await token(userId)}`);
     },
     clientWithHeader: (authorization) => clientWithHeader(authorization),
     async close() {
