@@ -53,6 +53,7 @@ const envSchema = z.object({
   BODY_LIMIT_BYTES: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
   MAX_BATCH_SIZE: int(1, 1000).default(50),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
+  WEB_CONCURRENCY: int(1, 256).default(1),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -65,6 +66,8 @@ export interface Config {
   bodyLimitBytes: number;
   maxBatchSize: number;
   shutdownTimeoutMs: number;
+  /** HTTP worker processes sharing the port (node:cluster); 1 runs the server in this process. */
+  webConcurrency: number;
   db: {
     /** Unset: the embedded PGlite database is started. */
     url: string | undefined;
@@ -112,6 +115,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     maxBatchSize: e.MAX_BATCH_SIZE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    webConcurrency: e.WEB_CONCURRENCY,
     db: {
       url: e.DATABASE_URL,
       directUrl: e.DIRECT_URL ?? e.DATABASE_URL,

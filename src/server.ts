@@ -1,12 +1,17 @@
-/** Process entry: configuration, database (embedded when DATABASE_URL is unset), HTTP server, graceful shutdown. */
+/**
+ * Process entry: configuration, the database (embedded when DATABASE_URL is unset), then the HTTP server
+ * in this process — or, with WEB_CONCURRENCY > 1, that many worker processes (src/cluster.ts).
+ */
+import cluster from "node:cluster";
 import { once } from "node:events";
 import path from "node:path";
 import { createApp } from "./app.ts";
+import { runPrimary } from "./cluster.ts";
 import { ConfigError, loadConfig, loadEnvFile, projectRoot, type Config } from "./config.ts";
 import { createDatabase } from "./db/client.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
 import { deployMigrations } from "./db/migrations.ts";
-import { createLogger } from "./logger.ts";
+import { createLogger, type Logger } from "./logger.ts";
 
 loadEnvFile();
 
@@ -22,14 +27,29 @@ try {
 const logger = createLogger(config.logLevel);
 process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
 
-let embedded: EmbeddedDatabase | undefined;
-let url = config.db.url;
-if (!url) {
+if (cluster.isPrimary && config.webConcurrency > 1) {
+  // One embedded database for all workers: started here, reached by the workers through its socket.
+  const embedded = config.db.url ? undefined : await openEmbedded(config, logger);
+  if (embedded) logger.info(`embedded PGlite in ${describeDataDir(config)} for ${config.webConcurrency} workers`);
+  runPrimary({
+    workers: config.webConcurrency,
+    env: embedded ? { DATABASE_URL: embedded.url } : {},
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    logger,
+    onStopped: async () => embedded?.close(),
+  });
+} else {
+  await serve(config, logger);
+}
+
+/** Starts the embedded database and applies pending migrations; exits the process when that fails. */
+async function openEmbedded(config: Config, logger: Logger): Promise<EmbeddedDatabase> {
+  let embedded: EmbeddedDatabase | undefined;
   try {
     embedded = await startEmbeddedDatabase({ dataDir: config.db.pgliteDataDir });
-    url = embedded.url;
-    const { applied } = await deployMigrations(url);
+    const { applied } = await deployMigrations(embedded.url);
     if (applied.length) logger.info({ applied }, "applied pending migrations to the embedded database");
+    return embedded;
   } catch (error) {
     logger.fatal(`embedded database failed to start: ${(error as Error).message}`);
     await embedded?.close();
@@ -37,53 +57,62 @@ if (!url) {
   }
 }
 
-const database = await createDatabase({ ...config.db, url }, logger);
-const app = createApp({ config, database, logger });
-const server = app.listen(config.port, config.host);
-try {
-  await once(server, "listening");
-} catch (error) {
-  const code = (error as NodeJS.ErrnoException).code;
-  logger.fatal(code === "EADDRINUSE" ? `Port ${config.port} is in use: set PORT to another port` : String(error));
-  await database.close();
-  await embedded?.close();
-  process.exit(1);
+function describeDataDir(config: Config): string {
+  return path.relative(projectRoot, config.db.pgliteDataDir) || ".";
 }
 
-const where = embedded
-  ? `embedded PGlite in ${path.relative(projectRoot, config.db.pgliteDataDir) || "."} (set DATABASE_URL to a Neon URL to use Neon)`
-  : database.describe;
-logger.info(
-  `Todo API on http://localhost:${config.port}/trpc — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
-);
+async function serve(config: Config, logger: Logger): Promise<void> {
+  const embedded = config.db.url ? undefined : await openEmbedded(config, logger);
+  const url = embedded?.url ?? config.db.url!;
 
-// The API starts even when the database is down (/readyz reports it); say so at once.
-database.ping().catch((error: Error) => {
-  const reason = error.message.trim().split("\n").at(-1); // Prisma's messages end with the cause
-  logger.warn(`database not reachable yet: ${reason}`);
-});
-
-let stopping = false;
-async function shutdown(signal: string) {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, "shutting down: finishing in-flight requests");
-  const force = setTimeout(() => {
-    logger.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out, exiting");
+  const database = await createDatabase({ ...config.db, url }, logger);
+  const app = createApp({ config, database, logger });
+  const server = app.listen(config.port, config.host);
+  try {
+    await once(server, "listening");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    logger.fatal(code === "EADDRINUSE" ? `Port ${config.port} is in use: set PORT to another port` : String(error));
+    await database.close();
+    await embedded?.close();
     process.exit(1);
-  }, config.shutdownTimeoutMs);
-  force.unref();
+  }
 
-  // Stop accepting; keep-alive sockets close as soon as their current request is answered.
-  const closed = new Promise((resolve) => server.close(resolve));
-  const reaper = setInterval(() => server.closeIdleConnections(), 50);
-  server.closeIdleConnections();
-  await closed;
-  clearInterval(reaper);
-  await database.close();
-  await embedded?.close();
-  logger.info("stopped");
-  process.exit(0);
+  const where = embedded
+    ? `embedded PGlite in ${describeDataDir(config)} (set DATABASE_URL to a Neon URL to use Neon)`
+    : database.describe;
+  logger.info(
+    `Todo API on http://localhost:${config.port}/trpc — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
+  );
+
+  // The API starts even when the database is down (/readyz reports it); say so at once.
+  database.ping().catch((error: Error) => {
+    const reason = error.message.trim().split("\n").at(-1); // Prisma's messages end with the cause
+    logger.warn(`database not reachable yet: ${reason}`);
+  });
+
+  let stopping = false;
+  async function shutdown(signal: string) {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: finishing in-flight requests");
+    const force = setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out, exiting");
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    force.unref();
+
+    // Stop accepting; keep-alive sockets close as soon as their current request is answered.
+    const closed = new Promise((resolve) => server.close(resolve));
+    const reaper = setInterval(() => server.closeIdleConnections(), 50);
+    server.closeIdleConnections();
+    await closed;
+    clearInterval(reaper);
+    await database.close();
+    await embedded?.close();
+    logger.info("stopped");
+    process.exit(0);
+  }
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
 }
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
