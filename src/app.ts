@@ -1,4 +1,3 @@
-import { createExpressMiddleware } from "@trpc/server/adapters/express";
 import express, { type ErrorRequestHandler } from "express";
 import { createTokenVerifier } from "./auth.ts";
 import type { Config } from "./config.ts";
@@ -6,6 +5,7 @@ import { createContextFactory } from "./context.ts";
 import type { Database } from "./db/client.ts";
 import type { Logger } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
+import { createTrpcMiddleware } from "./trpc-adapter.ts";
 import { createUserRegistry } from "./users.ts";
 
 export interface AppOptions {
@@ -35,7 +35,7 @@ export function createApp({ config, database, logger }: AppOptions) {
 
   app.use(
     "/trpc",
-    createExpressMiddleware({
+    createTrpcMiddleware({
       router: appRouter,
       createContext: createContextFactory({
         db: database.prisma,
