@@ -1,10 +1,9 @@
 /**
  * tRPC's Express adapter with a buffered response: the same request handling (tRPC's own
  * `incomingMessageToRequest` and `resolveResponse`), but the answer is written with one `res.end(body)`
- * and a Content-Length, instead of piped through web streams as a chunked body. Measured with
- * `npm run bench`: the stock adapter's per-response stream and extra socket write cost more than the
- * procedure itself on a byId. No procedure here streams (no subscriptions, no httpBatchStreamLink
- * output is needed), so nothing is lost by buffering.
+ * and a Content-Length, instead of piped through a WritableStream as a chunked body (a stream, a
+ * promise per chunk and a second socket write per response; see bench/README.md). No procedure here
+ * streams (no subscriptions), so nothing is lost by buffering.
  */
 import type { AnyTRPCRouter } from "@trpc/server";
 import {
