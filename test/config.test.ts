@@ -10,6 +10,7 @@ describe("configuration", () => {
     expect(config).toMatchObject({
       env: "development",
       port: 3000,
+      webConcurrency: 1,
       db: { url: undefined, driver: "neon", poolMax: 10, idleTimeoutMs: 10_000, connectionTimeoutMs: 5_000 },
     });
   });
@@ -27,6 +28,8 @@ describe("configuration", () => {
     [{ AUTH_SECRET: "short" }, /^Invalid configuration: AUTH_SECRET must be at least 32 characters$/],
     [{ DATABASE_URL: "postgresql://admin:S3cret@[::1/d" }, /^Invalid configuration: DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL$/],
     [{ MAX_BATCH_SIZE: "0" }, /^Invalid configuration: MAX_BATCH_SIZE/],
+    [{ WEB_CONCURRENCY: "0" }, /^Invalid configuration: WEB_CONCURRENCY/],
+    [{ WEB_CONCURRENCY: "two" }, /^Invalid configuration: WEB_CONCURRENCY/],
     [{ AUTH_JWKS_URL: "not a url" }, /^Invalid configuration: AUTH_JWKS_URL/],
     [{ NODE_ENV: "production", AUTH_SECRET: "x".repeat(32) }, /^Invalid configuration: DATABASE_URL is required when NODE_ENV=production$/],
     [{ NODE_ENV: "production", DATABASE_URL: "postgresql://a/b" }, /^Invalid configuration: AUTH_SECRET or AUTH_JWKS_URL is required/],
