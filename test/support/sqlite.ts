@@ -1,0 +1,99 @@
+/** SQLite files in the earlier app's formats, built by the tests themselves with sql.js. */
+import { writeFile } from "node:fs/promises";
+import initSqlJs, { type Database, type SqlValue } from "sql.js";
+
+export async function writeSqlite(file: string, build: (db: Database) => void): Promise<void> {
+  const SQL = await initSqlJs();
+  const db = new SQL.Database();
+  try {
+    db.exec("BEGIN");
+    build(db);
+    db.exec("COMMIT");
+    await writeFile(file, db.export());
+  } finally {
+    db.close();
+  }
+}
+
+export function insertRows(db: Database, table: string, columns: string[], rows: SqlValue[][]): void {
+  const statement = db.prepare(
+    `INSERT INTO "${table}" (${columns.map((c) => `"${c}"`).join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
+  );
+  try {
+    for (const row of rows) statement.run(row);
+  } finally {
+    statement.free();
+  }
+}
+
+const CLEAN_SCHEMA = `
+  CREATE TABLE user (id TEXT PRIMARY KEY, email TEXT, name TEXT, created_at TEXT NOT NULL);
+  CREATE TABLE task (id INTEGER PRIMARY KEY, user_id TEXT NOT NULL REFERENCES user(id), title TEXT NOT NULL,
+                     description TEXT, completed INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);`;
+
+export interface CleanTask {
+  id: number;
+  userId: string;
+  title: string;
+  description: string | null;
+  completed: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+const sqliteTime = (d: Date) => d.toISOString().slice(0, 19).replace("T", " ");
+
+/** The earlier app's own format: snake_case, 0/1 booleans, 'YYYY-MM-DD HH:MM:SS' UTC timestamps. */
+export async function writeCleanFixture(
+  file: string,
+  { users = 3, tasksPerUser = 20 }: { users?: number; tasksPerUser?: number } = {},
+): Promise<{ userIds: string[]; tasks: CleanTask[] }> {
+  const userIds = Array.from({ length: users }, (_, i) => `user-${i + 1}`);
+  const tasks: CleanTask[] = [];
+  const start = Date.UTC(2023, 0, 1);
+  let id = 0;
+  // Interleaved owners, as a shared file fills up over time.
+  for (let n = 0; n < tasksPerUser; n++) {
+    for (const userId of userIds) {
+      id++;
+      const createdAt = new Date(start + id * 3_600_000);
+      tasks.push({
+        id,
+        userId,
+        title: `Task ${id} of ${userId}`,
+        description: id % 3 === 0 ? null : `Description ${id}`,
+        completed: id % 4 === 0,
+        createdAt,
+        updatedAt: new Date(createdAt.getTime() + 60_000),
+      });
+    }
+  }
+  await writeSqlite(file, (db) => {
+    db.exec(CLEAN_SCHEMA);
+    insertRows(db, "user", ["id", "email", "name", "created_at"], userIds.map((u, i) => [u, `${u}@example.com`, `User ${i + 1}`, sqliteTime(new Date(start))]));
+    insertRows(
+      db,
+      "task",
+      ["id", "user_id", "title", "description", "completed", "created_at", "updated_at"],
+      tasks.map((t) => [t.id, t.userId, t.title, t.description, t.completed ? 1 : 0, sqliteTime(t.createdAt), sqliteTime(t.updatedAt)]),
+    );
+  });
+  return { userIds, tasks };
+}
+
+/** `count` tasks spread over `users` users, in the clean format; returns nothing to keep memory flat. */
+export async function writeLargeFixture(file: string, { users, count }: { users: number; count: number }): Promise<void> {
+  await writeSqlite(file, (db) => {
+    db.exec(CLEAN_SCHEMA);
+    insertRows(db, "user", ["id", "email", "name", "created_at"], Array.from({ length: users }, (_, i) => [`bulk-${i}`, `bulk-${i}@example.com`, null, "2022-01-01 00:00:00"]));
+    const statement = db.prepare(`INSERT INTO task (id, user_id, title, description, completed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    try {
+      for (let id = 1; id <= count; id++) {
+        const at = 1_650_000_000 + id * 37;
+        statement.run([id, `bulk-${id % users}`, `Bulk task number ${id}`, id % 2 ? `Some longer description for task ${id}` : null, id % 5 === 0 ? 1 : 0, at, at + 600]);
+      }
+    } finally {
+      statement.free();
+    }
+  });
+}
