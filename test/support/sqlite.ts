@@ -97,3 +97,44 @@ export async function writeLargeFixture(file: string, { users, count }: { users:
     }
   });
 }
+
+/**
+ * Every variation the earlier app's files show: mixed snake_case/camelCase columns, booleans as 0/1 and text,
+ * timestamps as ISO text, 'YYYY-MM-DD HH:MM:SS', Unix seconds and milliseconds, optional columns missing
+ * (user.name), priority and due_date present, duplicate and invalid users, tasks whose user row is missing,
+ * unknown tables and columns, and rows that cannot be imported.
+ */
+export async function writeMessyFixture(file: string): Promise<void> {
+  await writeSqlite(file, (db) => {
+    db.exec(`
+      CREATE TABLE "user" (id TEXT, email TEXT, createdAt, favourite_color TEXT);
+      CREATE TABLE task (id INTEGER PRIMARY KEY, userId, title, description, completed, created_at, updatedAt,
+                         priority, due_date, position INTEGER);
+      CREATE TABLE settings (key TEXT, value TEXT);
+      INSERT INTO settings VALUES ('theme', 'dark');
+
+      INSERT INTO "user" VALUES ('alice', 'alice@example.com', '2020-01-02T03:04:05Z', 'red');
+      INSERT INTO "user" VALUES ('bob', NULL, 1577934245, 'blue');
+      INSERT INTO "user" VALUES ('carol', 'carol@example.com', 'not a date', NULL);
+      INSERT INTO "user" VALUES ('alice', 'second-alice@example.com', NULL, NULL);
+
+      INSERT INTO task VALUES (1, 'alice', 'ISO task', 'first', 'true', '2024-03-01T10:00:00+02:00', '2024-03-02T00:00:00Z', 'high', '2024-04-01', 1);
+      INSERT INTO task VALUES (2, 'alice', 'Space format', NULL, 0, '2024-03-01 10:00:00', NULL, 1, NULL, 2);
+      INSERT INTO task VALUES (3, 'bob', 'Unix seconds and milliseconds', '', 1, 1709287200, 1709290800000, NULL, 1711929600, 3);
+      INSERT INTO task VALUES (4, 'bob', 'Milliseconds as text', 'x', 'false', '1709287200123', NULL, 'Low', NULL, NULL);
+      INSERT INTO task VALUES (5, 'dave', 'Task of a user without a user row', NULL, 'FALSE', '2024-02-01T08:00:00Z', NULL, NULL, NULL, NULL);
+      INSERT INTO task VALUES (6, 'carol', 'Task of a rejected user row', NULL, 0, '2024-02-02 08:00:00', NULL, '3', NULL, NULL);
+      INSERT INTO task VALUES (7, 'alice', '${"x".repeat(201)}', NULL, 0, '2024-01-01', NULL, NULL, NULL, NULL);
+      INSERT INTO task VALUES (8, 'alice', 'nul' || char(0) || 'byte', NULL, 0, '2024-01-01', NULL, NULL, NULL, NULL);
+      INSERT INTO task VALUES (9, 'bob', 'Unparseable date', NULL, 0, 'next week', NULL, NULL, NULL, NULL);
+      INSERT INTO task VALUES (10, 'alice', 'NUL in description', 'a' || char(0), 0, '2024-01-01', NULL, NULL, NULL, NULL);
+      INSERT INTO task VALUES (11, 'bob', 'Not a boolean', NULL, 'maybe', '2024-01-01', NULL, NULL, NULL, NULL);
+      INSERT INTO task VALUES (12, 'bob', 'Unknown priority', NULL, 0, '2024-01-01', NULL, 'urgent', NULL, NULL);
+      INSERT INTO task VALUES (13, 'alice', '  padded  ', NULL, 0, '2024-01-03 00:00:00', NULL, NULL, NULL, NULL);
+      INSERT INTO task VALUES (14, NULL, 'No user', NULL, 0, '2024-01-01', NULL, NULL, NULL, NULL);
+      INSERT INTO task VALUES (15, 'alice', X'FFFE', NULL, 0, '2024-01-01', NULL, NULL, NULL, NULL);
+      INSERT INTO task VALUES (16, 'alice', 'Café ☕ 😀', 'ünïcode', 1, '2024-01-04T05:06:07.890Z', NULL, 'medium', '2030-12-31T23:59:59Z', NULL);
+      INSERT INTO task VALUES (17, 'alice', 42, NULL, '1', '2024-01-05', '2024-01-06', NULL, NULL, NULL);
+    `);
+  });
+}
