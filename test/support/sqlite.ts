@@ -1,5 +1,5 @@
 /** SQLite files in the earlier app's formats, built by the tests themselves with sql.js. */
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import initSqlJs, { type Database, type SqlValue } from "sql.js";
 
 export async function writeSqlite(file: string, build: (db: Database) => void): Promise<void> {
@@ -137,4 +137,16 @@ export async function writeMessyFixture(file: string): Promise<void> {
       INSERT INTO task VALUES (17, 'alice', 42, NULL, '1', '2024-01-05', '2024-01-06', NULL, NULL, NULL);
     `);
   });
+}
+
+/** Runs SQL against an existing fixture file and saves it. */
+export async function editSqlite(file: string, sql: string): Promise<void> {
+  const SQL = await initSqlJs();
+  const db = new SQL.Database(await readFile(file));
+  try {
+    db.exec(sql);
+    await writeFile(file, db.export());
+  } finally {
+    db.close();
+  }
 }
