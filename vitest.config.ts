@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
-// The API suite runs twice: through the Neon driver (via the local WebSocket proxy) and through pg.
+// The API and import suites run twice: through the Neon driver (via the local WebSocket proxy) and through pg.
 export default defineConfig({
   test: {
     globalSetup: ["test/support/global-setup.ts"],
@@ -11,6 +11,9 @@ export default defineConfig({
       { extends: true, test: { name: "unit", include: ["test/*.test.ts"] } },
       { extends: true, test: { name: "api:neon", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
       { extends: true, test: { name: "api:pg", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
+      // The SQLite import writes through the same client and drivers as the API: both drivers again.
+      { extends: true, test: { name: "import:neon", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
+      { extends: true, test: { name: "import:pg", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
     ],
   },
 });

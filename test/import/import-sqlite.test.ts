@@ -1,0 +1,281 @@
+import { readFile } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { todoIdFor } from "../../scripts/sqlite-import/map.ts";
+import { importSqlite, type ImportResult, type RejectLine } from "../../scripts/sqlite-import/run.ts";
+import { startTestServer } from "../support/server.ts";
+import { writeCleanFixture, writeMessyFixture, type CleanTask } from "../support/sqlite.ts";
+import { createImportTarget, tempDir, type ImportTarget } from "./support.ts";
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+beforeAll(async () => {
+  dir = await tempDir();
+});
+afterAll(async () => {
+  await dir?.remove();
+});
+
+async function readRejects(file: string): Promise<RejectLine[]> {
+  const text = await readFile(file, "utf8");
+  return text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as RejectLine);
+}
+
+/** Every stored row, in a stable order: what "changes nothing" is checked against. */
+async function snapshot(target: ImportTarget) {
+  const { prisma } = target.database;
+  return {
+    users: await prisma.user.findMany({ orderBy: { id: "asc" } }),
+    todos: await prisma.todo.findMany({ orderBy: { id: "asc" } }),
+  };
+}
+
+describe("a clean file", () => {
+  let target: ImportTarget;
+  let fixture: { userIds: string[]; tasks: CleanTask[] };
+  let first: ImportResult;
+  const file = () => dir.file("clean.db");
+
+  beforeAll(async () => {
+    target = await createImportTarget();
+    fixture = await writeCleanFixture(file(), { users: 3, tasksPerUser: 20 });
+    first = await importSqlite({ file: file(), rejectsPath: dir.file("clean-rejects.jsonl"), batchSize: 7, prisma: target.database.prisma });
+  });
+  afterAll(async () => {
+    await target?.close();
+  });
+
+  test("imports every user and task, and verifies counts and checksums per user", async () => {
+    expect(first.verified).toBe(true);
+    expect(first.users).toMatchObject({ source: 3, rejected: 0, inserted: 3, present: 3, createdFromTasks: 0 });
+    expect(first.tasks).toEqual({ source: 60, rejected: 0, inserted: 60 });
+    expect(first.perUser.map((l) => [l.userId, l.source, l.imported, l.rejected, l.ok])).toEqual(
+      fixture.userIds.map((u) => [u, 20, 20, 0, true]),
+    );
+    for (const l of first.perUser) expect(l.targetChecksum).toBe(l.sourceChecksum);
+    expect(first.unknownTables).toEqual([]);
+    expect(first.unknownColumns).toEqual([]);
+    expect(await readRejects(dir.file("clean-rejects.jsonl"))).toEqual([]);
+  });
+
+  test("stores each task as the API would have: same fields, version 1, completedAt when completed", async () => {
+    const { prisma } = target.database;
+    expect(await prisma.todo.count()).toBe(60);
+    for (const task of fixture.tasks) {
+      const todo = await prisma.todo.findUniqueOrThrow({ where: { id: todoIdFor(task.userId, String(task.id)) } });
+      expect(todo).toEqual({
+        id: todoIdFor(task.userId, String(task.id)),
+        userId: task.userId,
+        title: task.title,
+        description: task.description,
+        completed: task.completed,
+        priority: "MEDIUM",
+        dueAt: null,
+        completedAt: task.completed ? task.updatedAt : null,
+        version: 1,
+        createdAt: task.createdAt,
+        updatedAt: task.updatedAt,
+      });
+    }
+    const users = await prisma.user.findMany({ orderBy: { id: "asc" } });
+    expect(users.map((u) => [u.id, u.email, u.name, u.createdAt.toISOString()])).toEqual([
+      ["user-1", "user-1@example.com", "User 1", "2023-01-01T00:00:00.000Z"],
+      ["user-2", "user-2@example.com", "User 2", "2023-01-01T00:00:00.000Z"],
+      ["user-3", "user-3@example.com", "User 3", "2023-01-01T00:00:00.000Z"],
+    ]);
+  });
+
+  test("a second run changes nothing and still verifies", async () => {
+    const before = await snapshot(target);
+    const second = await importSqlite({ file: file(), rejectsPath: dir.file("clean-rejects.jsonl"), batchSize: 1000, prisma: target.database.prisma });
+    expect(second.verified).toBe(true);
+    expect(second.users.inserted).toBe(0);
+    expect(second.tasks.inserted).toBe(0);
+    expect(await snapshot(target)).toEqual(before);
+  });
+});
+
+test("imported todos behave like API-created ones: listed newest first, readable and updatable at version 1", async () => {
+  const fixtureFile = dir.file("api.db");
+  const { tasks } = await writeCleanFixture(fixtureFile, { users: 2, tasksPerUser: 30 });
+  const api = await startTestServer({}, async (url) => {
+    const { parseConfig } = await import("../../src/config.ts");
+    const { createDatabase } = await import("../../src/db/client.ts");
+    const { createLogger } = await import("../../src/logger.ts");
+    const config = parseConfig({ NODE_ENV: "test", DATABASE_URL: url, DB_DRIVER: process.env.DB_DRIVER ?? "neon" });
+    const database = await createDatabase({ ...config.db, url }, createLogger("silent"));
+    try {
+      const result = await importSqlite({ file: fixtureFile, rejectsPath: dir.file("api-rejects.jsonl"), prisma: database.prisma });
+      expect(result.verified).toBe(true);
+    } finally {
+      await database.close();
+    }
+  });
+  try {
+    const user = await api.client("user-1");
+    const mine = tasks.filter((t) => t.userId === "user-1").sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    const titles: string[] = [];
+    let cursor: string | null | undefined;
+    do {
+      const page = await user.todo.list.query({ limit: 7, cursor });
+      titles.push(...page.items.map((t) => t.title));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(titles).toEqual(mine.map((t) => t.title));
+
+    const newer = await user.todo.create.mutate({ title: "Created after the import" });
+    expect((await user.todo.list.query({ limit: 1 })).items[0]?.id).toBe(newer.id);
+
+    const oldest = mine.at(-1)!;
+    const id = todoIdFor("user-1", String(oldest.id));
+    expect(await user.todo.byId.query({ id })).toMatchObject({ title: oldest.title, version: 1 });
+    const updated = await user.todo.update.mutate({ id, expectedVersion: 1, completed: true });
+    expect(updated).toMatchObject({ version: 2, completed: true });
+    expect(await user.todo.stats.query()).toMatchObject({ total: 31 });
+    // Another user cannot see them.
+    expect((await (await api.client("user-2")).todo.list.query({ limit: 100 })).items.every((t) => t.userId === "user-2")).toBe(true);
+  } finally {
+    await api.close();
+  }
+});
+
+describe("a messy file", () => {
+  let target: ImportTarget;
+  let dry: ImportResult;
+  let afterDryRun: { users: number; todos: number };
+  let result: ImportResult;
+  const rejectsPath = () => dir.file("messy-rejects.jsonl");
+
+  beforeAll(async () => {
+    target = await createImportTarget();
+    await writeMessyFixture(dir.file("messy.db"));
+    dry = await importSqlite({ file: dir.file("messy.db"), rejectsPath: dir.file("messy-dry-rejects.jsonl"), dryRun: true });
+    const { prisma } = target.database;
+    afterDryRun = { users: await prisma.user.count(), todos: await prisma.todo.count() };
+    result = await importSqlite({ file: dir.file("messy.db"), rejectsPath: rejectsPath(), batchSize: 4, prisma });
+  });
+  afterAll(async () => {
+    await target?.close();
+  });
+
+  const todo = (userId: string, taskId: number) =>
+    target.database.prisma.todo.findUnique({ where: { id: todoIdFor(userId, String(taskId)) } });
+
+  test("lists unknown tables and columns, and still verifies", () => {
+    expect(result.unknownTables).toEqual(["settings"]);
+    expect(result.unknownColumns.sort()).toEqual(["task.position", "user.favourite_color"]);
+    expect(result.verified).toBe(true);
+  });
+
+  test("counts sources, rejects and imports per user", () => {
+    expect(result.users).toMatchObject({ source: 4, rejected: 2, createdFromTasks: 2, present: 4 });
+    expect(result.tasks).toEqual({ source: 17, rejected: 8, inserted: 9 });
+    expect(result.perUser.map((l) => [l.userId, l.source, l.imported, l.rejected, l.ok])).toEqual([
+      ["(no user id)", 1, 0, 1, true],
+      ["alice", 9, 5, 4, true],
+      ["bob", 5, 2, 3, true],
+      ["carol", 1, 1, 0, true],
+      ["dave", 1, 1, 0, true],
+    ]);
+  });
+
+  test("reads every timestamp, boolean and priority format", async () => {
+    expect(await todo("alice", 1)).toMatchObject({
+      title: "ISO task",
+      description: "first",
+      completed: true,
+      priority: "HIGH",
+      createdAt: new Date("2024-03-01T08:00:00Z"),
+      updatedAt: new Date("2024-03-02T00:00:00Z"),
+      completedAt: new Date("2024-03-02T00:00:00Z"),
+      dueAt: new Date("2024-04-01T00:00:00Z"),
+      version: 1,
+    });
+    expect(await todo("alice", 2)).toMatchObject({
+      description: null,
+      completed: false,
+      priority: "LOW",
+      createdAt: new Date("2024-03-01T10:00:00Z"),
+      updatedAt: new Date("2024-03-01T10:00:00Z"),
+      completedAt: null,
+    });
+    expect(await todo("bob", 3)).toMatchObject({
+      description: "",
+      completed: true,
+      priority: "MEDIUM",
+      createdAt: new Date(1709287200_000),
+      updatedAt: new Date(1709290800_000),
+      completedAt: new Date(1709290800_000),
+      dueAt: new Date(1711929600_000),
+    });
+    expect(await todo("bob", 4)).toMatchObject({ completed: false, priority: "LOW", createdAt: new Date(1709287200123) });
+    expect(await todo("carol", 6)).toMatchObject({ priority: "HIGH" });
+    expect(await todo("alice", 13)).toMatchObject({ title: "padded" });
+    expect(await todo("alice", 16)).toMatchObject({
+      title: "Café ☕ 😀",
+      description: "ünïcode",
+      completed: true,
+      completedAt: new Date("2024-01-04T05:06:07.890Z"),
+      dueAt: new Date("2030-12-31T23:59:59Z"),
+    });
+    expect(await todo("alice", 17)).toMatchObject({ title: "42", completed: true });
+  });
+
+  test("creates users from the id when their row is missing or rejected, keeps the first of duplicates", async () => {
+    const users = await target.database.prisma.user.findMany({ orderBy: { id: "asc" } });
+    expect(users.map((u) => [u.id, u.email, u.name])).toEqual([
+      ["alice", "alice@example.com", null],
+      ["bob", null, null],
+      ["carol", null, null],
+      ["dave", null, null],
+    ]);
+    expect(users[0]!.createdAt).toEqual(new Date("2020-01-02T03:04:05Z"));
+    expect(users[1]!.createdAt).toEqual(new Date("2020-01-02T03:04:05Z"));
+  });
+
+  test("writes each rejected row to the rejects file with its reason", async () => {
+    const rejects = await readRejects(rejectsPath());
+    const reasons = rejects.map((r) => [r.table, r.row.id ?? null, r.reason]);
+    expect(reasons).toEqual([
+      ["user", "carol", 'created_at "not a date" is not a date'],
+      ["user", "alice", 'duplicate user id "alice"'],
+      ["task", "7", "title is 201 characters (at most 200)"],
+      ["task", "8", "title contains NUL bytes"],
+      ["task", "9", 'created_at "next week" is not a date'],
+      ["task", "10", "description contains NUL bytes"],
+      ["task", "11", 'completed "maybe" is not a boolean (0/1, true/false)'],
+      ["task", "12", 'priority "urgent" is not one of low, medium, high, 1, 2, 3'],
+      ["task", "14", "user_id is missing"],
+      ["task", "15", "title is not valid UTF-8 text"],
+    ]);
+    // The row is kept whole, NUL bytes and binary included, so it can be fixed and imported again.
+    expect(rejects.find((r) => r.row.id === "8")?.row.title).toBe("nul\u0000byte");
+    expect(rejects.find((r) => r.row.id === "15")?.row.title).toEqual({ blobBase64: Buffer.from([0xff, 0xfe]).toString("base64") });
+    expect(rejects[0]?.row).toMatchObject({ id: "carol", email: "carol@example.com", createdAt: "not a date" });
+  });
+
+  test("a dry run validates and reports the same figures, and writes nothing", async () => {
+    expect(afterDryRun).toEqual({ users: 0, todos: 0 });
+    expect(dry.verified).toBeUndefined();
+    expect(dry.tasks).toEqual({ source: 17, rejected: 8, inserted: 0 });
+    expect(dry.perUser.map((l) => [l.userId, l.source, l.rejected, l.sourceChecksum])).toEqual(
+      result.perUser.map((l) => [l.userId, l.source, l.rejected, l.sourceChecksum]),
+    );
+    expect(await readFile(dir.file("messy-dry-rejects.jsonl"), "utf8")).toBe(await readFile(rejectsPath(), "utf8"));
+  });
+
+  test("a second run changes nothing and rewrites the same rejects", async () => {
+    const before = await snapshot(target);
+    const firstRejects = await readFile(rejectsPath(), "utf8");
+    const again = await importSqlite({ file: dir.file("messy.db"), rejectsPath: rejectsPath(), prisma: target.database.prisma });
+    expect(again.verified).toBe(true);
+    expect([again.users.inserted, again.tasks.inserted]).toEqual([0, 0]);
+    expect(await snapshot(target)).toEqual(before);
+    expect(await readFile(rejectsPath(), "utf8")).toBe(firstRejects);
+  });
+
+  test("a stored row that differs from the source fails verification for its user only", async () => {
+    await target.database.prisma.todo.update({ where: { id: todoIdFor("bob", "3") }, data: { title: "Edited after the import" } });
+    const again = await importSqlite({ file: dir.file("messy.db"), rejectsPath: rejectsPath(), prisma: target.database.prisma });
+    expect(again.verified).toBe(false);
+    expect(again.perUser.filter((l) => !l.ok).map((l) => l.userId)).toEqual(["bob"]);
+  });
+});
