@@ -193,7 +193,7 @@ describe("every operation gives the tRPC result", () => {
     expectOk(await rest("POST", "/todos/toggle-all", { token: restUser, body: { completed: true } }), countJson, await trpcUser.todo.toggleAll.mutate({ completed: true }));
     expectOk(await rest("POST", "/todos/toggle-all", { token: restUser, body: { completed: true } }), countJson, await trpcUser.todo.toggleAll.mutate({ completed: true }));
     expectOk(await rest("GET", "/todos/stats", { token: restUser }), statsJson, await trpcUser.todo.stats.query());
-    // No body and no Content-Type, as curl -X POST sends it: JSON, as over tRPC.
+    // No body and no Content-Type, as curl -X POST sends it: read as JSON.
     const cleared = await fetch(`${api.url}/api/todos/clear-completed`, { method: "POST", headers: { authorization: `Bearer ${restUser}` } });
     expectOk({ status: cleared.status, body: await cleared.json() }, countJson, await trpcUser.todo.clearCompleted.mutate());
     expectOk(await rest("GET", "/todos/stats", { token: restUser }), statsJson, { total: 0, active: 0, completed: 0, overdue: 0 });
