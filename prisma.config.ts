@@ -18,7 +18,8 @@ function embeddedUrl(): string | undefined {
 // Migrations run against DIRECT_URL (Neon's unpooled endpoint), falling back to DATABASE_URL.
 export default defineConfig({
   schema: "prisma/schema.prisma",
-  migrations: { path: "prisma/migrations" },
+  // `npx prisma db seed` runs the same seed as `npm run db:seed`.
+  migrations: { path: "prisma/migrations", seed: "tsx scripts/seed.ts" },
   datasource: {
     url: process.env.DIRECT_URL || process.env.DATABASE_URL || embeddedUrl() || "postgresql://postgres@localhost:5432/postgres",
   },

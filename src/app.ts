@@ -4,6 +4,7 @@ import type { Config } from "./config.ts";
 import { createContextFactory } from "./context.ts";
 import type { Database } from "./db/client.ts";
 import type { Logger } from "./logger.ts";
+import { createRestRouter } from "./rest.ts";
 import { appRouter } from "./routers/_app.ts";
 import { createTrpcMiddleware } from "./trpc-adapter.ts";
 import { createUserRegistry } from "./users.ts";
@@ -14,7 +15,10 @@ export interface AppOptions {
   logger: Logger;
 }
 
-/** The Express application: tRPC at /trpc, liveness at /healthz, readiness at /readyz. Starts nothing. */
+/**
+ * The Express application: tRPC at /trpc, the same procedures as REST at /api (OpenAPI document and docs),
+ * liveness at /healthz, readiness at /readyz. Starts nothing.
+ */
 export function createApp({ config, database, logger }: AppOptions) {
   const app = express();
   app.disable("x-powered-by");
@@ -33,16 +37,19 @@ export function createApp({ config, database, logger }: AppOptions) {
     }
   });
 
+  // One context for both surfaces: same token verification, same user registry.
+  const createContext = createContextFactory({
+    db: database.prisma,
+    verifyToken: createTokenVerifier(config.auth),
+    users: createUserRegistry(database.prisma),
+    production: config.env === "production",
+  });
+
   app.use(
     "/trpc",
     createTrpcMiddleware({
       router: appRouter,
-      createContext: createContextFactory({
-        db: database.prisma,
-        verifyToken: createTokenVerifier(config.auth),
-        users: createUserRegistry(database.prisma),
-        production: config.env === "production",
-      }),
+      createContext,
       // tRPC reads the body itself: this is where the size cap is enforced (413 above it).
       maxBodySize: config.bodyLimitBytes,
       // One HTTP request may carry at most this many calls (400 above it).
@@ -56,6 +63,8 @@ export function createApp({ config, database, logger }: AppOptions) {
       },
     }),
   );
+
+  app.use("/api", createRestRouter({ createContext, bodyLimitBytes: config.bodyLimitBytes, logger }));
 
   app.use((_req, res) => {
     res.status(404).json({ error: "Not found" });

@@ -8,9 +8,10 @@ import { z, ZodError } from "zod";
 import { AuthError, AuthUnavailableError } from "./auth.ts";
 import type { Context } from "./context.ts";
 import { toTRPCError } from "./errors.ts";
+import type { ApiMeta } from "./openapi.ts";
 import { transformer } from "./transformer.ts";
 
-const t = initTRPC.context<Context>().create({
+const t = initTRPC.context<Context>().meta<ApiMeta>().create({
   transformer,
   // Stacks never leave the process; the server logs them.
   isDev: false,

@@ -1,12 +1,15 @@
+import { errorResponses, userJson } from "../openapi.ts";
 import { protectedProcedure, router } from "../trpc.ts";
 import { todoRouter } from "./todo.ts";
 
 export const appRouter = router({
-  me: protectedProcedure.query(async ({ ctx }) => {
-    const user = await ctx.db.user.findUnique({ where: { id: ctx.user.id }, select: { id: true, email: true, name: true } });
-    // The row exists (protectedProcedure ensured it); fall back to the token's claims if it vanished since.
-    return user ?? ctx.user;
-  }),
+  me: protectedProcedure
+    .meta({ openapi: { method: "GET", path: "/me", tags: ["me"], summary: "The caller", errorResponses: errorResponses() }, response: userJson })
+    .query(async ({ ctx }) => {
+      const user = await ctx.db.user.findUnique({ where: { id: ctx.user.id }, select: { id: true, email: true, name: true } });
+      // The row exists (protectedProcedure ensured it); fall back to the token's claims if it vanished since.
+      return user ?? ctx.user;
+    }),
   todo: todoRouter,
 });
 

@@ -15,12 +15,14 @@ const text = (field: string, max: number) =>
     .refine(noNul, `${field} must not contain NUL characters`)
     .refine((s) => length(s) <= max, `${field} must be at most ${max} characters`);
 
+// `.meta` only describes a field in the OpenAPI document; it changes no validation.
 const title = z
   .string()
   .trim()
   .min(1, "Title must not be empty")
-  .pipe(text("Title", 200));
-const description = text("Description", 2000);
+  .pipe(text("Title", 200))
+  .meta({ description: "Trimmed; 1–200 characters" });
+const description = text("Description", 2000).meta({ description: "Up to 2000 characters" });
 
 const MIN_DATE = Date.UTC(1900, 0, 1);
 const MAX_DATE = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
@@ -30,7 +32,8 @@ const date = z
   .union([z.date(), z.iso.datetime({ offset: true }).transform((s) => new Date(s))])
   .refine(isStorableDate, {
     message: "Date must be between 1900-01-01 and 9999-12-31",
-  });
+  })
+  .meta({ description: "ISO 8601 date-time with a time zone (e.g. 2030-01-01T09:00:00Z), 1900-01-01 to 9999-12-31" });
 
 /** Todo ids are UUIDs, but any string is accepted so an unknown id is NOT_FOUND, never a type error. */
 export const isStorableText = (s: string, max: number) => noNul(s) && length(s) <= max;
@@ -52,7 +55,7 @@ export const listInput = z
     order: z.enum(["asc", "desc"]).default("desc"),
     limit: z.number().int().min(1).max(100).default(20),
     // A cursor holds a sort value: a 200-character title can take ~2,500 characters once escaped and encoded.
-    cursor: z.string().max(4096).nullish(),
+    cursor: z.string().max(4096).nullish().meta({ description: "nextCursor of the previous page, with the same orderBy and order" }),
   })
   .prefault({});
 
@@ -66,7 +69,13 @@ export const createInput = z.object({
 export const updateInput = z.object({
   id: todoId,
   // Any non-negative version is a valid claim; one that is not current is a CONFLICT.
-  expectedVersion: z.number().int().min(0).max(2_147_483_647).optional(),
+  expectedVersion: z
+    .number()
+    .int()
+    .min(0)
+    .max(2_147_483_647)
+    .optional()
+    .meta({ description: "Update only if the todo is at this version (else 409 CONFLICT)" }),
   title: title.optional(),
   description: description.nullable().optional(),
   completed: z.boolean().optional(),
