@@ -1,6 +1,7 @@
 import { defineConfig } from "vitest/config";
 
 // The API suite runs twice: through the Neon driver (via the local WebSocket proxy) and through pg.
+// The fault suite runs last, one file at a time: each file owns a PostgreSQL instance it stops and cuts.
 export default defineConfig({
   test: {
     globalSetup: ["test/support/global-setup.ts"],
@@ -11,6 +12,17 @@ export default defineConfig({
       { extends: true, test: { name: "unit", include: ["test/*.test.ts"] } },
       { extends: true, test: { name: "api:neon", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
       { extends: true, test: { name: "api:pg", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
+      {
+        extends: true,
+        test: {
+          name: "faults",
+          include: ["test/faults/**/*.test.ts"],
+          globalSetup: ["test/faults/support/record-setup.ts"],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+          testTimeout: 120_000,
+        },
+      },
     ],
   },
 });

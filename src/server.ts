@@ -1,5 +1,6 @@
 /** Process entry: configuration, database (embedded when DATABASE_URL is unset), HTTP server, graceful shutdown. */
 import { once } from "node:events";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { createApp } from "./app.ts";
 import { ConfigError, loadConfig, loadEnvFile, projectRoot, type Config } from "./config.ts";
@@ -53,8 +54,11 @@ try {
 const where = embedded
   ? `embedded PGlite in ${path.relative(projectRoot, config.db.pgliteDataDir) || "."} (set DATABASE_URL to a Neon URL to use Neon)`
   : database.describe;
+// PORT=0 picks a free port: report the one bound.
+const { port } = server.address() as AddressInfo;
 logger.info(
-  `Todo API on http://localhost:${config.port}/trpc — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
+  { port },
+  `Todo API on http://localhost:${port}/trpc — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
 );
 
 // The API starts even when the database is down (/readyz reports it); say so at once.
