@@ -6,6 +6,8 @@ const UNAVAILABLE = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2037
 // SQLSTATEs of a server that went away or is not accepting connections yet: class 08 (connection
 // exception), 57P01–57P03 (admin shutdown, crash shutdown, starting up).
 const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3])/;
+// Driver adapter error kinds with the same meaning (raw queries report them under P2010).
+const UNAVAILABLE_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
 
 /** Maps database errors to the tRPC code a client can act on; undefined leaves it an internal error. */
 export function toTRPCError(error: unknown): TRPCError | undefined {
@@ -13,17 +15,20 @@ export function toTRPCError(error: unknown): TRPCError | undefined {
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
     if (error.code === "P2025") return new TRPCError({ code: "NOT_FOUND", message: "Not found", cause: error });
     if (error.code === "P2002") return new TRPCError({ code: "CONFLICT", message: "Already exists", cause: error });
-    if (UNAVAILABLE.has(error.code) || UNAVAILABLE_SQLSTATE.test(sqlState(error) ?? "")) return unavailable(error);
+    if (UNAVAILABLE.has(error.code) || isUnavailableCause(error)) return unavailable(error);
   }
   if (error instanceof Prisma.PrismaClientInitializationError || isConnectionFailure(error)) return unavailable(error);
   return undefined;
 }
 
-// Prisma reports PostgreSQL errors it has no code for (a terminated session is one) as a generic
-// driver adapter error; the SQLSTATE is kept in meta.
-function sqlState(error: Prisma.PrismaClientKnownRequestError): string | undefined {
-  const cause = (error.meta as { driverAdapterError?: { cause?: { originalCode?: unknown } } } | undefined)?.driverAdapterError?.cause;
-  return typeof cause?.originalCode === "string" ? cause.originalCode : undefined;
+// Prisma reports PostgreSQL errors it has no code for (a terminated session is one), and every
+// failure of a raw query, under a generic code; the driver adapter's view is kept in meta.
+function isUnavailableCause(error: Prisma.PrismaClientKnownRequestError): boolean {
+  type Cause = { kind?: unknown; originalCode?: unknown };
+  const cause = (error.meta as { driverAdapterError?: { cause?: Cause } } | undefined)?.driverAdapterError?.cause;
+  if (!cause) return false;
+  if (typeof cause.kind === "string" && UNAVAILABLE_KINDS.has(cause.kind)) return true;
+  return typeof cause.originalCode === "string" && UNAVAILABLE_SQLSTATE.test(cause.originalCode);
 }
 
 function unavailable(cause: unknown): TRPCError {

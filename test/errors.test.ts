@@ -16,6 +16,15 @@ test.each(["57P01", "57P02", "57P03", "08006"])("SQLSTATE %s (server gone or not
   expect(toTRPCError(driverError(state))?.code).toBe("SERVICE_UNAVAILABLE");
 });
 
+test.each(["ConnectionClosed", "DatabaseNotReachable", "SocketTimeout"])("a raw query failing with %s is SERVICE_UNAVAILABLE", (kind) => {
+  const error = new Prisma.PrismaClientKnownRequestError("Raw query failed", {
+    code: "P2010",
+    clientVersion: Prisma.prismaVersion.client,
+    meta: { driverAdapterError: { name: "DriverAdapterError", cause: { kind } } },
+  });
+  expect(toTRPCError(error)?.code).toBe("SERVICE_UNAVAILABLE");
+});
+
 test("other driver errors stay internal", () => {
   expect(toTRPCError(driverError("42601"))).toBeUndefined();
 });
