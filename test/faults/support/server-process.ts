@@ -18,6 +18,8 @@ export interface ServerProcess {
   url: string;
   trpcUrl: string;
   logs: LogLine[];
+  /** Lines the process wrote to stderr (a crash's stack lands here). */
+  stderr: string[];
   /** Resolves with the first log line (already seen or to come) that matches. */
   waitForLog(match: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** Resident set size in bytes, from /proc (Linux). */
@@ -72,7 +74,8 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   createInterface({ input: child.stderr! }).on("line", (text) => stderr.push(text));
   let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve((exitInfo = { code, signal }))),
+    // "close" comes after the exit and after stdout is drained: the last log lines are in.
+    child.once("close", (code, signal) => resolve((exitInfo = { code, signal }))),
   );
 
   const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 30_000) => {
@@ -103,9 +106,10 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     url,
     trpcUrl: `${url}/trpc`,
     logs,
+    stderr,
     waitForLog,
     rss: () => readRss(child.pid!),
-    alive: () => exitInfo === undefined,
+    alive: () => exitInfo === undefined && child.exitCode === null && child.signalCode === null,
     kill: (signal = "SIGTERM") => void child.kill(signal),
     exited,
   };
