@@ -1,6 +1,7 @@
 import { defineConfig } from "vitest/config";
 
 // The API and import suites run twice: through the Neon driver (via the local WebSocket proxy) and through pg.
+// The fault suite runs last, one file at a time: each file owns a PostgreSQL instance it stops and cuts.
 export default defineConfig({
   test: {
     globalSetup: ["test/support/global-setup.ts"],
@@ -14,6 +15,17 @@ export default defineConfig({
       // The SQLite import writes through the same client and drivers as the API: both drivers again.
       { extends: true, test: { name: "import:neon", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
       { extends: true, test: { name: "import:pg", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
+      {
+        extends: true,
+        test: {
+          name: "faults",
+          include: ["test/faults/**/*.test.ts"],
+          globalSetup: ["test/faults/support/record-setup.ts"],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+          testTimeout: 120_000,
+        },
+      },
     ],
   },
 });

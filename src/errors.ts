@@ -3,6 +3,11 @@ import { Prisma } from "./generated/prisma/client.ts";
 
 // Prisma codes that mean "the database is not there right now": the client may retry.
 const UNAVAILABLE = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2037"]);
+// SQLSTATEs of a server that went away or is not accepting connections yet: class 08 (connection
+// exception), 57P01–57P03 (admin shutdown, crash shutdown, starting up).
+const UNAVAILABLE_SQLSTATE = /^(08|57P0[1-3])/;
+// Driver adapter error kinds with the same meaning (raw queries report them under P2010).
+const UNAVAILABLE_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
 
 /** Maps database errors to the tRPC code a client can act on; undefined leaves it an internal error. */
 export function toTRPCError(error: unknown): TRPCError | undefined {
@@ -10,10 +15,20 @@ export function toTRPCError(error: unknown): TRPCError | undefined {
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
     if (error.code === "P2025") return new TRPCError({ code: "NOT_FOUND", message: "Not found", cause: error });
     if (error.code === "P2002") return new TRPCError({ code: "CONFLICT", message: "Already exists", cause: error });
-    if (UNAVAILABLE.has(error.code)) return unavailable(error);
+    if (UNAVAILABLE.has(error.code) || isUnavailableCause(error)) return unavailable(error);
   }
   if (error instanceof Prisma.PrismaClientInitializationError || isConnectionFailure(error)) return unavailable(error);
   return undefined;
+}
+
+// Prisma reports PostgreSQL errors it has no code for (a terminated session is one), and every
+// failure of a raw query, under a generic code; the driver adapter's view is kept in meta.
+function isUnavailableCause(error: Prisma.PrismaClientKnownRequestError): boolean {
+  type Cause = { kind?: unknown; originalCode?: unknown };
+  const cause = (error.meta as { driverAdapterError?: { cause?: Cause } } | undefined)?.driverAdapterError?.cause;
+  if (!cause) return false;
+  if (typeof cause.kind === "string" && UNAVAILABLE_KINDS.has(cause.kind)) return true;
+  return typeof cause.originalCode === "string" && UNAVAILABLE_SQLSTATE.test(cause.originalCode);
 }
 
 function unavailable(cause: unknown): TRPCError {
@@ -24,7 +39,7 @@ function unavailable(cause: unknown): TRPCError {
 function isConnectionFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P03"].includes(code)) {
+  if (typeof code === "string" && (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code) || UNAVAILABLE_SQLSTATE.test(code))) {
     return true;
   }
   return /connection terminated|timeout exceeded when trying to connect|ECONNREFUSED|connection (was )?closed|Can't reach database/i.test(

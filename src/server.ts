@@ -4,6 +4,7 @@
  */
 import cluster from "node:cluster";
 import { once } from "node:events";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { createApp } from "./app.ts";
 import { runPrimary } from "./cluster.ts";
@@ -81,8 +82,11 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   const where = embedded
     ? `embedded PGlite in ${describeDataDir(config)} (set DATABASE_URL to a Neon URL to use Neon)`
     : database.describe;
+  // PORT=0 picks a free port: report the one bound.
+  const { port } = server.address() as AddressInfo;
   logger.info(
-    `Todo API on http://localhost:${config.port}/trpc — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
+    { port },
+    `Todo API on http://localhost:${port}/trpc — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
   );
 
   // The API starts even when the database is down (/readyz reports it); say so at once.
