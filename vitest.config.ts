@@ -1,6 +1,8 @@
 import { defineConfig } from "vitest/config";
 
 // The API suite runs twice: through the Neon driver (via the local WebSocket proxy) and through pg.
+// The e2e suite drives the built TodoMVC page in headless Chromium (skipped without /usr/bin/chromium
+// unless REQUIRE_BROWSER=1).
 export default defineConfig({
   test: {
     globalSetup: ["test/support/global-setup.ts"],
@@ -11,6 +13,17 @@ export default defineConfig({
       { extends: true, test: { name: "unit", include: ["test/*.test.ts"] } },
       { extends: true, test: { name: "api:neon", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
       { extends: true, test: { name: "api:pg", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
+      {
+        extends: true,
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          // Added to the root global setup (the template database), which every project inherits.
+          globalSetup: ["test/e2e/global-setup.ts"],
+          testTimeout: 90_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });

@@ -1,8 +1,10 @@
 /** Process entry: configuration, database (embedded when DATABASE_URL is unset), HTTP server, graceful shutdown. */
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import path from "node:path";
+import { buildWeb } from "../web/build.ts";
 import { createApp } from "./app.ts";
-import { ConfigError, loadConfig, loadEnvFile, projectRoot, type Config } from "./config.ts";
+import { ConfigError, loadConfig, loadEnvFile, projectRoot, webDistDir, type Config } from "./config.ts";
 import { createDatabase } from "./db/client.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
 import { deployMigrations } from "./db/migrations.ts";
@@ -22,6 +24,18 @@ try {
 const logger = createLogger(config.logLevel);
 process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
 
+/** Builds the page when its sources changed since web/dist was built; the API starts even if that fails. */
+async function preparePage(): Promise<string | undefined> {
+  try {
+    if ((await buildWeb()) === "built") logger.info("built the TodoMVC page into web/dist");
+  } catch (error) {
+    logger.warn({ err: error }, "the TodoMVC page could not be built (npm run web:build shows why)");
+  }
+  if (existsSync(path.join(webDistDir, "index.html"))) return webDistDir;
+  logger.warn("no TodoMVC page in web/dist: / answers 404");
+  return undefined;
+}
+
 let embedded: EmbeddedDatabase | undefined;
 let url = config.db.url;
 if (!url) {
@@ -38,7 +52,8 @@ if (!url) {
 }
 
 const database = await createDatabase({ ...config.db, url }, logger);
-const app = createApp({ config, database, logger });
+const webDir = await preparePage();
+const app = createApp({ config, database, logger, webDir });
 const server = app.listen(config.port, config.host);
 try {
   await once(server, "listening");
@@ -54,7 +69,7 @@ const where = embedded
   ? `embedded PGlite in ${path.relative(projectRoot, config.db.pgliteDataDir) || "."} (set DATABASE_URL to a Neon URL to use Neon)`
   : database.describe;
 logger.info(
-  `Todo API on http://localhost:${config.port}/trpc — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
+  `Todo API on http://localhost:${config.port}/trpc${webDir ? `, the page on http://localhost:${config.port}/` : ""} — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
 );
 
 // The API starts even when the database is down (/readyz reports it); say so at once.

@@ -28,10 +28,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** `prepare` runs on the migrated database before the API connects (e.g. to change its settings). */
+/**
+ * `prepare` runs on the migrated database before the API connects (e.g. to change its settings);
+ * `webDir` is the built page to serve at `/` (the e2e project's global setup builds web/dist).
+ */
 export async function startTestServer(
   env: Record<string, string> = {},
   prepare?: (url: string) => Promise<void>,
+  { webDir }: { webDir?: string } = {},
 ): Promise<TestServer> {
   const testDatabase = await createTestDatabase({ migrated: true });
   await prepare?.(testDatabase.url);
@@ -45,7 +49,7 @@ export async function startTestServer(
   });
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
   const database = await createDatabase({ ...config.db, url: testDatabase.url }, logger);
-  const app = createApp({ config, database, logger });
+  const app = createApp({ config, database, logger, webDir });
   const server = app.listen(0, "127.0.0.1");
   await once(server, "listening");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
