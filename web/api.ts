@@ -13,7 +13,7 @@ export function createApi(token: () => Promise<string>) {
   return createTRPCClient<AppRouter>({
     links: [
       httpBatchLink({
-        url: "/trpc",
+        url: new URL("trpc", document.baseURI).href, // beside the page, wherever it is mounted
         transformer,
         headers: async () => ({ authorization: `Bearer ${await token()}` }),
       }),

@@ -1,11 +1,23 @@
 /**
- * Who the page acts for. In production the host application supplies the token as `window.todoApiToken`
- * (a string, or a function returning a fresh one, read before every request). Elsewhere a typed user name
- * is exchanged for a token at POST /dev/token, which the server offers only outside NODE_ENV=production.
+ * Who the page acts for. In production the host application supplies the token as `todoApiToken` on this
+ * window or, when the page runs in a same-origin iframe, on the parent window: a string, or a function
+ * returning a fresh one, read before every request. Elsewhere a typed user name is exchanged for a token
+ * at POST dev/token, which the server offers only outside NODE_ENV=production.
  */
+type TokenSource = string | (() => string | Promise<string>);
+
 declare global {
   interface Window {
-    todoApiToken?: string | (() => string | Promise<string>);
+    todoApiToken?: TokenSource;
+  }
+}
+
+function hostTokenSource(): TokenSource | undefined {
+  if (window.todoApiToken !== undefined) return window.todoApiToken;
+  try {
+    return window.parent !== window ? window.parent.todoApiToken : undefined;
+  } catch {
+    return undefined; // a cross-origin parent cannot be read
   }
 }
 
@@ -18,11 +30,11 @@ export interface Session {
 const STORAGE_KEY = "todo-dev-session";
 
 export function hostSession(): Session | null {
-  if (window.todoApiToken === undefined) return null;
+  if (hostTokenSource() === undefined) return null;
   return {
     kind: "host",
     async token() {
-      const source = window.todoApiToken;
+      const source = hostTokenSource();
       return (typeof source === "function" ? await source() : source) ?? "";
     },
   };
@@ -35,13 +47,14 @@ export function storedDevSession(): Session | null {
 }
 
 export async function devSignIn(name: string): Promise<Session> {
-  const res = await fetch("/dev/token", {
+  // Relative, like the API's URL: the page works wherever a proxy mounts the app (/, /todo/, …).
+  const res = await fetch("dev/token", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ name }),
   });
   if (res.status === 404) {
-    throw new Error("Sign-in by name exists only in development: in production the host application supplies the token (window.todoApiToken)");
+    throw new Error("Sign-in by name exists only in development: in production the host application supplies the token (todoApiToken)");
   }
   const body = (await res.json().catch(() => ({}))) as { token?: string; error?: string };
   if (!res.ok || !body.token) throw new Error(`Sign-in failed: ${body.error ?? `HTTP ${res.status}`}`);

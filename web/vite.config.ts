@@ -6,6 +6,7 @@ const api = "http://localhost:3000";
 
 export default defineConfig({
   root: fileURLToPath(new URL(".", import.meta.url)),
+  base: "./", // asset URLs relative to index.html, so a proxy may mount the app under a path
   // esbuild minifies the CSS: lightningcss warns about a vendor rule in todomvc-app-css on every build.
   build: { outDir: "dist", emptyOutDir: true, target: "es2022", cssMinify: "esbuild" },
   server: { proxy: { "/trpc": api, "/dev": api } },

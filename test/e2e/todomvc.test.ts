@@ -244,6 +244,33 @@ describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
     expect(await page.locator(".todo-list li.completed").count()).toBe(0);
   });
 
+  test("the host application supplies the token: on the page's window, or on the parent of a same-origin iframe", async () => {
+    // The recipe in the README: the host sets todoApiToken on its own window and embeds the page.
+    const token = await server.token("erin", { name: "Erin" });
+    const embedding = await newContext();
+    await embedding.route(`${server.url}/host.html`, (route) =>
+      route.fulfill({
+        contentType: "text/html",
+        body: `<!doctype html><title>Host</title><script>window.todoApiToken = async () => ${JSON.stringify(token)};</script><iframe src="/" width="700" height="700"></iframe>`,
+      }),
+    );
+    const host = await open(embedding, "host.html");
+    const frame = host.frameLocator("iframe");
+    await frame.locator(".new-todo").waitFor();
+    expect(await frame.locator(".user-name").textContent()).toBe("Erin");
+    expect(await frame.locator(".signin").isHidden()).toBe(true);
+    expect(await frame.locator(".signout").isHidden()).toBe(true); // the host owns the session
+    await frame.locator(".new-todo").fill("From the host");
+    await frame.locator(".new-todo").press("Enter");
+    await expect.poll(() => frame.locator(".todo-list li label").allTextContents(), SOON).toEqual(["From the host"]);
+
+    const direct = await newContext();
+    await direct.addInitScript(`window.todoApiToken = ${JSON.stringify(token)};`);
+    const page = await open(direct);
+    await expect.poll(() => titles(page), SOON).toEqual(["From the host"]);
+    expect(await page.locator(".user-name").textContent()).toBe("Erin");
+  });
+
   test("an invalid user name is refused with the server's reason", async () => {
     const page = await open(await newContext());
     await page.getByLabel("Sign in with a user name").fill("   ");
