@@ -145,7 +145,14 @@ async function updateTodo(todo: Todo, change: { title?: string; completed?: bool
 }
 
 async function deleteTodo(todo: Todo) {
-  await api().todo.delete.mutate({ id: todo.id });
+  try {
+    await api().todo.delete.mutate({ id: todo.id });
+  } catch (error) {
+    if (codeOf(error) !== "NOT_FOUND") throw error;
+    state.items = state.items.filter((t) => t.id !== todo.id);
+    await refreshStats();
+    throw new Error(`“${todo.title}” was already deleted in another tab or app (NOT_FOUND)`);
+  }
   state.items = state.items.filter((t) => t.id !== todo.id);
   await refreshStats();
 }

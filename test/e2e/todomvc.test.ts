@@ -216,6 +216,16 @@ describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
     await expect.poll(() => errorText(first), SOON).toMatch(/deleted in another tab.*NOT_FOUND/);
     await first.getByRole("button", { name: "Dismiss error" }).click();
     expect(await first.locator(".error").isHidden()).toBe(true);
+    await expect.poll(() => titles(first), SOON).toEqual([]);
+
+    // Deleting what another client already deleted: said so, and gone from the list.
+    await add(first, "Gone soon");
+    const [gone] = (await api.todo.list.query()).items;
+    await api.todo.delete.mutate({ id: gone!.id });
+    await item(first, "Gone soon").hover();
+    await item(first, "Gone soon").locator(".destroy").click();
+    await expect.poll(() => errorText(first), SOON).toMatch(/already deleted in another tab.*NOT_FOUND/);
+    expect(await titles(first)).toEqual([]);
   });
 
   test("more than 20 todos come in pages of 20", async () => {
