@@ -22,6 +22,8 @@ export default defineConfig({
           globalSetup: ["test/e2e/global-setup.ts"],
           testTimeout: 90_000,
           hookTimeout: 120_000,
+          // After the other projects: Chromium's processes would otherwise slow their timed-out-prone tests on small machines.
+          sequence: { groupOrder: 1 },
         },
       },
     ],
