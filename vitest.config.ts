@@ -2,6 +2,8 @@ import { defineConfig } from "vitest/config";
 
 // The API and import suites run twice: through the Neon driver (via the local WebSocket proxy) and through pg.
 // The fault suite runs last, one file at a time: each file owns a PostgreSQL instance it stops and cuts.
+// The e2e suite drives the built TodoMVC page in headless Chromium (skipped without /usr/bin/chromium
+// unless REQUIRE_BROWSER=1).
 export default defineConfig({
   test: {
     globalSetup: ["test/support/global-setup.ts"],
@@ -22,8 +24,22 @@ export default defineConfig({
           include: ["test/faults/**/*.test.ts"],
           globalSetup: ["test/faults/support/record-setup.ts"],
           fileParallelism: false,
-          sequence: { groupOrder: 1 },
+          // Last and alone: it stops databases and loads the machine.
+          sequence: { groupOrder: 2 },
           testTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          // Added to the root global setup (the template database), which every project inherits.
+          globalSetup: ["test/e2e/global-setup.ts"],
+          testTimeout: 90_000,
+          hookTimeout: 120_000,
+          // After the other projects: Chromium's processes would otherwise slow their timed-out-prone tests on small machines.
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -1,8 +1,10 @@
+import path from "node:path";
 import express, { type ErrorRequestHandler } from "express";
 import { createTokenVerifier } from "./auth.ts";
 import type { Config } from "./config.ts";
 import { createContextFactory } from "./context.ts";
 import type { Database } from "./db/client.ts";
+import { devTokenRouter } from "./dev-token.ts";
 import type { Logger } from "./logger.ts";
 import { createRestRouter } from "./rest.ts";
 import { appRouter } from "./routers/_app.ts";
@@ -13,13 +15,16 @@ export interface AppOptions {
   config: Pick<Config, "env" | "auth" | "bodyLimitBytes" | "maxBatchSize">;
   database: Pick<Database, "prisma" | "ping">;
   logger: Logger;
+  /** The built TodoMVC page (web/dist), served at `/`; without it `/` is a 404. */
+  webDir?: string;
 }
 
 /**
  * The Express application: tRPC at /trpc, the same procedures as REST at /api (OpenAPI document and docs),
- * liveness at /healthz, readiness at /readyz. Starts nothing.
+ * liveness at /healthz, readiness at /readyz, the page at /, and outside production POST /dev/token.
+ * Starts nothing.
  */
-export function createApp({ config, database, logger }: AppOptions) {
+export function createApp({ config, database, logger, webDir }: AppOptions) {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);
@@ -65,6 +70,20 @@ export function createApp({ config, database, logger }: AppOptions) {
   );
 
   app.use("/api", createRestRouter({ createContext, bodyLimitBytes: config.bodyLimitBytes, logger }));
+
+  const { secret } = config.auth;
+  if (config.env !== "production" && secret) app.use("/dev", devTokenRouter({ ...config.auth, secret }));
+
+  // After every API route, so none of them can be shadowed by a file.
+  if (webDir) {
+    // Vite names assets by content hash, so they never change; index.html is revalidated to pick up new ones.
+    const isAsset = (file: string) => path.relative(webDir, file).startsWith(`assets${path.sep}`);
+    app.use(
+      express.static(webDir, {
+        setHeaders: (res, file) => res.setHeader("Cache-Control", isAsset(file) ? "public, max-age=31536000, immutable" : "no-cache"),
+      }),
+    );
+  }
 
   app.use((_req, res) => {
     res.status(404).json({ error: "Not found" });

@@ -31,8 +31,14 @@ const CACHE_TTL_MS = 5 * 60_000;
 
 // PostgreSQL text cannot hold NUL: a subject with one is refused, optional claims with one are dropped.
 const clean = (max: number) => z.string().max(max).refine((s) => !s.includes("\u0000"));
+/** What a user id (a token's `sub`) may be: 1–255 characters, no NUL. */
+export const userIdSchema = z
+  .string()
+  .min(1, "must not be empty")
+  .max(255, "must be at most 255 characters")
+  .refine((s) => !s.includes("\u0000"), "must not contain NUL characters");
 const claimsSchema = z.object({
-  sub: clean(255).pipe(z.string().min(1)),
+  sub: userIdSchema,
   email: clean(320).nullish().catch(null),
   name: clean(200).nullish().catch(null),
 });

@@ -6,6 +6,8 @@ import { config as loadDotenv } from "dotenv";
 import { z } from "zod";
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** Where `npm run web:build` (and `npm start` before starting) puts the TodoMVC page. */
+export const webDistDir = path.join(projectRoot, "web", "dist");
 
 /** Reads the project's `.env` into process.env; variables already set win. */
 export function loadEnvFile(): void {

@@ -4,11 +4,12 @@
  */
 import cluster from "node:cluster";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { createApp } from "./app.ts";
 import { runPrimary } from "./cluster.ts";
-import { ConfigError, loadConfig, loadEnvFile, projectRoot, type Config } from "./config.ts";
+import { ConfigError, loadConfig, loadEnvFile, projectRoot, webDistDir, type Config } from "./config.ts";
 import { createDatabase } from "./db/client.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
 import { deployMigrations } from "./db/migrations.ts";
@@ -67,7 +68,10 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   const url = embedded?.url ?? config.db.url!;
 
   const database = await createDatabase({ ...config.db, url }, logger);
-  const app = createApp({ config, database, logger });
+  // `npm start` and `npm run build` build the page first (scripts/web.ts); the API serves without it.
+  const webDir = existsSync(path.join(webDistDir, "index.html")) ? webDistDir : undefined;
+  if (!webDir) logger.warn("no TodoMVC page in web/dist (npm run web:build): / answers 404");
+  const app = createApp({ config, database, logger, webDir });
   const server = app.listen(config.port, config.host);
   try {
     await once(server, "listening");
@@ -86,7 +90,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   const { port } = server.address() as AddressInfo;
   logger.info(
     { port },
-    `Todo API on http://localhost:${port}/trpc — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
+    `Todo API on http://localhost:${port}/trpc${webDir ? `, the page on http://localhost:${port}/` : ""} — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
   );
 
   // The API starts even when the database is down (/readyz reports it); say so at once.

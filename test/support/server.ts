@@ -33,10 +33,12 @@ export interface TestServer {
 /**
  * `prepare` runs on the migrated database before the API connects (e.g. to change its settings); the URL
  * it returns, if any, is where the API connects instead (e.g. a relay in front of the database).
+ * `webDir` is the built page to serve at `/` (the e2e project's global setup builds web/dist).
  */
 export async function startTestServer(
   env: Record<string, string> = {},
   prepare?: (url: string) => Promise<string | void>,
+  { webDir }: { webDir?: string } = {},
 ): Promise<TestServer> {
   const testDatabase = await createTestDatabase({ migrated: true });
   const apiUrl = (await prepare?.(testDatabase.url)) ?? testDatabase.url;
@@ -50,7 +52,7 @@ export async function startTestServer(
   });
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
   const database = await createDatabase({ ...config.db, url: apiUrl }, logger);
-  const app = createApp({ config, database, logger });
+  const app = createApp({ config, database, logger, webDir });
   const server = app.listen(0, "127.0.0.1");
   await once(server, "listening");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,0 +1,27 @@
+/** Development sign-in for the TodoMVC page: POST /dev/token {"name"} answers a token whose `sub` is that name. */
+import express, { Router } from "express";
+import { z } from "zod";
+import { signToken, userIdSchema } from "./auth.ts";
+import type { Config } from "./config.ts";
+
+const bodySchema = z.object({ name: z.string({ error: "must be a string" }).trim().pipe(userIdSchema) }, { error: "expected a JSON object" });
+
+// Long enough for a working day at the page; the API refuses the token after it (UNAUTHORIZED).
+const EXPIRES_IN = "12h";
+
+/** Mounted by createApp only outside production: anyone who can reach it can act as any user. */
+export function devTokenRouter(auth: Config["auth"] & { secret: string }) {
+  const router = Router();
+  router.post("/token", express.json({ limit: "4kb" }), async (req, res) => {
+    const parsed = bodySchema.safeParse(req.body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      res.status(400).json({ error: `${issue.path.join(".") || "body"}: ${issue.message}` });
+      return;
+    }
+    const { name } = parsed.data;
+    const token = await signToken(auth.secret, { sub: name, name }, { expiresIn: EXPIRES_IN, issuer: auth.issuer, audience: auth.audience });
+    res.json({ userId: name, token });
+  });
+  return router;
+}

@@ -1,0 +1,292 @@
+/** The TodoMVC page in headless Chromium (Debian's package, driven by playwright-core), against a real API. */
+import { existsSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { projectRoot, webDistDir } from "../../src/config.ts";
+import { startTestServer, type TestServer } from "../support/server.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+// Without the background-networking flags Chromium keeps dialling out, and a closed network refuses it.
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const SCREENSHOT = path.join(projectRoot, "test-results", "todomvc.png");
+
+const hasBrowser = existsSync(CHROMIUM);
+const required = process.env.REQUIRE_BROWSER === "1";
+const skip = !hasBrowser && !required;
+if (skip) console.warn(`Browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium). REQUIRE_BROWSER=1 makes this an error.`);
+
+const SOON = { timeout: 15_000, interval: 100 };
+
+let server: TestServer;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  if (skip) return;
+  if (!hasBrowser) throw new Error(`REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
+  server = await startTestServer({}, undefined, { webDir: webDistDir });
+  // Each launch runs on a fresh temporary profile that Playwright deletes on close.
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((context) => context.close()));
+  // An uncaught exception in the page fails the test that caused it.
+  expect(pageErrors.splice(0)).toEqual([]);
+});
+
+/** A new browser profile (its own storage, so its own user). */
+async function newContext(): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width: 800, height: 900 } });
+  contexts.push(context);
+  return context;
+}
+
+async function open(context: BrowserContext, hash = ""): Promise<Page> {
+  const page = await context.newPage();
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  await page.goto(`${server.url}/${hash}`);
+  return page;
+}
+
+async function signIn(page: Page, name: string) {
+  await page.getByLabel("Sign in with a user name").fill(name);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator(".new-todo").waitFor();
+  expect(await page.locator(".user-name").textContent()).toBe(name);
+}
+
+async function add(page: Page, ...titles: string[]) {
+  for (const title of titles) {
+    const before = await page.locator(".todo-list li").count();
+    await page.locator(".new-todo").fill(title);
+    await page.locator(".new-todo").press("Enter");
+    await expect.poll(() => page.locator(".todo-list li").count(), SOON).toBe(before + 1);
+  }
+}
+
+const titles = (page: Page) => page.locator(".todo-list li label").allTextContents();
+const count = (page: Page) => page.locator(".todo-count").textContent();
+const item = (page: Page, title: string) => page.locator(".todo-list li").filter({ has: page.getByText(title, { exact: true }) });
+/** The error banner's text, "" while it is hidden. */
+const errorText = async (page: Page) => ((await page.locator(".error").isVisible()) ? await page.locator(".error-text").textContent() : "");
+
+async function edit(page: Page, from: string, to: string, key: "Enter" | "Escape") {
+  await item(page, from).locator("label").dblclick();
+  const input = page.locator(".todo-list li.editing .edit");
+  await input.fill(to);
+  await input.press(key);
+  await page.locator(".todo-list li.editing").waitFor({ state: "detached" });
+}
+
+describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
+  test("the whole TodoMVC flow: add, complete, filter, edit, delete, toggle all, clear completed, counts", async () => {
+    const page = await open(await newContext());
+    await signIn(page, "alice");
+    expect(await page.locator(".main").isHidden()).toBe(true);
+
+    await add(page, "Buy milk", "Walk the dog", "Read a book");
+    expect(await titles(page)).toEqual(["Read a book", "Walk the dog", "Buy milk"]); // newest first
+    expect(await count(page)).toBe("3 items left");
+
+    await item(page, "Walk the dog").locator(".toggle").click();
+    await expect.poll(() => count(page), SOON).toBe("2 items left");
+    expect(await item(page, "Walk the dog").getAttribute("class")).toContain("completed");
+    expect(await page.locator(".clear-completed").isVisible()).toBe(true);
+
+    await page.getByRole("link", { name: "Active" }).click();
+    await expect.poll(() => titles(page), SOON).toEqual(["Read a book", "Buy milk"]);
+    expect(new URL(page.url()).hash).toBe("#/active");
+    expect(await page.locator(".filters a.selected").textContent()).toBe("Active");
+    await page.getByRole("link", { name: "Completed" }).click();
+    await expect.poll(() => titles(page), SOON).toEqual(["Walk the dog"]);
+    await page.getByRole("link", { name: "All" }).click();
+    await expect.poll(() => titles(page), SOON).toEqual(["Read a book", "Walk the dog", "Buy milk"]);
+
+    await edit(page, "Buy milk", "  Buy oat milk ", "Enter");
+    await expect.poll(() => titles(page), SOON).toEqual(["Read a book", "Walk the dog", "Buy oat milk"]);
+    await edit(page, "Read a book", "Read nothing", "Escape");
+    expect(await titles(page)).toEqual(["Read a book", "Walk the dog", "Buy oat milk"]);
+
+    // The state lives on the server: a reload shows the same list, still signed in, on the same filter.
+    await page.goto(`${server.url}/#/completed`);
+    await expect.poll(() => titles(page), SOON).toEqual(["Walk the dog"]);
+    await page.getByRole("link", { name: "All" }).click();
+    await expect.poll(() => titles(page), SOON).toEqual(["Read a book", "Walk the dog", "Buy oat milk"]);
+
+    await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+    await page.mouse.move(0, 0); // no hover effects in the picture
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect((await readFile(SCREENSHOT)).subarray(1, 4).toString()).toBe("PNG");
+
+    await item(page, "Read a book").hover();
+    await item(page, "Read a book").locator(".destroy").click();
+    await expect.poll(() => titles(page), SOON).toEqual(["Walk the dog", "Buy oat milk"]);
+    expect(await count(page)).toBe("1 item left");
+
+    // Emptying a title deletes the todo, as in TodoMVC.
+    await add(page, "Temporary");
+    await edit(page, "Temporary", "   ", "Enter");
+    await expect.poll(() => titles(page), SOON).toEqual(["Walk the dog", "Buy oat milk"]);
+
+    await page.locator("label[for=toggle-all]").click();
+    await expect.poll(() => count(page), SOON).toBe("0 items left");
+    expect(await page.locator(".todo-list li.completed").count()).toBe(2);
+    expect(await page.locator(".toggle-all").isChecked()).toBe(true);
+    await page.locator("label[for=toggle-all]").click();
+    await expect.poll(() => count(page), SOON).toBe("2 items left");
+    expect(await page.locator(".todo-list li.completed").count()).toBe(0);
+
+    await item(page, "Buy oat milk").locator(".toggle").click();
+    await expect.poll(() => count(page), SOON).toBe("1 item left");
+    await page.getByRole("button", { name: "Clear completed" }).click();
+    await expect.poll(() => titles(page), SOON).toEqual(["Walk the dog"]);
+    expect(await page.locator(".clear-completed").isHidden()).toBe(true);
+
+    const api = await server.client("alice");
+    expect((await api.todo.list.query()).items.map((t) => [t.title, t.completed])).toEqual([["Walk the dog", false]]);
+    expect(await api.todo.stats.query()).toMatchObject({ total: 1, active: 1, completed: 0 });
+    expect(await errorText(page)).toBe("");
+  });
+
+  test("two users in two browser contexts see only their own todos", async () => {
+    const [ann, ben] = [await open(await newContext()), await open(await newContext())];
+    await signIn(ann, "ann");
+    await signIn(ben, "ben");
+    await add(ann, "Ann's secret", "Ann's chore");
+    await add(ben, "Ben's plan");
+
+    for (const page of [ann, ben]) await page.reload();
+    await expect.poll(() => titles(ann), SOON).toEqual(["Ann's chore", "Ann's secret"]);
+    await expect.poll(() => titles(ben), SOON).toEqual(["Ben's plan"]);
+    expect(await count(ann)).toBe("2 items left");
+    expect(await count(ben)).toBe("1 item left");
+
+    // Ben toggling all and clearing completed touches none of Ann's todos.
+    await ben.locator("label[for=toggle-all]").click();
+    await expect.poll(() => count(ben), SOON).toBe("0 items left");
+    await ben.getByRole("button", { name: "Clear completed" }).click();
+    await expect.poll(() => ben.locator(".footer").isHidden(), SOON).toBe(true);
+    await ann.reload();
+    await expect.poll(() => titles(ann), SOON).toEqual(["Ann's chore", "Ann's secret"]);
+    expect(await count(ann)).toBe("2 items left");
+  });
+
+  test("a change made in another tab shows as a CONFLICT, and the page then shows the latest version", async () => {
+    const context = await newContext();
+    const first = await open(context);
+    await signIn(first, "carol");
+    await add(first, "Draft");
+    // The second tab shares the profile's development session.
+    const second = await open(context);
+    await expect.poll(() => titles(second), SOON).toEqual(["Draft"]);
+
+    await edit(second, "Draft", "Draft from tab 2", "Enter");
+    await expect.poll(() => titles(second), SOON).toEqual(["Draft from tab 2"]);
+
+    await edit(first, "Draft", "Draft from tab 1", "Enter");
+    await expect.poll(() => errorText(first), SOON).toMatch(/changed in another tab.*CONFLICT/);
+    await expect.poll(() => titles(first), SOON).toEqual(["Draft from tab 2"]);
+
+    const api = await server.client("carol");
+    expect((await api.todo.list.query()).items.map((t) => t.title)).toEqual(["Draft from tab 2"]);
+
+    // Deleted elsewhere: completing it says so.
+    await second.locator(".todo-list li").hover();
+    await second.locator(".todo-list li .destroy").click();
+    await expect.poll(() => titles(second), SOON).toEqual([]);
+    await first.locator(".todo-list li .toggle").click();
+    await expect.poll(() => errorText(first), SOON).toMatch(/deleted in another tab.*NOT_FOUND/);
+    await first.getByRole("button", { name: "Dismiss error" }).click();
+    expect(await first.locator(".error").isHidden()).toBe(true);
+    await expect.poll(() => titles(first), SOON).toEqual([]);
+
+    // Deleting what another client already deleted: said so, and gone from the list.
+    await add(first, "Gone soon");
+    const [gone] = (await api.todo.list.query()).items;
+    await api.todo.delete.mutate({ id: gone!.id });
+    await item(first, "Gone soon").hover();
+    await item(first, "Gone soon").locator(".destroy").click();
+    await expect.poll(() => errorText(first), SOON).toMatch(/already deleted in another tab.*NOT_FOUND/);
+    expect(await titles(first)).toEqual([]);
+  });
+
+  test("more than 20 todos come in pages of 20", async () => {
+    const api = await server.client("dave");
+    const created = await Promise.all(Array.from({ length: 45 }, (_, i) => api.todo.create.mutate({ title: `Todo ${i + 1}` })));
+    const page = await open(await newContext());
+    await signIn(page, "dave");
+
+    await expect.poll(() => page.locator(".todo-list li").count(), SOON).toBe(20);
+    expect(await count(page)).toBe("45 items left");
+    await page.getByRole("button", { name: "Show more" }).click();
+    await expect.poll(() => page.locator(".todo-list li").count(), SOON).toBe(40);
+    await page.getByRole("button", { name: "Show more" }).click();
+    await expect.poll(() => page.locator(".todo-list li").count(), SOON).toBe(45);
+    expect(await page.getByRole("button", { name: "Show more" }).isHidden()).toBe(true);
+    expect((await titles(page)).sort()).toEqual(created.map((t) => t.title).sort());
+
+    // Filters page too: 30 active after completing 15 through the API.
+    await api.todo.toggleAll.mutate({ completed: true });
+    await Promise.all(created.slice(0, 30).map((t) => api.todo.update.mutate({ id: t.id, completed: false })));
+    await page.getByRole("link", { name: "Active" }).click();
+    await expect.poll(() => count(page), SOON).toBe("30 items left");
+    expect(await page.locator(".todo-list li").count()).toBe(20);
+    await page.getByRole("button", { name: "Show more" }).click();
+    await expect.poll(() => page.locator(".todo-list li").count(), SOON).toBe(30);
+    expect(await page.locator(".todo-list li.completed").count()).toBe(0);
+  });
+
+  test("the host application supplies the token: on the page's window, or on the parent of a same-origin iframe", async () => {
+    // The recipe in the README: the host sets todoApiToken on its own window and embeds the page.
+    const token = await server.token("erin", { name: "Erin" });
+    const embedding = await newContext();
+    await embedding.route(`${server.url}/host.html`, (route) =>
+      route.fulfill({
+        contentType: "text/html",
+        body: `<!doctype html><title>Host</title><script>window.todoApiToken = async () => ${JSON.stringify(token)};</script><iframe src="/" width="700" height="700"></iframe>`,
+      }),
+    );
+    const host = await open(embedding, "host.html");
+    const frame = host.frameLocator("iframe");
+    await frame.locator(".new-todo").waitFor();
+    expect(await frame.locator(".user-name").textContent()).toBe("Erin");
+    expect(await frame.locator(".signin").isHidden()).toBe(true);
+    expect(await frame.locator(".signout").isHidden()).toBe(true); // the host owns the session
+    await frame.locator(".new-todo").fill("From the host");
+    await frame.locator(".new-todo").press("Enter");
+    await expect.poll(() => frame.locator(".todo-list li label").allTextContents(), SOON).toEqual(["From the host"]);
+
+    const direct = await newContext();
+    await direct.addInitScript(`window.todoApiToken = ${JSON.stringify(token)};`);
+    const page = await open(direct);
+    await expect.poll(() => titles(page), SOON).toEqual(["From the host"]);
+    expect(await page.locator(".user-name").textContent()).toBe("Erin");
+  });
+
+  test("an invalid user name is refused with the server's reason", async () => {
+    const page = await open(await newContext());
+    await page.getByLabel("Sign in with a user name").fill("   ");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => errorText(page), SOON).toMatch(/name: must not be empty/);
+    expect(await page.locator(".new-todo").isHidden()).toBe(true);
+  });
+});
+
