@@ -40,6 +40,10 @@ if (!url) {
 const database = await createDatabase({ ...config.db, url }, logger);
 const app = createApp({ config, database, logger });
 const server = app.listen(config.port, config.host);
+// Slow senders (slowloris): the whole request must arrive within REQUEST_TIMEOUT_MS, its headers within a minute.
+// Node answers 408 and closes the connection. Handlers have their own deadline (src/trpc.ts).
+server.requestTimeout = config.requestTimeoutMs;
+server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
 try {
   await once(server, "listening");
 } catch (error) {
