@@ -9,6 +9,7 @@ import {
 } from "jose";
 import { z } from "zod";
 import type { Config } from "./config.ts";
+import { isWellFormed } from "./todos/schemas.ts";
 
 /** Who the caller is, from a verified token. */
 export interface Identity {
@@ -29,8 +30,13 @@ const ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256
 const CACHE_SIZE = 10_000;
 const CACHE_TTL_MS = 5 * 60_000;
 
-// PostgreSQL text cannot hold NUL: a subject with one is refused, optional claims with one are dropped.
-const clean = (max: number) => z.string().max(max).refine((s) => !s.includes("\u0000"));
+// PostgreSQL text cannot hold NUL, and a lone surrogate would be stored as U+FFFD (two subjects could become one):
+// a subject with either is refused, optional claims with either are dropped.
+const clean = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => !s.includes("\u0000") && isWellFormed(s));
 const claimsSchema = z.object({
   sub: clean(255).pipe(z.string().min(1)),
   email: clean(320).nullish().catch(null),
