@@ -51,7 +51,8 @@ const claimsSchema = z.object({
 export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
   const secret = auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
   const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl)) : undefined;
-  const options = { issuer: auth.issuer, audience: auth.audience };
+  // A token without `exp` would be a credential that never expires: refused.
+  const options = { issuer: auth.issuer, audience: auth.audience, requiredClaims: ["exp"] };
   const cache = new Map<string, { identity: Identity; until: number }>();
 
   async function verify(token: string): Promise<JWTPayload> {
