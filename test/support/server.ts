@@ -6,7 +6,7 @@ import { signToken } from "../../src/auth.ts";
 import { createApp } from "../../src/app.ts";
 import { parseConfig } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
-import { createLogger } from "../../src/logger.ts";
+import { createLogger, type Logger } from "../../src/logger.ts";
 import type { AppRouter } from "../../src/routers/_app.ts";
 import { transformer } from "../../src/transformer.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
@@ -28,10 +28,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** `prepare` runs on the migrated database before the API connects (e.g. to change its settings). */
+/**
+ * `prepare` runs on the migrated database before the API connects (e.g. to change its settings);
+ * `logger` replaces the silent one (e.g. to capture what the API logs).
+ */
 export async function startTestServer(
   env: Record<string, string> = {},
   prepare?: (url: string) => Promise<void>,
+  options: { logger?: Logger } = {},
 ): Promise<TestServer> {
   const testDatabase = await createTestDatabase({ migrated: true });
   await prepare?.(testDatabase.url);
@@ -46,7 +50,7 @@ export async function startTestServer(
     RATE_LIMIT_PER_USER: "0",
     ...env,
   });
-  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
+  const logger = options.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
   const database = await createDatabase({ ...config.db, url: testDatabase.url }, logger);
   const app = createApp({ config, database, logger });
   const server = app.listen(0, "127.0.0.1");
