@@ -9,6 +9,7 @@ import {
 } from "jose";
 import { z } from "zod";
 import type { Config } from "./config.ts";
+import { isWellFormed } from "./todos/schemas.ts";
 
 /** Who the caller is, from a verified token. */
 export interface Identity {
@@ -29,14 +30,20 @@ const ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256
 const CACHE_SIZE = 10_000;
 const CACHE_TTL_MS = 5 * 60_000;
 
-// PostgreSQL text cannot hold NUL: a subject with one is refused, optional claims with one are dropped.
-const clean = (max: number) => z.string().max(max).refine((s) => !s.includes("\u0000"));
-/** What a user id (a token's `sub`) may be: 1–255 characters, no NUL. */
+// PostgreSQL text cannot hold NUL, and a lone surrogate would be stored as U+FFFD (two subjects could become one):
+// a subject with either is refused, optional claims with either are dropped.
+const clean = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => !s.includes("\u0000") && isWellFormed(s));
+/** What a user id (a token's `sub`) may be: 1–255 characters, no NUL, no lone surrogate. */
 export const userIdSchema = z
   .string()
   .min(1, "must not be empty")
   .max(255, "must be at most 255 characters")
-  .refine((s) => !s.includes("\u0000"), "must not contain NUL characters");
+  .refine((s) => !s.includes("\u0000"), "must not contain NUL characters")
+  .refine(isWellFormed, "must not contain lone surrogates");
 const claimsSchema = z.object({
   sub: userIdSchema,
   email: clean(320).nullish().catch(null),
@@ -51,7 +58,8 @@ const claimsSchema = z.object({
 export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
   const secret = auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
   const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl)) : undefined;
-  const options = { issuer: auth.issuer, audience: auth.audience };
+  // A token without `exp` would be a credential that never expires: refused.
+  const options = { issuer: auth.issuer, audience: auth.audience, requiredClaims: ["exp"] };
   const cache = new Map<string, { identity: Identity; until: number }>();
 
   async function verify(token: string): Promise<JWTPayload> {

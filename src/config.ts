@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { config as loadDotenv } from "dotenv";
@@ -33,6 +34,32 @@ const postgresUrl = optionalString.pipe(
     .optional(),
 );
 
+// Express's `trust proxy`: hop count, true, or addresses/subnets/names (loopback, linklocal, uniquelocal).
+const PROXY_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
+const isProxyAddress = (item: string) => {
+  const [address, bits, ...rest] = item.split("/");
+  return PROXY_NAMES.has(item) || (rest.length === 0 && isIP(address!) !== 0 && (bits === undefined || /^\d{1,3}$/.test(bits)));
+};
+const trustProxy = optionalString.transform((v, ctx): boolean | number | string => {
+  if (v === undefined || v === "false") return false;
+  if (v === "true") return true;
+  if (/^\d{1,2}$/.test(v)) return Number(v);
+  if (v.split(",").every((item) => isProxyAddress(item.trim()))) return v;
+  ctx.addIssue({ code: "custom", message: "must be false, true, a hop count, or comma-separated proxy addresses/subnets" });
+  return z.NEVER;
+});
+const origins = optionalString.transform((v, ctx) => {
+  const list = (v ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const origin of list) {
+    // An origin is scheme://host[:port], exactly as browsers send it in the Origin header.
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      ctx.addIssue({ code: "custom", message: `must be a comma-separated list of origins like https://app.example.com (bad: ${origin})` });
+      return z.NEVER;
+    }
+  }
+  return list;
+});
+
 const envSchema = z.object({
   NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
   HOST: z.string().default("0.0.0.0"),
@@ -56,6 +83,14 @@ const envSchema = z.object({
   MAX_BATCH_SIZE: int(1, 1000).default(50),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   WEB_CONCURRENCY: int(1, 256).default(1),
+  REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
+
+  RATE_LIMIT_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
+  RATE_LIMIT_PER_IP: int(0, 10_000_000).default(1_200),
+  RATE_LIMIT_PER_USER: int(0, 10_000_000).default(600),
+  TRUST_PROXY: trustProxy,
+  CORS_ORIGINS: origins,
+  METRICS_TOKEN: optionalString.pipe(z.string().min(16, "must be at least 16 characters").optional()),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -70,6 +105,16 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** HTTP worker processes sharing the port (node:cluster); 1 runs the server in this process. */
   webConcurrency: number;
+  /** Deadline for one tRPC call (503 after it) and for receiving a whole request (Node answers 408). */
+  requestTimeoutMs: number;
+  /** Requests per window; 0 disables that limit. */
+  rateLimit: { windowMs: number; perIp: number; perUser: number };
+  /** Express's `trust proxy`: whose X-Forwarded-For to believe for the client address. */
+  trustProxy: boolean | number | string;
+  /** Origins allowed to call from a browser; empty: no cross-origin access. */
+  corsOrigins: string[];
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
   db: {
     /** Unset: the embedded PGlite database is started. */
     url: string | undefined;
@@ -99,7 +144,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     const name = String(issue.path[0] ?? "environment");
     const value = source[name];
     // URLs carry passwords and secrets are secret: name them, never echo them.
-    const echo = value !== undefined && !/URL|SECRET/.test(name);
+    const echo = value !== undefined && !/URL|SECRET|TOKEN/.test(name);
     throw new ConfigError(`Invalid configuration: ${name} ${issue.message}` + (echo ? ` (got ${JSON.stringify(value)})` : ""));
   }
   const e = parsed.data;
@@ -118,6 +163,11 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     maxBatchSize: e.MAX_BATCH_SIZE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     webConcurrency: e.WEB_CONCURRENCY,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perIp: e.RATE_LIMIT_PER_IP, perUser: e.RATE_LIMIT_PER_USER },
+    trustProxy: e.TRUST_PROXY,
+    corsOrigins: e.CORS_ORIGINS,
+    metricsToken: e.METRICS_TOKEN,
     db: {
       url: e.DATABASE_URL,
       directUrl: e.DIRECT_URL ?? e.DATABASE_URL,

@@ -73,6 +73,10 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   if (!webDir) logger.warn("no TodoMVC page in web/dist (npm run web:build): / answers 404");
   const app = createApp({ config, database, logger, webDir });
   const server = app.listen(config.port, config.host);
+  // Slow senders (slowloris): the whole request must arrive within REQUEST_TIMEOUT_MS, its headers within a minute.
+  // Node answers 408 and closes the connection. Handlers have their own deadline (src/trpc.ts).
+  server.requestTimeout = config.requestTimeoutMs;
+  server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
   try {
     await once(server, "listening");
   } catch (error) {

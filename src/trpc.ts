@@ -9,6 +9,7 @@ import { AuthError, AuthUnavailableError } from "./auth.ts";
 import type { Context } from "./context.ts";
 import { toTRPCError } from "./errors.ts";
 import type { ApiMeta } from "./openapi.ts";
+import { RateLimitedError } from "./security.ts";
 import { transformer } from "./transformer.ts";
 
 const t = initTRPC.context<Context>().meta<ApiMeta>().create({
@@ -30,13 +31,35 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 export const middleware = t.middleware;
 
-export const publicProcedure = t.procedure.use(async ({ next }) => {
-  const result = await next();
-  if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
-    const mapped = toTRPCError(result.error.cause);
-    if (mapped) throw mapped;
+/** Resolves like `call`, or rejects with SERVICE_UNAVAILABLE once `ms` have passed. */
+async function withDeadline<T>(call: Promise<T>, ms: number | undefined): Promise<T> {
+  if (!ms) return call;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new TRPCError({ code: "SERVICE_UNAVAILABLE", message: `Request timed out after ${ms} ms, retry later` })),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([call, deadline]);
+  } finally {
+    clearTimeout(timer);
   }
-  return result;
+}
+
+export const publicProcedure = t.procedure.use(async ({ ctx, path, next }) => {
+  const started = performance.now();
+  try {
+    const result = await withDeadline(next(), ctx.callTimeoutMs);
+    if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
+      const mapped = toTRPCError(result.error.cause);
+      if (mapped) throw mapped;
+    }
+    return result;
+  } finally {
+    ctx.metrics?.observeCall(path, (performance.now() - started) / 1000);
+  }
 });
 
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
@@ -50,6 +73,15 @@ export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
       throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Token issuer unavailable, retry later", cause: error });
     }
     throw error;
+  }
+  // Before anything touches the database: a limited caller costs no round trip.
+  const retryAfter = await ctx.limitUser?.(identity.id);
+  if (retryAfter) {
+    throw new TRPCError({
+      code: "TOO_MANY_REQUESTS",
+      message: `Too many requests for this user, retry in ${retryAfter} s`,
+      cause: new RateLimitedError(retryAfter),
+    });
   }
   await ctx.users.ensure(identity);
   return next({ ctx: { user: identity } });

@@ -15,6 +15,43 @@ describe("configuration", () => {
     });
   });
 
+  test("security and operability defaults: limits on, no cross-origin access, no proxy trusted, /metrics open", () => {
+    expect(parseConfig({})).toMatchObject({
+      requestTimeoutMs: 30_000,
+      rateLimit: { windowMs: 60_000, perIp: 1200, perUser: 600 },
+      trustProxy: false,
+      corsOrigins: [],
+      metricsToken: undefined,
+    });
+  });
+
+  test.each([
+    ["false", false],
+    ["true", true],
+    ["1", 1],
+    ["loopback", "loopback"],
+    ["10.0.0.0/8, 192.168.1.1,::1", "10.0.0.0/8, 192.168.1.1,::1"],
+  ])("TRUST_PROXY=%s", (value, expected) => {
+    expect(parseConfig({ TRUST_PROXY: value }).trustProxy).toEqual(expected);
+  });
+
+  test("CORS_ORIGINS is a comma-separated list of exact origins; 0 disables a rate limit", () => {
+    expect(parseConfig({ CORS_ORIGINS: "https://app.example, http://localhost:5173" }).corsOrigins).toEqual([
+      "https://app.example",
+      "http://localhost:5173",
+    ]);
+    expect(parseConfig({ RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_USER: "0" }).rateLimit).toMatchObject({ perIp: 0, perUser: 0 });
+  });
+
+  test("METRICS_TOKEN is never echoed", () => {
+    expect(() => parseConfig({ METRICS_TOKEN: "short-secret" })).toThrow(/METRICS_TOKEN/);
+    try {
+      parseConfig({ METRICS_TOKEN: "short-secret" });
+    } catch (error) {
+      expect((error as Error).message).not.toContain("short-secret");
+    }
+  });
+
   test("DIRECT_URL defaults to DATABASE_URL", () => {
     expect(parseConfig({ DATABASE_URL: "postgresql://a/b" }).db.directUrl).toBe("postgresql://a/b");
     expect(parseConfig({ DATABASE_URL: "postgresql://a/b", DIRECT_URL: "postgresql://c/d" }).db.directUrl).toBe("postgresql://c/d");
@@ -33,6 +70,15 @@ describe("configuration", () => {
     [{ AUTH_JWKS_URL: "not a url" }, /^Invalid configuration: AUTH_JWKS_URL/],
     [{ NODE_ENV: "production", AUTH_SECRET: "x".repeat(32) }, /^Invalid configuration: DATABASE_URL is required when NODE_ENV=production$/],
     [{ NODE_ENV: "production", DATABASE_URL: "postgresql://a/b" }, /^Invalid configuration: AUTH_SECRET or AUTH_JWKS_URL is required/],
+    [{ RATE_LIMIT_PER_IP: "-1" }, /^Invalid configuration: RATE_LIMIT_PER_IP .*"-1"/],
+    [{ RATE_LIMIT_PER_USER: "many" }, /^Invalid configuration: RATE_LIMIT_PER_USER/],
+    [{ RATE_LIMIT_WINDOW_MS: "10" }, /^Invalid configuration: RATE_LIMIT_WINDOW_MS/],
+    [{ REQUEST_TIMEOUT_MS: "0" }, /^Invalid configuration: REQUEST_TIMEOUT_MS/],
+    [{ TRUST_PROXY: "yes please" }, /^Invalid configuration: TRUST_PROXY must be false, true, a hop count/],
+    [{ TRUST_PROXY: "10.0.0.0/8,not-an-ip" }, /^Invalid configuration: TRUST_PROXY/],
+    [{ CORS_ORIGINS: "https://app.example/path" }, /^Invalid configuration: CORS_ORIGINS .*https:\/\/app\.example\/path/],
+    [{ CORS_ORIGINS: "*" }, /^Invalid configuration: CORS_ORIGINS/],
+    [{ METRICS_TOKEN: "short" }, /^Invalid configuration: METRICS_TOKEN must be at least 16 characters$/],
   ])("%o stops start-up with one line naming the variable", (env, message) => {
     expect(() => parseConfig(env)).toThrow(message);
     try {

@@ -16,10 +16,21 @@ export interface Database {
   describe: string;
   /** The local WebSocket proxy when the Neon driver talks to a non-Neon PostgreSQL. */
   proxy: WsProxy | undefined;
+  /** The driver pool's connections right now (for /metrics); undefined before the first query. */
+  poolStats(): PoolStats | undefined;
   /** One round trip; rejects when the database does not answer within the connection timeout. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+export interface PoolStats {
+  max: number;
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+type DriverPool = { totalCount: number; idleCount: number; waitingCount: number };
 
 export type DatabaseOptions = Config["db"] & { url: string; schema?: string };
 
@@ -53,6 +64,17 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
     onConnectionError: (error: Error) => logger.warn({ err: error }, "database connection error"),
   };
 
+  // Both adapters build their pool inside connect(): keep a reference to the one in use, for metrics.
+  let driverPool: DriverPool | undefined;
+  const trackPool = <A extends { underlyingDriver(): DriverPool }>(factory: { connect(): Promise<A> }) => {
+    const connect = factory.connect.bind(factory);
+    factory.connect = async () => {
+      const connected = await connect();
+      driverPool = connected.underlyingDriver();
+      return connected;
+    };
+  };
+
   let proxy: WsProxy | undefined;
   let adapter: PrismaNeon | PrismaPg;
   let describe = `${targetKey}${url.pathname}`;
@@ -71,9 +93,9 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
       neonConfig.forceDisablePgSSL = true;
       describe += ` via WebSocket proxy ${proxy.address}`;
     }
-    adapter = new PrismaNeon(pool, callbacks);
+    trackPool((adapter = new PrismaNeon(pool, callbacks)));
   } else {
-    adapter = new PrismaPg(pool, callbacks);
+    trackPool((adapter = new PrismaPg(pool, callbacks)));
   }
 
   const prisma = new PrismaClient({
@@ -91,6 +113,8 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
     driver: options.driver,
     describe,
     proxy,
+    poolStats: () =>
+      driverPool && { max: options.poolMax, total: driverPool.totalCount, idle: driverPool.idleCount, waiting: driverPool.waitingCount },
     async ping() {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

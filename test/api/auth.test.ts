@@ -1,5 +1,6 @@
 import { TRPCClientError } from "@trpc/client";
-import { SignJWT, generateKeyPair, exportJWK } from "jose";
+import { createServer } from "node:http";
+import { SignJWT, generateKeyPair, exportJWK, exportSPKI } from "jose";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { signToken } from "../../src/auth.ts";
 import type { AppRouter } from "../../src/routers/_app.ts";
@@ -34,6 +35,18 @@ describe("UNAUTHORIZED", () => {
     ["expired", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(secret)}`],
     ["not yet valid", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").setNotBefore("1h").sign(secret)}`],
     ["sub with a NUL character", async () => `Bearer ${await signToken(TEST_SECRET, { sub: "a\u0000b" })}`],
+    ["sub with a lone surrogate", async () => `Bearer ${await signToken(TEST_SECRET, { sub: "a\ud800b" })}`],
+    ["empty sub", async () => `Bearer ${await signToken(TEST_SECRET, { sub: "" })}`],
+    ["no exp (would never expire)", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").sign(secret)}`],
+    ["HS512 with the right secret", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS512" }).setSubject("x").setExpirationTime("1h").sign(secret)}`],
+    ["alg None", async () => `Bearer ${b64({ alg: "None", typ: "JWT" })}.${b64({ sub: "x", exp: Math.floor(Date.now() / 1000) + 600 })}.`],
+    [
+      "alg none with a signature",
+      async () => {
+        const [, , s] = (await signToken(TEST_SECRET, { sub: "x" })).split(".");
+        return `Bearer ${b64({ alg: "none" })}.${b64({ sub: "x", exp: Math.floor(Date.now() / 1000) + 600 })}.${s}`;
+      },
+    ],
     ["missing sub", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(secret)}`],
     ["alg none", async () => `Bearer ${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "x", exp: Math.floor(Date.now() / 1000) + 600 })}.`],
     [
@@ -131,6 +144,66 @@ describe("issuer keys (JWKS), issuer and audience", () => {
     } finally {
       await issuerApi.close();
       jwksServer.close();
+    }
+  });
+});
+
+describe("HS/RS confusion: an HS256 token signed with the issuer's public key as the secret", () => {
+  for (const withSecret of [false, true]) {
+    test(`is UNAUTHORIZED with an RS256 JWKS configured${withSecret ? " beside AUTH_SECRET" : ""}`, async () => {
+      const { publicKey, privateKey } = await generateKeyPair("RS256");
+      const jwk = { ...(await exportJWK(publicKey)), kid: "rs", alg: "RS256", use: "sig" };
+      const jwksServer = createServer((_req, res) => {
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ keys: [jwk] }));
+      });
+      await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
+      const issuerApi = await startTestServer({
+        AUTH_SECRET: withSecret ? TEST_SECRET : "",
+        AUTH_JWKS_URL: `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`,
+      });
+      try {
+        const me = (token: string) => codeOf(issuerApi.clientWithHeader(`Bearer ${token}`).me.query());
+        const claims = () => new SignJWT({}).setSubject("attacker").setExpirationTime("5m");
+        // The real key pair works…
+        expect(await me(await claims().setProtectedHeader({ alg: "RS256", kid: "rs" }).sign(privateKey))).toBe("OK");
+        // …the public key, in every form an attacker could get it, is not an HMAC secret.
+        const pem = await exportSPKI(publicKey);
+        for (const material of [pem, pem.trim(), JSON.stringify(jwk), jwk.n!]) {
+          for (const alg of ["HS256", "HS384", "HS512"]) {
+            const forged = await claims().setProtectedHeader({ alg, kid: "rs" }).sign(new TextEncoder().encode(material));
+            expect(await me(forged)).toBe("UNAUTHORIZED");
+          }
+        }
+        expect(await issuerApi.database.prisma.user.count({ where: { id: "attacker" } })).toBe(1);
+        expect(await issuerApi.database.prisma.todo.count()).toBe(0);
+      } finally {
+        await issuerApi.close();
+        jwksServer.close();
+      }
+    });
+  }
+});
+
+describe("AUTH_ISSUER and AUTH_AUDIENCE with HS256", () => {
+  test("tokens must name both; wrong, missing or extra-audience-only values are UNAUTHORIZED", async () => {
+    const scoped = await startTestServer({ AUTH_ISSUER: "https://auth.example", AUTH_AUDIENCE: "todo-api" });
+    try {
+      const code = async (options: { issuer?: string; audience?: string | string[] }) => {
+        let jwt = new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("scoped").setExpirationTime("5m");
+        if (options.issuer) jwt = jwt.setIssuer(options.issuer);
+        if (options.audience) jwt = jwt.setAudience(options.audience);
+        return codeOf(scoped.clientWithHeader(`Bearer ${await jwt.sign(secret)}`).me.query());
+      };
+      expect(await code({ issuer: "https://auth.example", audience: "todo-api" })).toBe("OK");
+      expect(await code({ issuer: "https://auth.example", audience: ["other", "todo-api"] })).toBe("OK");
+      expect(await code({ issuer: "https://evil.example", audience: "todo-api" })).toBe("UNAUTHORIZED");
+      expect(await code({ issuer: "https://auth.example", audience: "other" })).toBe("UNAUTHORIZED");
+      expect(await code({ audience: "todo-api" })).toBe("UNAUTHORIZED");
+      expect(await code({ issuer: "https://auth.example" })).toBe("UNAUTHORIZED");
+      expect(await code({})).toBe("UNAUTHORIZED");
+    } finally {
+      await scoped.close();
     }
   });
 });

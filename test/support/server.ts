@@ -6,7 +6,7 @@ import { signToken } from "../../src/auth.ts";
 import { createApp } from "../../src/app.ts";
 import { parseConfig } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
-import { createLogger } from "../../src/logger.ts";
+import { createLogger, type Logger } from "../../src/logger.ts";
 import type { AppRouter } from "../../src/routers/_app.ts";
 import { transformer } from "../../src/transformer.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
@@ -33,12 +33,13 @@ export interface TestServer {
 /**
  * `prepare` runs on the migrated database before the API connects (e.g. to change its settings); the URL
  * it returns, if any, is where the API connects instead (e.g. a relay in front of the database).
- * `webDir` is the built page to serve at `/` (the e2e project's global setup builds web/dist).
+ * `webDir` is the built page to serve at `/` (the e2e project's global setup builds web/dist);
+ * `logger` replaces the silent one (e.g. to capture what the API logs).
  */
 export async function startTestServer(
   env: Record<string, string> = {},
   prepare?: (url: string) => Promise<string | void>,
-  { webDir }: { webDir?: string } = {},
+  { webDir, logger: givenLogger }: { webDir?: string; logger?: Logger } = {},
 ): Promise<TestServer> {
   const testDatabase = await createTestDatabase({ migrated: true });
   const apiUrl = (await prepare?.(testDatabase.url)) ?? testDatabase.url;
@@ -48,9 +49,12 @@ export async function startTestServer(
     DATABASE_URL: apiUrl,
     DB_DRIVER: process.env.DB_DRIVER ?? "neon",
     DB_CONNECTION_TIMEOUT_MS: "3000",
+    // Many requests come from one address and user here; the tests for the limits turn them on.
+    RATE_LIMIT_PER_IP: "0",
+    RATE_LIMIT_PER_USER: "0",
     ...env,
   });
-  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
+  const logger = givenLogger ?? createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
   const database = await createDatabase({ ...config.db, url: apiUrl }, logger);
   const app = createApp({ config, database, logger, webDir });
   const server = app.listen(0, "127.0.0.1");

@@ -1,0 +1,86 @@
+/**
+ * Prometheus metrics (prom-client), one registry per app. Label values come from fixed sets — procedure paths
+ * of the router, a few routes, HTTP statuses, tRPC codes — so a caller cannot grow the number of series.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from "prom-client";
+import type { PoolStats } from "./db/client.ts";
+
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** The label for a path that is not one of the router's procedures. */
+export const UNKNOWN = "unknown";
+
+export interface Metrics {
+  registry: Registry;
+  /** The label for a procedure path: itself when the router has it, otherwise "unknown". */
+  procedure(path: string | undefined): string;
+  /** One tRPC call ended (any outcome), after `seconds`. */
+  observeCall(procedure: string, seconds: number): void;
+  /** One tRPC call (or a whole request, before any call ran) failed with this code. */
+  countError(procedure: string, code: string): void;
+  /** One HTTP request was answered. */
+  observeRequest(route: string, status: number, seconds: number): void;
+}
+
+export function createMetrics(options: { procedures: string[]; poolStats: () => PoolStats | undefined }): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const calls = new Histogram({
+    name: "trpc_call_duration_seconds",
+    help: "tRPC call latency, from the first middleware to the result, by procedure",
+    labelNames: ["procedure"],
+    buckets: SECONDS,
+    registers: [registry],
+  });
+  const errors = new Counter({
+    name: "trpc_errors_total",
+    help: "tRPC errors by procedure and code",
+    labelNames: ["procedure", "code"],
+    registers: [registry],
+  });
+  const requests = new Histogram({
+    name: "http_request_duration_seconds",
+    help: "HTTP request latency by route and status",
+    labelNames: ["route", "status"],
+    buckets: SECONDS,
+    registers: [registry],
+  });
+
+  // Read at scrape time only: nothing to do per request.
+  const pool = (name: string, help: string, pick: (stats: PoolStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const stats = options.poolStats();
+        if (stats) this.set(pick(stats));
+      },
+    });
+  pool("db_pool_max_connections", "Database pool size limit (DB_POOL_MAX)", (s) => s.max);
+  pool("db_pool_total_connections", "Database connections open", (s) => s.total);
+  pool("db_pool_idle_connections", "Database connections open and idle", (s) => s.idle);
+  pool("db_pool_waiting_requests", "Queries waiting for a free connection", (s) => s.waiting);
+
+  // Children are resolved once per label set, not on every observation.
+  const known = new Set(options.procedures);
+  const callChildren = new Map(options.procedures.map((p) => [p, calls.labels(p)]));
+  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
+
+  return {
+    registry,
+    procedure: (path) => (path !== undefined && known.has(path) ? path : UNKNOWN),
+    observeCall(procedure, seconds) {
+      callChildren.get(procedure)?.observe(seconds);
+    },
+    countError(procedure, code) {
+      errors.inc({ procedure, code } satisfies LabelValues<"procedure" | "code">);
+    },
+    observeRequest(route, status, seconds) {
+      const key = `${route} ${status}`;
+      let child = requestChildren.get(key);
+      if (!child) requestChildren.set(key, (child = requests.labels(route, String(status))));
+      child.observe(seconds);
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/** Per-request bookkeeping: a request id (accepted or generated, echoed back), one access log line, HTTP metrics. */
+import { randomUUID } from "node:crypto";
+import type { RequestHandler } from "express";
+import type { Logger } from "./logger.ts";
+import { UNKNOWN, type Metrics } from "./metrics.ts";
+
+// An id from a proxy or client is kept when it is short and plain (UUIDs, trace ids, ULIDs); anything else is replaced.
+const REQUEST_ID = /^[A-Za-z0-9._:/+=-]{1,128}$/;
+const ROUTES = new Set(["/healthz", "/readyz", "/metrics"]);
+
+/** The route label for metrics: a fixed set, whatever the URL. */
+function routeOf(path: string): string {
+  if (path === "/trpc" || path.startsWith("/trpc/")) return "/trpc";
+  return ROUTES.has(path) ? path : "other";
+}
+
+/** The path as logged: only names this API knows; anything else a client typed is not repeated. */
+function loggedPath(path: string, route: string, metrics: Metrics): string {
+  if (route !== "/trpc") return route === "other" ? "(other)" : path;
+  if (path.length <= 6) return path;
+  const known = path
+    .slice(6)
+    .split(",")
+    .every((name) => metrics.procedure(name) !== UNKNOWN);
+  return known ? path : "/trpc/(unknown)";
+}
+
+export function requestId(header: string | string[] | undefined): string {
+  return typeof header === "string" && REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+/**
+ * Sets `res.locals.requestId` and the `x-request-id` response header, then, once the response is done, logs
+ * method, path (never the query string: tRPC GET inputs carry user data; never an unknown path), status and duration.
+ */
+export function requestLogger({ logger, metrics }: { logger: Logger; metrics: Metrics }): RequestHandler {
+  return (req, res, next) => {
+    const started = performance.now();
+    const id = requestId(req.headers["x-request-id"]);
+    res.locals.requestId = id;
+    res.setHeader("x-request-id", id);
+    res.once("close", () => {
+      const ms = performance.now() - started;
+      const url = req.originalUrl;
+      const query = url.indexOf("?");
+      const path = query === -1 ? url : url.slice(0, query);
+      const route = routeOf(path);
+      // A client that hung up before the response was complete: 499, as nginx logs it.
+      const status = res.writableFinished ? res.statusCode : 499;
+      metrics.observeRequest(route, status, ms / 1000);
+      if (logger.isLevelEnabled("info")) {
+        const logged = loggedPath(path, route, metrics);
+        logger.info({ reqId: id, method: req.method, path: logged, status, ms: Math.round(ms * 10) / 10 }, "request");
+      }
+    });
+    next();
+  };
+}

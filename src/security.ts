@@ -1,0 +1,91 @@
+/** Express middleware in front of /trpc: security headers, CORS allowlist, per-IP rate limit, JSON-only bodies. */
+import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+import { TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
+import cors from "cors";
+import type { RequestHandler, Response } from "express";
+import { MemoryStore, rateLimit, type Options } from "express-rate-limit";
+import helmet from "helmet";
+import type { Config } from "./config.ts";
+import { transformer } from "./transformer.ts";
+
+/** A tRPC error response built outside tRPC, so typed clients still get a TRPCClientError with `data.code`. */
+export function trpcErrorBody(code: TRPC_ERROR_CODE_KEY, httpStatus: number, message: string): string {
+  const shape = { message, code: TRPC_ERROR_CODES_BY_KEY[code], data: { code, httpStatus, zodError: null } };
+  return JSON.stringify({ error: transformer.serialize(shape) });
+}
+
+function send(res: Response, status: number, body: string): void {
+  res.status(status).type("application/json").end(body);
+}
+
+/** helmet's defaults: an API needs none of them relaxed. */
+export const securityHeaders = (): RequestHandler => helmet();
+
+/** Browsers may call from these origins only; without any, no cross-origin response carries CORS headers. */
+export function corsAllowlist(origins: string[]): RequestHandler | undefined {
+  if (!origins.length) return undefined;
+  return cors({
+    origin: origins,
+    methods: ["GET", "POST", "PATCH", "DELETE"], // PATCH and DELETE: the REST surface
+    allowedHeaders: ["authorization", "content-type", "x-request-id"],
+    exposedHeaders: ["x-request-id", "retry-after", "ratelimit", "ratelimit-policy"],
+    maxAge: 600,
+  });
+}
+
+/** RATE_LIMIT_PER_IP requests per RATE_LIMIT_WINDOW_MS from one client address (in this process), then 429. */
+export function ipRateLimit({ windowMs, perIp }: Config["rateLimit"]): RequestHandler | undefined {
+  if (perIp === 0) return undefined;
+  return rateLimit({
+    windowMs,
+    limit: perIp,
+    // RateLimit and RateLimit-Policy headers, and Retry-After on 429.
+    standardHeaders: "draft-7",
+    legacyHeaders: false,
+    // TRUST_PROXY decides whose address req.ip is; the README explains it.
+    validate: { xForwardedForHeader: false },
+    handler(_req, res) {
+      send(res, 429, trpcErrorBody("TOO_MANY_REQUESTS", 429, "Too many requests from this address, retry later"));
+    },
+  });
+}
+
+const UNSUPPORTED = trpcErrorBody("UNSUPPORTED_MEDIA_TYPE", 415, "POST bodies must be application/json");
+
+/**
+ * POST bodies must be JSON: tRPC would also accept multipart/form-data and octet-stream, which no procedure
+ * here takes. Refused with 415 before anything reads the body.
+ */
+export const requireJsonBody: RequestHandler = (req, res, next) => {
+  if (req.method !== "POST") return next();
+  const type = req.headers["content-type"];
+  const semicolon = type?.indexOf(";") ?? -1;
+  const mime = (semicolon === -1 ? type : type!.slice(0, semicolon))?.trim().toLowerCase();
+  if (mime === "application/json") return next();
+  send(res, 415, UNSUPPORTED);
+};
+
+/** A caller over its limit; `retryAfterSeconds` goes into the Retry-After header. */
+export class RateLimitedError extends Error {
+  constructor(readonly retryAfterSeconds: number) {
+    super(`rate limit exceeded, retry in ${retryAfterSeconds} s`);
+  }
+}
+
+/** Counts one call for a user; resolves with the seconds to wait when over the limit. */
+export type UserRateLimit = (userId: string) => Promise<number | undefined>;
+
+/**
+ * RATE_LIMIT_PER_USER calls per RATE_LIMIT_WINDOW_MS for one verified user id, in memory (express-rate-limit's
+ * store): no database round trip. Each call of a batch counts.
+ */
+export function userRateLimit({ windowMs, perUser }: Config["rateLimit"]): UserRateLimit | undefined {
+  if (perUser === 0) return undefined;
+  const store = new MemoryStore();
+  store.init({ windowMs } as Options);
+  return async (userId) => {
+    const { totalHits, resetTime } = await store.increment(userId);
+    if (totalHits <= perUser) return undefined;
+    return Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + windowMs) - Date.now()) / 1000));
+  };
+}
