@@ -221,7 +221,8 @@ describe("scripts/db.ts", () => {
     promisify(execFile)(path.join(root, "node_modules/.bin/tsx"), ["scripts/db.ts", ...args], {
       cwd: root,
       env: { ...process.env, ...env },
-      timeout: 30_000,
+      // Each run starts tsx, and the embedded database when there is no URL: slow on a busy machine.
+      timeout: 90_000,
     }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
       (error: { code?: number; stdout: string; stderr: string }) => ({ ...error, code: error.code ?? -1 }),
@@ -265,7 +266,7 @@ describe("scripts/db.ts", () => {
       expect(second.code).toBe(0);
       expect(second.stdout).toContain("up to date");
     },
-    TIMEOUT,
+    2 * 90_000,
   );
 
   it(
