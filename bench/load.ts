@@ -1,0 +1,111 @@
+/**
+ * The load driver: a child process (forked by the harness, so it never shares an event loop with it) that
+ * runs autocannon against one server for one cell — a warm-up, then the measured run.
+ * Messages: in, one LoadJob; out, `{ type: "measuring" }` when the measured run starts, then
+ * `{ type: "result", result }` (or `{ type: "error", message }`).
+ */
+import autocannon from "autocannon";
+import { requestFactory, type Operation, type WorkloadData } from "./workload.ts";
+
+export interface LoadJob {
+  url: string;
+  op: Operation;
+  connections: number;
+  warmupSeconds: number;
+  durationSeconds: number;
+  data: WorkloadData;
+}
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  /** Responses by HTTP status. */
+  statuses: Record<string, number>;
+  /** Connection errors and timeouts. */
+  socketErrors: number;
+  latencyMs: { p50: number; p95: number; p99: number; max: number };
+  /** First non-2xx response bodies, to say what went wrong. */
+  sampleErrors: string[];
+}
+
+function run(
+  job: LoadJob,
+  seconds: number,
+  onResponse?: (status: number, ms: number) => void,
+  onErrorBody?: (body: string) => void,
+): Promise<autocannon.Result> {
+  const next = requestFactory(job.op, job.data);
+  return new Promise((resolve, reject) => {
+    const options: autocannon.Options = {
+      url: job.url,
+      connections: job.connections,
+      duration: seconds,
+      requests: [
+        {
+          setupRequest: (request) => ({ ...request, ...next() }),
+          onResponse: onErrorBody
+            ? (status, body) => {
+                if (status < 200 || status > 299) onErrorBody(`${status} ${body.slice(0, 300)}`);
+              }
+            : undefined,
+        },
+      ],
+    };
+    const instance = autocannon(options, (error, result) => (error ? reject(error) : resolve(result)));
+    if (onResponse) instance.on("response", (_client, status, _bytes, ms) => onResponse(status, ms));
+  });
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+async function measure(job: LoadJob): Promise<LoadResult> {
+  if (job.warmupSeconds > 0) await run(job, job.warmupSeconds);
+
+  let latencies = new Float64Array(64 * 1024);
+  let count = 0;
+  const statuses: Record<string, number> = {};
+  const sampleErrors: string[] = [];
+  process.send!({ type: "measuring" });
+  const started = performance.now();
+  const result = await run(
+    job,
+    job.durationSeconds,
+    (status, ms) => {
+      if (count === latencies.length) {
+        const grown = new Float64Array(latencies.length * 2);
+        grown.set(latencies);
+        latencies = grown;
+      }
+      latencies[count++] = ms;
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    },
+    (body) => {
+      if (sampleErrors.length < 3) sampleErrors.push(body);
+    },
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const sorted = latencies.subarray(0, count).sort();
+  return {
+    requests: count,
+    seconds,
+    statuses,
+    socketErrors: result.errors + result.timeouts,
+    latencyMs: {
+      p50: percentile(sorted, 0.5),
+      p95: percentile(sorted, 0.95),
+      p99: percentile(sorted, 0.99),
+      max: count ? sorted[count - 1]! : 0,
+    },
+    sampleErrors,
+  };
+}
+
+process.once("message", (job: LoadJob) => {
+  measure(job).then(
+    (result) => process.send!({ type: "result", result }, () => process.exit(0)),
+    (error: Error) => process.send!({ type: "error", message: error.stack ?? error.message }, () => process.exit(1)),
+  );
+});
