@@ -1,6 +1,7 @@
-import { fork } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import type { LoadJob, LoadResult } from "./load.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { DRAIN_MS, type LoadJob, type LoadResult } from "./load.ts";
 import { cpuDelta, cpuTimes, processTree, residentBytes } from "./proc.ts";
 import type { Relay } from "./relay.ts";
 
@@ -11,58 +12,79 @@ export interface CellMeasurement {
   roundTripsPerRequest: number | null;
 }
 
+type DriverMessage = { type: "measuring" } | { type: "result"; result: LoadResult } | { type: "error"; message: string };
+
 const RSS_SAMPLE_MS = 100;
 
-/**
- * Runs one cell: the load driver in its own process, while this process reads the server's CPU time,
- * memory and (through the relay) database round trips over the measured part only.
- */
-export function runCell(job: LoadJob, serverPid: number, relay: Relay | undefined): Promise<CellMeasurement> {
-  const driver = fork(path.join(import.meta.dirname, "load.ts"), [], {
+/** The load driver process (bench/load.ts), kept for many cells. */
+export interface Driver {
+  process: ChildProcess;
+  close(): void;
+}
+
+export function startDriver(): Driver {
+  const child = fork(path.join(import.meta.dirname, "load.ts"), [], {
     execArgv: ["--import", "tsx"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
+  return {
+    process: child,
+    close() {
+      if (child.connected) child.disconnect();
+    },
+  };
+}
+
+/**
+ * Runs one cell on the driver while this process reads the server's CPU time, memory and (through the
+ * relay) database round trips over the measured part only.
+ *
+ * Round trips: when the run stops, each connection leaves one request in flight that the server still
+ * serves; the count waits for them and divides by responses + connections.
+ */
+export function runCell(driver: Driver, job: LoadJob, serverPid: number, relay: Relay | undefined): Promise<CellMeasurement> {
+  const child = driver.process;
   return new Promise((resolve, reject) => {
     let pids: number[] = [];
     let cpuBefore = new Map<number, number>();
     let tripsBefore = 0;
     let peak = 0;
     let sampler: NodeJS.Timeout | undefined;
-    let settled = false;
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
+
+    const done = (fn: () => void) => {
       clearInterval(sampler);
+      child.off("message", onMessage).off("exit", onExit);
       fn();
     };
-
-    driver.on("message", (message: { type: string; result?: LoadResult; message?: string }) => {
+    const onExit = (code: number | null) => done(() => reject(new Error(`load driver exited (code ${code}) during a cell`)));
+    const onMessage = (message: DriverMessage) => {
       if (message.type === "measuring") {
         pids = processTree(serverPid);
         cpuBefore = cpuTimes(pids);
         tripsBefore = relay?.roundTrips() ?? 0;
         sampler = setInterval(() => (peak = Math.max(peak, residentBytes(pids))), RSS_SAMPLE_MS);
       } else if (message.type === "result") {
-        const load = message.result!;
+        const load = message.result;
         const after = processTree(serverPid);
         const cpuMs = cpuDelta(cpuBefore, cpuTimes(after));
         peak = Math.max(peak, residentBytes(after));
-        const trips = relay ? relay.roundTrips() - tripsBefore : null;
         const per = (n: number) => (load.requests ? n / load.requests : 0);
-        settle(() =>
-          resolve({
-            load,
-            cpuMsPerRequest: per(cpuMs),
-            peakRssBytes: peak,
-            roundTripsPerRequest: trips === null ? null : per(trips),
-          }),
-        );
-      } else if (message.type === "error") {
-        settle(() => reject(new Error(`load driver failed: ${message.message}`)));
+        done(() => {
+          if (!relay) {
+            resolve({ load, cpuMsPerRequest: per(cpuMs), peakRssBytes: peak, roundTripsPerRequest: null });
+            return;
+          }
+          void sleep(DRAIN_MS + relay.rttMs).then(() => {
+            const trips = relay.roundTrips() - tripsBefore;
+            const served = load.requests + job.connections;
+            resolve({ load, cpuMsPerRequest: per(cpuMs), peakRssBytes: peak, roundTripsPerRequest: trips / served });
+          });
+        });
+      } else {
+        done(() => reject(new Error(`load driver failed: ${message.message}`)));
       }
-    });
-    driver.on("exit", (code) => settle(() => reject(new Error(`load driver exited with code ${code} before reporting`))));
-    driver.on("error", (error) => settle(() => reject(error)));
-    driver.send(job);
+    };
+    child.on("message", onMessage).on("exit", onExit);
+    child.send(job);
   });
 }

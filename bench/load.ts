@@ -1,11 +1,15 @@
 /**
  * The load driver: a child process (forked by the harness, so it never shares an event loop with it) that
- * runs autocannon against one server for one cell — a warm-up, then the measured run.
- * Messages: in, one LoadJob; out, `{ type: "measuring" }` when the measured run starts, then
- * `{ type: "result", result }` (or `{ type: "error", message }`).
+ * runs autocannon for one cell at a time — a warm-up, then the measured run.
+ * Messages: in, a LoadJob; out, `{ type: "measuring" }` when the measured run starts, then
+ * `{ type: "result", result }` (or `{ type: "error", message }`). It exits when the harness disconnects.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import autocannon from "autocannon";
 import { requestFactory, type Operation, type WorkloadData } from "./workload.ts";
+
+/** Long enough for the server to finish requests a stopped run left in flight. */
+export const DRAIN_MS = 300;
 
 export interface LoadJob {
   url: string;
@@ -62,7 +66,11 @@ function percentile(sorted: Float64Array, p: number): number {
 }
 
 async function measure(job: LoadJob): Promise<LoadResult> {
-  if (job.warmupSeconds > 0) await run(job, job.warmupSeconds);
+  if (job.warmupSeconds > 0) {
+    await run(job, job.warmupSeconds);
+    // autocannon abandons the requests in flight when it stops; let the server finish them first.
+    await sleep(DRAIN_MS);
+  }
 
   let latencies = new Float64Array(64 * 1024);
   let count = 0;
@@ -103,9 +111,11 @@ async function measure(job: LoadJob): Promise<LoadResult> {
   };
 }
 
-process.once("message", (job: LoadJob) => {
+// Jobs arrive one at a time; the process stays up between cells (its start-up is not free).
+process.on("message", (job: LoadJob) => {
   measure(job).then(
-    (result) => process.send!({ type: "result", result }, () => process.exit(0)),
-    (error: Error) => process.send!({ type: "error", message: error.stack ?? error.message }, () => process.exit(1)),
+    (result) => process.send!({ type: "result", result }),
+    (error: Error) => process.send!({ type: "error", message: error.stack ?? error.message }),
   );
 });
+process.on("disconnect", () => process.exit(0));

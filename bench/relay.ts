@@ -9,6 +9,7 @@ import { createMessageReader } from "./pg-messages.ts";
  */
 export interface Relay {
   readonly port: number;
+  readonly rttMs: number;
   /** Round trips (Sync + Query messages) clients have sent so far. */
   roundTrips(): number;
   close(): Promise<void>;
@@ -68,6 +69,7 @@ export async function startRelay({ targetHost, targetPort, rttMs }: RelayOptions
   });
   return {
     port: (server.address() as AddressInfo).port,
+    rttMs,
     roundTrips: () => trips,
     async close() {
       for (const socket of open) socket.destroy();

@@ -9,23 +9,33 @@ import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { signToken } from "../src/auth.ts";
-import { runCell } from "./cell.ts";
+import { runCell, startDriver, type Driver } from "./cell.ts";
 import { chartSvg } from "./chart.ts";
-import { createBenchDatabase, READER, resetWrites, seed, WRITER } from "./database.ts";
+import { createBenchDatabase, READER, seed, WRITER } from "./database.ts";
 import { parseOptions, usage, UsageError, type Configuration, type Options } from "./options.ts";
 import type { Child } from "./processes.ts";
 import { spawnLogged } from "./processes.ts";
 import { startRelay, type Relay } from "./relay.ts";
 import { fillRatios, seriesName, type CellResult, type RunResult } from "./results.ts";
-import { assertBuilt, projectRoot, startServer } from "./servers.ts";
+import { assertBuilt, projectRoot, startServer, type Server } from "./servers.ts";
 import { markdownTable } from "./table.ts";
-import type { WorkloadData } from "./workload.ts";
+import type { Operation, WorkloadData } from "./workload.ts";
 
-/** A database the servers can use: its URL (through the relay with --rtt) and its seeded data. */
-interface Target {
+/** A database the servers can use: its URL and its seeded data. */
+interface Database {
   url: string;
   data: WorkloadData;
+}
+
+/** One server under test, with its own relay (so round trips are counted per server). */
+interface Contestant {
+  config: Configuration;
+  workers: number;
+  name: string;
+  server: Server;
   relay: Relay | undefined;
+  data: WorkloadData;
+  stop(): Promise<void>;
 }
 
 const log = (line: string) => process.stderr.write(line + "\n");
@@ -55,75 +65,143 @@ async function startEmbedded(logDir: string): Promise<{ url: string; child: Chil
   return { url, child };
 }
 
-async function prepareTarget(url: string, options: Options, tokens: Pick<WorkloadData, "readerToken" | "writerToken">): Promise<Target> {
-  const ids = await seed(url);
-  let relay: Relay | undefined;
-  let serverUrl = url;
-  if (options.rttMs !== undefined) {
-    const u = new URL(url);
-    relay = await startRelay({ targetHost: u.hostname, targetPort: Number(u.port || 5432), rttMs: options.rttMs });
-    cleanups.push(() => relay!.close());
-    u.hostname = "127.0.0.1";
-    u.port = String(relay.port);
-    serverUrl = u.toString();
-  }
-  return { url: serverUrl, data: { ...tokens, ids }, relay };
-}
-
-/** All cells of one server: start it, warm it up, measure each op × concurrency, stop it. */
-async function benchServer(
+/** Starts one server, behind its own relay with --rtt. */
+async function startContestant(
   config: Configuration,
   workers: number,
-  target: Target,
+  database: Database,
   options: Options,
   authSecret: string,
   logDir: string,
-): Promise<CellResult[]> {
-  const server = await startServer({ config, workers, databaseUrl: target.url, authSecret, poolMax: options.poolMax, logDir });
-  const name = seriesName({ config, workers });
-  const cells: CellResult[] = [];
-  const stop = () => server.child.stop();
-  cleanups.push(stop);
+): Promise<Contestant> {
+  let relay: Relay | undefined;
+  let databaseUrl = database.url;
+  if (options.rttMs !== undefined) {
+    const u = new URL(database.url);
+    relay = await startRelay({ targetHost: u.hostname, targetPort: Number(u.port || 5432), rttMs: options.rttMs });
+    u.hostname = "127.0.0.1";
+    u.port = String(relay.port);
+    databaseUrl = u.toString();
+  }
   try {
-    const job = { url: server.url, data: target.data, warmupSeconds: 0 };
-    await runCell({ ...job, op: "mixed", connections: 16, durationSeconds: options.serverWarmup }, server.child.pid, target.relay);
+    const server = await startServer({ config, workers, databaseUrl, authSecret, poolMax: options.poolMax, logDir });
+    const contestant: Contestant = {
+      config,
+      workers,
+      name: seriesName({ config, workers }),
+      server,
+      relay,
+      data: database.data,
+      async stop() {
+        cleanups.splice(cleanups.indexOf(contestant.stop), 1);
+        await server.child.stop();
+        await relay?.close();
+      },
+    };
+    cleanups.push(contestant.stop);
+    return contestant;
+  } catch (error) {
+    await relay?.close();
+    throw error;
+  }
+}
+
+/** The server should live through every cell; if something else stops it, say so instead of counting errors. */
+function assertRunning(c: Contestant): void {
+  const { exitCode, signalCode } = c.server.child.process;
+  if (exitCode !== null || signalCode !== null) {
+    throw new Error(`${c.name} exited (${signalCode ?? `code ${exitCode}`}) during the run:\n${c.server.child.tail()}`);
+  }
+}
+
+async function measureCell(driver: Driver, c: Contestant, op: Operation, concurrency: number, options: Options): Promise<CellResult> {
+  assertRunning(c);
+  const m = await runCell(
+    driver,
+    { url: c.server.url, data: c.data, op, connections: concurrency, warmupSeconds: options.warmup, durationSeconds: options.duration },
+    c.server.child.pid,
+    c.relay,
+  );
+  assertRunning(c);
+  const non2xx = Object.entries(m.load.statuses).reduce((n, [status, count]) => (status.startsWith("2") ? n : n + count), 0);
+  const cell: CellResult = {
+    config: c.config,
+    workers: c.workers,
+    op,
+    concurrency,
+    requests: m.load.requests,
+    seconds: m.load.seconds,
+    requestsPerSecond: m.load.requests / m.load.seconds,
+    latencyMs: m.load.latencyMs,
+    errors: non2xx + m.load.socketErrors,
+    statuses: m.load.statuses,
+    sampleErrors: m.load.sampleErrors,
+    cpuMsPerRequest: m.cpuMsPerRequest,
+    peakRssBytes: m.peakRssBytes,
+    roundTripsPerRequest: m.roundTripsPerRequest,
+    ratioToBaseline: null,
+  };
+  log(
+    `${c.name.padEnd(12)} ${op.padEnd(6)} c=${String(concurrency).padEnd(3)} ${cell.requestsPerSecond.toFixed(0).padStart(6)} req/s` +
+      `  p50 ${cell.latencyMs.p50.toFixed(1)} ms  p99 ${cell.latencyMs.p99.toFixed(1)} ms  errors ${cell.errors}` +
+      (cell.roundTripsPerRequest === null ? "" : `  trips/req ${cell.roundTripsPerRequest.toFixed(2)}`) +
+      (cell.sampleErrors.length ? `\n    ${cell.sampleErrors.join("\n    ")}` : ""),
+  );
+  return cell;
+}
+
+/**
+ * Every server of one worker count runs at once, and the cells interleave (op × concurrency, then each
+ * server in turn): on a shared, noisy machine each ratio to the baseline compares the same minutes.
+ */
+async function benchWorkers(
+  workers: number,
+  databases: Partial<Record<"postgres" | "embedded", Database>>,
+  options: Options,
+  authSecret: string,
+  logDir: string,
+  failures: RunResult["failures"],
+): Promise<CellResult[]> {
+  const fail = (config: Configuration, error: unknown) => {
+    const message = (error as Error).message;
+    log(`${seriesName({ config, workers })} failed: ${message}`);
+    failures.push({ config, workers, error: message });
+  };
+  // Baseline first, so each API cell follows its reference.
+  const order = [...options.configs].sort((a, b) => (a === "baseline" ? -1 : b === "baseline" ? 1 : 0));
+  const contestants: Contestant[] = [];
+  const driver = startDriver();
+  const cells: CellResult[] = [];
+  try {
+    for (const config of order) {
+      // One PGlite process serves every worker: more workers would only queue on it.
+      if (config === "embedded" && workers !== Math.min(...options.workers)) continue;
+      const database = config === "embedded" ? databases.embedded! : databases.postgres!;
+      try {
+        const c = await startContestant(config, workers, database, options, authSecret, logDir);
+        contestants.push(c);
+        await runCell(driver, { url: c.server.url, data: c.data, op: "mixed", connections: 16, warmupSeconds: 0, durationSeconds: options.serverWarmup }, c.server.child.pid, c.relay);
+      } catch (error) {
+        fail(config, error);
+      }
+    }
+    let running = contestants;
     for (const op of options.ops) {
       for (const concurrency of options.concurrency) {
-        const m = await runCell(
-          { ...job, op, connections: concurrency, warmupSeconds: options.warmup, durationSeconds: options.duration },
-          server.child.pid,
-          target.relay,
-        );
-        const non2xx = Object.entries(m.load.statuses).reduce((n, [status, count]) => (/^2/.test(status) ? n : n + count), 0);
-        const cell: CellResult = {
-          config,
-          workers,
-          op,
-          concurrency,
-          requests: m.load.requests,
-          seconds: m.load.seconds,
-          requestsPerSecond: m.load.requests / m.load.seconds,
-          latencyMs: m.load.latencyMs,
-          errors: non2xx + m.load.socketErrors,
-          statuses: m.load.statuses,
-          sampleErrors: m.load.sampleErrors,
-          cpuMsPerRequest: m.cpuMsPerRequest,
-          peakRssBytes: m.peakRssBytes,
-          roundTripsPerRequest: m.roundTripsPerRequest,
-          ratioToBaseline: null,
-        };
-        cells.push(cell);
-        log(
-          `${name.padEnd(12)} ${op.padEnd(6)} c=${String(concurrency).padEnd(3)} ${cell.requestsPerSecond.toFixed(0).padStart(6)} req/s` +
-            `  p50 ${cell.latencyMs.p50.toFixed(1)} ms  p99 ${cell.latencyMs.p99.toFixed(1)} ms  errors ${cell.errors}` +
-            (cell.roundTripsPerRequest === null ? "" : `  trips/req ${cell.roundTripsPerRequest.toFixed(2)}`) +
-            (cell.sampleErrors.length ? `\n    ${cell.sampleErrors.join("\n    ")}` : ""),
-        );
+        for (const c of running) {
+          try {
+            cells.push(await measureCell(driver, c, op, concurrency, options));
+          } catch (error) {
+            fail(c.config, error);
+            running = running.filter((r) => r !== c);
+            await c.stop();
+          }
+        }
       }
     }
   } finally {
-    cleanups.splice(cleanups.indexOf(stop), 1);
-    await stop();
+    driver.close();
+    for (const c of contestants) await c.stop();
   }
   return cells;
 }
@@ -143,33 +221,19 @@ async function main(options: Options): Promise<number> {
   const postgres = await createBenchDatabase(options.adminUrl);
   cleanups.push(() => postgres.drop());
   log(`bench: database ${new URL(postgres.url).pathname.slice(1)} created and migrated`);
-  const pgTarget = await prepareTarget(postgres.url, options, tokens);
-
-  let embeddedTarget: Target | undefined;
+  const databases: Partial<Record<"postgres" | "embedded", Database>> = {
+    postgres: { url: postgres.url, data: { ...tokens, ids: await seed(postgres.url) } },
+  };
   if (options.configs.includes("embedded")) {
     const embedded = await startEmbedded(logDir);
     cleanups.push(() => embedded.child.stop());
-    embeddedTarget = await prepareTarget(embedded.url, options, tokens);
+    databases.embedded = { url: embedded.url, data: { ...tokens, ids: await seed(embedded.url) } };
   }
 
   const cells: CellResult[] = [];
   const failures: RunResult["failures"] = [];
-  // Baseline first in each worker count, so every API row has its reference from the same minutes.
-  const order = [...options.configs].sort((a, b) => (a === "baseline" ? -1 : b === "baseline" ? 1 : 0));
   for (const workers of options.workers) {
-    for (const config of order) {
-      // One PGlite process serves every worker: more workers would only queue on it.
-      if (config === "embedded" && workers !== Math.min(...options.workers)) continue;
-      const target = config === "embedded" ? embeddedTarget! : pgTarget;
-      try {
-        if (config !== "embedded") await resetWrites(postgres.url);
-        cells.push(...(await benchServer(config, workers, target, options, authSecret, logDir)));
-      } catch (error) {
-        const message = (error as Error).message;
-        log(`${seriesName({ config, workers })} failed: ${message}`);
-        failures.push({ config, workers, error: message });
-      }
-    }
+    cells.push(...(await benchWorkers(workers, databases, options, authSecret, logDir, failures)));
   }
   fillRatios(cells);
 

@@ -49,7 +49,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     AUTH_JWKS_URL: "",
     AUTH_ISSUER: "",
     AUTH_AUDIENCE: "",
-    LOG_LEVEL: "warn",
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
     WEB_CONCURRENCY: String(options.workers),
     RATE_LIMIT_PER_IP: "0",
     RATE_LIMIT_PER_USER: "0",
