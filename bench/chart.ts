@@ -1,13 +1,21 @@
 import type { CellResult, RunResult } from "./results.ts";
-import { seriesName } from "./results.ts";
+import type { Configuration } from "./options.ts";
+import { compareSeries, seriesName } from "./results.ts";
 import { OPERATIONS } from "./workload.ts";
 
 /**
  * Hand-drawn SVG: one row per operation, requests/s (left) and p99 latency (right) against concurrency,
- * one line per configuration. Concurrency levels are evenly spaced (1, 16, 64 would crowd a linear axis).
+ * one line per configuration and worker count. Concurrency levels are evenly spaced (1, 16, 64 would crowd a linear axis).
  */
 const PANEL = { width: 420, height: 230, left: 60, right: 20, top: 30, bottom: 40 };
-const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"];
+/** A colour per configuration; more workers draw the same colour dashed. */
+const COLORS: Record<Configuration, string> = { neon: "#2ca02c", pg: "#1f77b4", embedded: "#9467bd", baseline: "#d62728" };
+
+interface Series {
+  name: string;
+  color: string;
+  dash: string;
+}
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
@@ -21,7 +29,7 @@ function niceStep(max: number, ticks: number): number {
 
 function panel(
   cells: CellResult[],
-  series: string[],
+  series: Series[],
   levels: number[],
   value: (c: CellResult) => number,
   title: string,
@@ -47,29 +55,30 @@ function panel(
     out.push(`<text x="${x(level)}" y="${h + 16}" text-anchor="middle">${level}</text>`);
   }
   out.push(`<text x="${w / 2}" y="${h + 32}" text-anchor="middle" fill="#555">concurrent connections</text>`);
-  series.forEach((name, i) => {
+  for (const { name, color, dash } of series) {
     const points = cells
       .filter((c) => seriesName(c) === name)
       .sort((a, b) => a.concurrency - b.concurrency)
       .map((c) => [x(c.concurrency), y(value(c))] as const);
-    if (!points.length) return;
-    const color = COLORS[i % COLORS.length];
-    const dash = name.startsWith("baseline") ? ` stroke-dasharray="6 4"` : "";
+    if (!points.length) continue;
     if (points.length > 1) {
       const d = points.map(([px, py], j) => `${j ? "L" : "M"}${px.toFixed(1)},${py.toFixed(1)}`).join(" ");
       out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     }
     for (const [px, py] of points) out.push(`<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3.5" fill="${color}"/>`);
-  });
+  }
   out.push("</g>");
   return out.join("\n");
 }
 
 export function chartSvg(run: RunResult): string {
   const ops = OPERATIONS.filter((op) => run.cells.some((c) => c.op === op));
-  const series = [...new Set(run.cells.map(seriesName))].sort((a, b) =>
-    a.startsWith("baseline") === b.startsWith("baseline") ? a.localeCompare(b) : a.startsWith("baseline") ? 1 : -1,
-  );
+  const series: Series[] = [];
+  for (const cell of [...run.cells].sort(compareSeries)) {
+    const name = seriesName(cell);
+    if (series.some((s) => s.name === name)) continue;
+    series.push({ name, color: COLORS[cell.config], dash: cell.workers > 1 ? ` stroke-dasharray="6 4"` : "" });
+  }
   const levels = [...new Set(run.cells.map((c) => c.concurrency))].sort((a, b) => a - b);
   const legendHeight = 50;
   const width = PANEL.width * 2;
@@ -79,10 +88,8 @@ export function chartSvg(run: RunResult): string {
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="10" y="18" font-size="13" font-weight="bold">Todo API benchmark ${esc(run.startedAt)}${run.options.rttMs !== undefined ? ` — rtt ${run.options.rttMs} ms` : ""}</text>`,
   ];
-  series.forEach((name, i) => {
-    const lx = 10 + i * 120;
-    const color = COLORS[i % COLORS.length];
-    const dash = name.startsWith("baseline") ? ` stroke-dasharray="6 4"` : "";
+  series.forEach(({ name, color, dash }, i) => {
+    const lx = 10 + i * 110;
     out.push(`<line x1="${lx}" x2="${lx + 24}" y1="36" y2="36" stroke="${color}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${lx + 30}" y="40">${esc(name)}</text>`);
   });

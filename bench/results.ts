@@ -1,4 +1,4 @@
-import type { Configuration } from "./options.ts";
+import { CONFIGURATIONS, type Configuration } from "./options.ts";
 import type { Operation } from "./workload.ts";
 
 /** One measured cell: a configuration and worker count, an operation, a concurrency. */
@@ -38,6 +38,11 @@ export interface RunResult {
 /** The series a cell belongs to in tables and charts, e.g. "pg ×2". */
 export function seriesName(cell: Pick<CellResult, "config" | "workers">): string {
   return cell.workers > 1 ? `${cell.config} ×${cell.workers}` : cell.config;
+}
+
+/** Neon, pg, embedded, then the baseline; fewer workers first. */
+export function compareSeries(a: Pick<CellResult, "config" | "workers">, b: Pick<CellResult, "config" | "workers">): number {
+  return CONFIGURATIONS.indexOf(a.config) - CONFIGURATIONS.indexOf(b.config) || a.workers - b.workers;
 }
 
 export function fillRatios(cells: CellResult[]): void {

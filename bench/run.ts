@@ -93,7 +93,9 @@ async function startContestant(
       relay,
       data: database.data,
       async stop() {
-        cleanups.splice(cleanups.indexOf(contestant.stop), 1);
+        const index = cleanups.indexOf(contestant.stop);
+        if (index === -1) return; // already stopped
+        cleanups.splice(index, 1);
         await server.child.stop();
         await relay?.close();
       },
@@ -177,12 +179,15 @@ async function benchWorkers(
       // One PGlite process serves every worker: more workers would only queue on it.
       if (config === "embedded" && workers !== Math.min(...options.workers)) continue;
       const database = config === "embedded" ? databases.embedded! : databases.postgres!;
+      let c: Contestant | undefined;
       try {
-        const c = await startContestant(config, workers, database, options, authSecret, logDir);
+        c = await startContestant(config, workers, database, options, authSecret, logDir);
+        const warmup = { url: c.server.url, data: c.data, op: "mixed" as const, connections: 16, warmupSeconds: 0 };
+        await runCell(driver, { ...warmup, durationSeconds: options.serverWarmup }, c.server.child.pid, c.relay);
         contestants.push(c);
-        await runCell(driver, { url: c.server.url, data: c.data, op: "mixed", connections: 16, warmupSeconds: 0, durationSeconds: options.serverWarmup }, c.server.child.pid, c.relay);
       } catch (error) {
         fail(config, error);
+        await c?.stop();
       }
     }
     let running = contestants;

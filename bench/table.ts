@@ -1,5 +1,5 @@
 import type { CellResult, RunResult } from "./results.ts";
-import { seriesName } from "./results.ts";
+import { compareSeries, seriesName } from "./results.ts";
 import { OPERATIONS } from "./workload.ts";
 
 const fixed = (n: number, digits: number) => n.toFixed(digits);
@@ -24,8 +24,7 @@ export function markdownTable(run: RunResult): string {
     (a, b) =>
       OPERATIONS.indexOf(a.op) - OPERATIONS.indexOf(b.op) ||
       a.concurrency - b.concurrency ||
-      (a.config === "baseline" ? 1 : 0) - (b.config === "baseline" ? 1 : 0) ||
-      seriesName(a).localeCompare(seriesName(b)),
+      compareSeries(a, b),
   );
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const out = [line(header), line(header.map((_, i) => (i < 3 ? "---" : "---:")))];
