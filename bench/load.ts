@@ -28,7 +28,7 @@ export interface LoadResult {
   /** Connection errors and timeouts. */
   socketErrors: number;
   latencyMs: { p50: number; p95: number; p99: number; max: number };
-  /** First non-2xx response bodies, to say what went wrong. */
+  /** The first non-2xx response bodies and connection errors, to say what went wrong. */
   sampleErrors: string[];
 }
 
@@ -36,7 +36,7 @@ function run(
   job: LoadJob,
   seconds: number,
   onResponse?: (status: number, ms: number) => void,
-  onErrorBody?: (body: string) => void,
+  onError?: (body: string) => void,
 ): Promise<autocannon.Result> {
   const next = requestFactory(job.op, job.data);
   return new Promise((resolve, reject) => {
@@ -47,9 +47,9 @@ function run(
       requests: [
         {
           setupRequest: (request) => ({ ...request, ...next() }),
-          onResponse: onErrorBody
+          onResponse: onError
             ? (status, body) => {
-                if (status < 200 || status > 299) onErrorBody(`${status} ${body.slice(0, 300)}`);
+                if (status < 200 || status > 299) onError(`${status} ${body.slice(0, 300)}`);
               }
             : undefined,
         },
@@ -57,6 +57,7 @@ function run(
     };
     const instance = autocannon(options, (error, result) => (error ? reject(error) : resolve(result)));
     if (onResponse) instance.on("response", (_client, status, _bytes, ms) => onResponse(status, ms));
+    if (onError) instance.on("reqError", (error: Error) => onError(`connection: ${error.message}`));
   });
 }
 
@@ -100,7 +101,7 @@ async function measure(job: LoadJob): Promise<LoadResult> {
     requests: count,
     seconds,
     statuses,
-    socketErrors: result.errors + result.timeouts,
+    socketErrors: result.errors, // includes timeouts
     latencyMs: {
       p50: percentile(sorted, 0.5),
       p95: percentile(sorted, 0.95),
