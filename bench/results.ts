@@ -31,6 +31,8 @@ export interface RunResult {
   machine: { cpus: number; cpuModel: string; node: string; platform: string };
   options: Record<string, unknown>;
   cells: CellResult[];
+  /** The targets, checked against this run's cells (reported, never enforced). */
+  targets: { target: string; cell: string; value: string; met: boolean }[];
   /** Configurations that could not be measured, with the reason. */
   failures: { config: Configuration; workers: number; error: string }[];
 }

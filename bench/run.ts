@@ -19,6 +19,7 @@ import { startRelay, type Relay } from "./relay.ts";
 import { fillRatios, seriesName, type CellResult, type RunResult } from "./results.ts";
 import { assertBuilt, projectRoot, startServer, type Server } from "./servers.ts";
 import { markdownTable } from "./table.ts";
+import { checkTargets, targetsMarkdown } from "./targets.ts";
 import type { Operation, WorkloadData } from "./workload.ts";
 
 /** A database the servers can use: its URL and its seeded data. */
@@ -248,18 +249,19 @@ async function main(options: Options): Promise<number> {
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "unknown", node: process.version, platform: `${os.platform()} ${os.release()}` },
     options: { ...options, adminUrl: undefined },
     cells,
+    targets: [],
     failures,
   };
-  const table = markdownTable(run);
+  run.targets = checkTargets(run, options.rttMs);
+  const report = `${describeRun(run)}\n\n${markdownTable(run)}\n\n${targetsMarkdown(run.targets)}\n`;
   const outDir = path.resolve(projectRoot, options.outDir);
   mkdirSync(outDir, { recursive: true });
   const stamp = run.startedAt.replace(/[:.]/g, "-");
-  const files = { json: `${stamp}.json`, md: `${stamp}.md`, svg: `${stamp}.svg` };
-  writeFileSync(path.join(outDir, files.json), JSON.stringify(run, null, 2) + "\n");
-  writeFileSync(path.join(outDir, files.md), `# Benchmark ${run.startedAt}\n\n${describeRun(run)}\n\n${table}\n`);
-  writeFileSync(path.join(outDir, files.svg), chartSvg(run));
+  writeFileSync(path.join(outDir, `${stamp}.json`), JSON.stringify(run, null, 2) + "\n");
+  writeFileSync(path.join(outDir, `${stamp}.md`), `# Benchmark ${run.startedAt}\n\n${report}`);
+  writeFileSync(path.join(outDir, `${stamp}.svg`), chartSvg(run));
 
-  console.log(`\n${describeRun(run)}\n\n${table}\n`);
+  console.log(`\n${report}`);
   log(`bench: results in ${path.relative(process.cwd(), outDir) || "."}/${stamp}.{json,md,svg}`);
   const errors = cells.reduce((n, c) => n + c.errors, 0);
   if (errors || failures.length) {

@@ -7,6 +7,7 @@ import { createMessageReader } from "../bench/pg-messages.ts";
 import { startRelay, type Relay } from "../bench/relay.ts";
 import { fillRatios, type CellResult, type RunResult } from "../bench/results.ts";
 import { markdownTable } from "../bench/table.ts";
+import { checkTargets } from "../bench/targets.ts";
 import { requestFactory, type WorkloadData } from "../bench/workload.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 
@@ -136,6 +137,7 @@ test("reports: ratio to the baseline of the same cell, a table row per cell, a c
     machine: { cpus: 2, cpuModel: "cpu", node: "v20", platform: "linux" },
     options: {},
     cells,
+    targets: [],
     failures: [],
   };
   const table = markdownTable(run).split("\n");
@@ -144,4 +146,20 @@ test("reports: ratio to the baseline of the same cell, a table row per cell, a c
   const svg = chartSvg(run);
   for (const name of ["baseline", "pg", "neon"]) expect(svg).toContain(`>${name}</text>`);
   expect(svg.match(/<circle /g)).toHaveLength(2 * cells.length);
+});
+
+test("targets: ratios at 16 connections, p99/errors/RSS at 64, one round trip with --rtt", () => {
+  const at64 = { ...cell("pg", 3000), concurrency: 64, latencyMs: { p50: 5, p95: 20, p99: 60, max: 80 } };
+  const at1 = { ...cell("neon", 500), concurrency: 1, op: "create" as const, latencyMs: { p50: 6.5, p95: 8, p99: 9, max: 10 } };
+  const cells = [cell("baseline", 4000), cell("pg", 2000), cell("neon", 2100), at64, at1];
+  fillRatios(cells);
+  const run = { startedAt: "", finishedAt: "", machine: { cpus: 2, cpuModel: "", node: "", platform: "" }, options: {}, cells, targets: [], failures: [] };
+  const checks = checkTargets(run, 4);
+  const find = (cellName: string, target: string) => checks.find((c) => c.cell === cellName && c.target.startsWith(target));
+  expect(find("pg byId c=16", "≥ 0.6")).toMatchObject({ met: false, value: "0.50 ×" });
+  expect(find("neon byId c=16", "≥ 0.5")).toMatchObject({ met: true });
+  expect(find("pg byId c=64", "p99")).toMatchObject({ met: false });
+  expect(find("pg byId c=64", "no errors")).toMatchObject({ met: true });
+  expect(find("pg byId c=64", "peak RSS")).toMatchObject({ met: true, value: "100 MB" });
+  expect(find("neon create c=1", "p50")).toMatchObject({ met: true, target: "p50 ≤ rtt + 3 = 7 ms" });
 });
