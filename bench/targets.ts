@@ -1,0 +1,60 @@
+import type { CellResult, RunResult } from "./results.ts";
+import { seriesName } from "./results.ts";
+
+/** One of the issue's targets, checked against one cell. */
+export interface TargetCheck {
+  target: string;
+  cell: string;
+  value: string;
+  met: boolean;
+}
+
+const SINGLE_OPS = new Set(["byId", "list", "create", "update"]);
+const SINGLE_TODO_OPS = new Set(["byId", "create", "update"]);
+const RATIO_TARGETS: Partial<Record<CellResult["config"], number>> = { pg: 0.6, neon: 0.5 };
+const P99_LIMIT_MS = 50;
+const RSS_LIMIT_MB = 250;
+const RTT_SLACK_MS = 3;
+
+const where = (c: CellResult) => `${seriesName(c)} ${c.op} c=${c.concurrency}`;
+
+/**
+ * The targets of the performance issue, for whatever cells this run measured (a report, never a failure:
+ * speed depends on the machine):
+ * - 16 connections: pg ≥ 0.6 and neon ≥ 0.5 of the baseline's requests/s for byId, list, create, update;
+ * - 64 connections: p99 ≤ 50 ms and no errors for every operation; peak RSS ≤ 250 MB (one process);
+ * - with --rtt: p50 ≤ rtt + 3 ms for the single-todo operations at the lowest concurrency measured.
+ */
+export function checkTargets(run: RunResult, rttMs: number | undefined): TargetCheck[] {
+  const api = run.cells.filter((c) => c.config === "pg" || c.config === "neon");
+  const checks: TargetCheck[] = [];
+  for (const c of api) {
+    const min = RATIO_TARGETS[c.config];
+    if (min !== undefined && c.concurrency === 16 && SINGLE_OPS.has(c.op) && c.ratioToBaseline !== null) {
+      checks.push({ target: `≥ ${min} × baseline req/s`, cell: where(c), value: `${c.ratioToBaseline.toFixed(2)} ×`, met: c.ratioToBaseline >= min });
+    }
+    if (c.concurrency === 64) {
+      checks.push({ target: `p99 ≤ ${P99_LIMIT_MS} ms`, cell: where(c), value: `${c.latencyMs.p99.toFixed(1)} ms`, met: c.latencyMs.p99 <= P99_LIMIT_MS });
+      checks.push({ target: "no errors", cell: where(c), value: String(c.errors), met: c.errors === 0 });
+      if (c.workers === 1) {
+        const mb = c.peakRssBytes / 1024 / 1024;
+        checks.push({ target: `peak RSS ≤ ${RSS_LIMIT_MB} MB`, cell: where(c), value: `${mb.toFixed(0)} MB`, met: mb <= RSS_LIMIT_MB });
+      }
+    }
+  }
+  if (rttMs !== undefined && api.length) {
+    const lowest = Math.min(...api.map((c) => c.concurrency));
+    for (const c of api.filter((c) => c.concurrency === lowest && SINGLE_TODO_OPS.has(c.op))) {
+      const limit = rttMs + RTT_SLACK_MS;
+      checks.push({ target: `p50 ≤ rtt + ${RTT_SLACK_MS} = ${limit} ms`, cell: where(c), value: `${c.latencyMs.p50.toFixed(1)} ms`, met: c.latencyMs.p50 <= limit });
+    }
+  }
+  return checks;
+}
+
+export function targetsMarkdown(checks: TargetCheck[]): string {
+  if (!checks.length) return "No target applies to the cells measured (they are for 16 and 64 connections, and --rtt).";
+  const met = checks.filter((c) => c.met).length;
+  const lines = checks.map((c) => `| ${c.met ? "met" : "**missed**"} | ${c.cell} | ${c.target} | ${c.value} |`);
+  return [`Targets: ${met} of ${checks.length} met.`, "", "| | cell | target | measured |", "|---|---|---|---:|", ...lines].join("\n");
+}
