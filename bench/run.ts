@@ -15,7 +15,7 @@ import { createBenchDatabase, READER, seed, WRITER } from "./database.ts";
 import { parseOptions, usage, UsageError, type Configuration, type Options } from "./options.ts";
 import type { Child } from "./processes.ts";
 import { spawnLogged } from "./processes.ts";
-import { startRelay, type Relay } from "./relay.ts";
+import { startPgRelay, type PgRelay as Relay } from "../test/support/pg-relay.ts";
 import { fillRatios, seriesName, type CellResult, type RunResult } from "./results.ts";
 import { assertBuilt, projectRoot, startServer, type Server } from "./servers.ts";
 import { markdownTable } from "./table.ts";
@@ -79,7 +79,7 @@ async function startContestant(
   let databaseUrl = database.url;
   if (options.rttMs !== undefined) {
     const u = new URL(database.url);
-    relay = await startRelay({ targetHost: u.hostname, targetPort: Number(u.port || 5432), rttMs: options.rttMs });
+    relay = await startPgRelay({ targetHost: u.hostname, targetPort: Number(u.port || 5432), rttMs: options.rttMs });
     u.hostname = "127.0.0.1";
     u.port = String(relay.port);
     databaseUrl = u.toString();

@@ -3,8 +3,8 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { chartSvg } from "../bench/chart.ts";
 import { parseOptions, UsageError } from "../bench/options.ts";
-import { createMessageReader } from "../bench/pg-messages.ts";
-import { startRelay, type Relay } from "../bench/relay.ts";
+import { createFrontendScanner } from "../src/db/pg-frames.ts";
+import { startPgRelay, type PgRelay as Relay } from "./support/pg-relay.ts";
 import { fillRatios, type CellResult, type RunResult } from "../bench/results.ts";
 import { markdownTable } from "../bench/table.ts";
 import { checkTargets } from "../bench/targets.ts";
@@ -28,7 +28,7 @@ test("reads message types across chunk boundaries, after an SSL request and the 
   const stream = Buffer.concat([ssl, startup, message("P", Buffer.alloc(40, 1)), message("B", Buffer.alloc(3)), message("S"), message("Q", Buffer.from("SELECT 1\0"))]);
   for (const size of [1, 3, 7, stream.length]) {
     const types: string[] = [];
-    const read = createMessageReader((type) => types.push(type));
+    const read = createFrontendScanner((type) => types.push(String.fromCharCode(type)));
     for (let i = 0; i < stream.length; i += size) read(stream.subarray(i, i + size));
     expect(types).toEqual(["P", "B", "S", "Q"]);
   }
@@ -40,7 +40,7 @@ let relay: Relay;
 beforeAll(async () => {
   db = await createTestDatabase();
   const url = new URL(db.url);
-  relay = await startRelay({ targetHost: url.hostname, targetPort: Number(url.port || 5432), rttMs: 2 });
+  relay = await startPgRelay({ targetHost: url.hostname, targetPort: Number(url.port || 5432), rttMs: 2 });
 });
 afterAll(async () => {
   await relay?.close();

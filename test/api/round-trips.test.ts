@@ -3,7 +3,7 @@
  * database (Sync and simple Query messages), for whichever driver this project runs. Fails when one grows.
  */
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { startPgRelay, type PgRelay } from "../support/pg-relay.ts";
+import { startPgRelayFor, viaRelay, type PgRelay } from "../support/pg-relay.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";
 
 let api: TestServer;
@@ -13,8 +13,8 @@ let ids: string[];
 
 beforeAll(async () => {
   api = await startTestServer({}, async (url) => {
-    relay = await startPgRelay(url);
-    return relay.url;
+    relay = await startPgRelayFor(url);
+    return viaRelay(url, relay);
   });
   alice = await api.clientUnbatched("alice");
   ids = [];

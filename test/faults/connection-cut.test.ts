@@ -11,7 +11,7 @@ import { captureLogger } from "./support/capture-logger.ts";
 import { countBy, measure, sleep, until, userClient, type Outcome } from "./support/load.ts";
 import { startOwnPostgres, type OwnPostgres } from "./support/postgres.ts";
 import { record } from "./support/record.ts";
-import { startRelay, type Relay } from "./support/relay.ts";
+import { startPgRelay, type PgRelay as Relay } from "../support/pg-relay.ts";
 import { spawnServer } from "./support/server-process.ts";
 import { skipFaults } from "./support/suite.ts";
 
@@ -23,7 +23,7 @@ describe.skipIf(skipFaults)("connections cut", () => {
   let relay: Relay;
   beforeAll(async () => {
     db = await startOwnPostgres();
-    relay = await startRelay(db.port);
+    relay = await startPgRelay({ targetPort: db.port });
   });
   afterAll(async () => {
     await relay?.close();

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { countBy, measure, sleep, until, userClient, type Client, type Outcome } from "./support/load.ts";
 import { startOwnPostgres, type OwnPostgres } from "./support/postgres.ts";
 import { record } from "./support/record.ts";
-import { startRelay, type Relay } from "./support/relay.ts";
+import { startPgRelay, type PgRelay as Relay } from "../support/pg-relay.ts";
 import { spawnServer, type ServerProcess } from "./support/server-process.ts";
 import { skipFaults } from "./support/suite.ts";
 
@@ -18,7 +18,7 @@ describe.skipIf(skipFaults)("driver errors outside a request", () => {
   let relay: Relay;
   beforeAll(async () => {
     db = await startOwnPostgres();
-    relay = await startRelay(db.port);
+    relay = await startPgRelay({ targetPort: db.port });
   });
   afterAll(async () => {
     await relay?.close();

@@ -1,66 +1,112 @@
 /**
- * A TCP relay in front of PostgreSQL that counts the client's round trips (Sync and simple Query
- * messages) and can cut every connection. Put it between the API and the database, for either driver:
- * pg connects to it directly; the Neon driver's local proxy forwards to it like to any host.
+ * A TCP relay in front of PostgreSQL, for tests and the benchmark: it counts the round trips clients make
+ * (one per Sync — the end of an extended-protocol exchange — or simple Query they send), can add a network
+ * delay (rtt/2 each way), cut every connection, or refuse new ones. Either driver goes through it: pg
+ * connects to it directly; the Neon driver's local proxy forwards to it like to any host.
  */
 import net, { type AddressInfo } from "node:net";
 import { createFrontendScanner, QUERY, SYNC } from "../../src/db/pg-frames.ts";
 
+export interface PgRelayOptions {
+  targetPort: number;
+  targetHost?: string;
+  /** Added to every round trip: half on the way in, half on the way out. */
+  rttMs?: number;
+}
+
 export interface PgRelay {
-  /** The database URL with host and port replaced by the relay's. */
-  url: string;
-  /** Round trips the clients started since the last reset. */
+  readonly port: number;
+  readonly rttMs: number;
+  /** Open client connections. */
+  readonly open: number;
+  /** While true, new connections are accepted and dropped at once. */
+  refuse: boolean;
+  /** Round trips clients started since the relay started or was reset. */
   roundTrips(): number;
   reset(): void;
-  /** Destroys every open connection (both sides), as a network failure would. */
+  /** Drops every open connection with a reset, as a NAT or load balancer would: clients see ECONNRESET. */
   cut(): void;
   close(): Promise<void>;
 }
 
-export async function startPgRelay(databaseUrl: string): Promise<PgRelay> {
-  const target = new URL(databaseUrl);
-  const open = new Set<net.Socket>();
-  let count = 0;
+/** `url` with its host and port replaced by the relay's. */
+export function viaRelay(url: string, relay: PgRelay): string {
+  const u = new URL(url);
+  u.hostname = "127.0.0.1";
+  u.port = String(relay.port);
+  return u.toString();
+}
+
+/** A relay in front of the server a URL names. */
+export function startPgRelayFor(url: string, rttMs = 0): Promise<PgRelay> {
+  const u = new URL(url);
+  return startPgRelay({ targetHost: u.hostname, targetPort: Number(u.port || 5432), rttMs });
+}
+
+export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs = 0 }: PgRelayOptions): Promise<PgRelay> {
+  const oneWay = rttMs / 2;
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  let trips = 0;
+
+  // setTimeout keeps order for equal delays, so delayed chunks arrive in the order they were sent.
+  const forward = (to: net.Socket) => (chunk: Buffer) => {
+    if (oneWay <= 0) to.write(chunk);
+    else setTimeout(() => to.destroyed || to.write(chunk), oneWay);
+  };
+  const endAfterDelay = (socket: net.Socket) => () => setTimeout(() => socket.end(), oneWay);
+
   const server = net.createServer((client) => {
+    if (relay.refuse) {
+      client.destroy();
+      return;
+    }
     client.setNoDelay(true);
-    const upstream = net.connect({ host: target.hostname, port: Number(target.port || 5432), noDelay: true });
-    open.add(client).add(upstream);
-    const scan = createFrontendScanner((type) => {
-      if (type === SYNC || type === QUERY) count++;
+    const upstream = net.connect({ host: targetHost, port: targetPort, noDelay: true });
+    const pair = { client, upstream };
+    pairs.add(pair);
+    const count = createFrontendScanner((type) => {
+      if (type === SYNC || type === QUERY) trips++;
     });
-    client.on("data", (chunk) => {
-      scan(chunk);
-      upstream.write(chunk);
-    });
-    upstream.pipe(client);
+    client.on("data", count);
+    client.on("data", forward(upstream));
+    upstream.on("data", forward(client));
+    client.on("end", endAfterDelay(upstream));
+    upstream.on("end", endAfterDelay(client));
     const finish = () => {
+      pairs.delete(pair);
       client.destroy();
       upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
     };
-    for (const socket of [client, upstream]) {
-      socket.on("error", finish);
-      socket.on("close", finish);
-    }
+    client.on("error", finish).on("close", finish);
+    upstream.on("error", finish).on("close", finish);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = new URL(databaseUrl);
-  url.hostname = "127.0.0.1";
-  url.port = String((server.address() as AddressInfo).port);
-  const cut = () => {
-    for (const socket of open) socket.destroy();
-  };
-  return {
-    url: url.toString(),
-    roundTrips: () => count,
-    reset: () => {
-      count = 0;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+
+  const relay: PgRelay = {
+    port: (server.address() as AddressInfo).port,
+    rttMs,
+    get open() {
+      return pairs.size;
     },
-    cut,
+    refuse: false,
+    roundTrips: () => trips,
+    reset: () => {
+      trips = 0;
+    },
+    cut() {
+      for (const { client, upstream } of pairs) {
+        client.resetAndDestroy();
+        upstream.destroy();
+      }
+      pairs.clear();
+    },
     async close() {
-      cut();
+      relay.cut();
       await new Promise((resolve) => server.close(resolve));
     },
   };
+  return relay;
 }
