@@ -48,7 +48,8 @@ export async function startTestServer(
     AUTH_SECRET: TEST_SECRET,
     DATABASE_URL: apiUrl,
     DB_DRIVER: process.env.DB_DRIVER ?? "neon",
-    DB_CONNECTION_TIMEOUT_MS: "3000",
+    // Generous: on a busy machine the embedded database can take seconds to accept a connection.
+    DB_CONNECTION_TIMEOUT_MS: "10000",
     // Many requests come from one address and user here; the tests for the limits turn them on.
     RATE_LIMIT_PER_IP: "0",
     RATE_LIMIT_PER_USER: "0",
