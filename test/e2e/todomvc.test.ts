@@ -8,6 +8,7 @@ import { projectRoot, webDistDir } from "../../src/config.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
+const LAN_HOST = "todo.test";
 // Without the background-networking flags Chromium keeps dialling out, and a closed network refuses it.
 const CHROMIUM_ARGS = [
   "--headless",
@@ -18,6 +19,8 @@ const CHROMIUM_ARGS = [
   "--disable-background-networking",
   "--disable-component-update",
   "--disable-sync",
+  // A host name that is not localhost, still on loopback: browsers treat such origins as insecure over HTTP.
+  `--host-resolver-rules=MAP ${LAN_HOST} 127.0.0.1`,
 ];
 const SCREENSHOT = path.join(projectRoot, "test-results", "todomvc.png");
 
@@ -279,6 +282,19 @@ describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
     const page = await open(direct);
     await expect.poll(() => titles(page), SOON).toEqual(["From the host"]);
     expect(await page.locator(".user-name").textContent()).toBe("Erin");
+  });
+
+  test("works over plain HTTP under a host name other than localhost (npm start listens on 0.0.0.0)", async () => {
+    // E.g. no Content-Security-Policy upgrade-insecure-requests: it would send the assets to https:// and lose them.
+    const page = await (await newContext()).newPage();
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    const failed: string[] = [];
+    page.on("requestfailed", (request) => failed.push(`${request.url()}: ${request.failure()?.errorText}`));
+    await page.goto(server.url.replace("127.0.0.1", LAN_HOST));
+    expect(failed).toEqual([]); // the page's script and stylesheet arrived
+    await signIn(page, "frank");
+    await add(page, "Over plain HTTP");
+    expect(failed).toEqual([]);
   });
 
   test("an invalid user name is refused with the server's reason", async () => {
