@@ -18,8 +18,12 @@ function send(res: Response, status: number, body: string): void {
   res.status(status).type("application/json").end(body);
 }
 
-/** helmet's defaults: an API needs none of them relaxed. */
-export const securityHeaders = (): RequestHandler => helmet();
+/**
+ * helmet's defaults, but for `upgrade-insecure-requests`: it would make browsers fetch the page's own assets over
+ * https when the page is opened over plain http under a host name (npm start on a LAN, an internal host).
+ */
+export const securityHeaders = (): RequestHandler =>
+  helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } });
 
 /** Browsers may call from these origins only; without any, no cross-origin response carries CORS headers. */
 export function corsAllowlist(origins: string[]): RequestHandler | undefined {
