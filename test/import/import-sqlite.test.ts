@@ -298,6 +298,7 @@ describe("files of other shapes", () => {
   });
 
   test("refuses, before writing anything, a file that is not SQLite or has no usable tables", async () => {
+    await expect(dryRun("does-not-exist.db")).rejects.toThrow(/Cannot read .*does-not-exist\.db: ENOENT/);
     await writeFile(dir.file("text.db"), "just some text, not a database");
     await expect(dryRun("text.db")).rejects.toThrow(SourceError);
     await expect(dryRun("text.db")).rejects.toThrow("is not a SQLite database");
