@@ -4,7 +4,7 @@
  * DATABASE_URL names a server where a scratch database may be created; it is migrated, filled once, dropped.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -62,13 +62,40 @@ try {
       const result = await importSqlite({ file, rejectsPath: path.join(dir, "rejects.jsonl"), batchSize, dryRun, prisma: database.prisma });
       return { seconds: (performance.now() - started) / 1000, result };
     };
+    // On a busy machine wall-clock time says little: also count the CPU seconds the import itself and its
+    // PostgreSQL backends spent (the backends' from /proc, when the server runs on this machine).
+    const backendCpuSeconds = async () => {
+      const pids = await database.prisma.$queryRaw<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`;
+      let ticks = 0;
+      for (const { pid } of pids) {
+        const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+        if (!stat) return undefined;
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        ticks += Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100 per second)
+      }
+      return ticks / 100;
+    };
     const dry = await time(true);
+    const serverBefore = await backendCpuSeconds();
+    const clientBefore = process.cpuUsage();
     const full = await time(false);
+    const client = process.cpuUsage(clientBefore);
+    const serverAfter = await backendCpuSeconds();
     if (!full.result.verified || full.result.tasks.inserted !== rows) throw new Error("the benchmark import did not verify");
     const rate = (s: number) => Math.round(rows / s).toLocaleString("en");
     console.log(`${rows.toLocaleString("en")} tasks of ${users} users, batches of ${batchSize}, driver ${config.db.driver}:`);
     console.log(`  read and validate only (--dry-run):   ${dry.seconds.toFixed(2)} s  ${rate(dry.seconds)} rows/s`);
     console.log(`  import into PostgreSQL, then verify:  ${full.seconds.toFixed(2)} s  ${rate(full.seconds)} rows/s`);
+    const clientSeconds = (client.user + client.system) / 1e6;
+    if (serverBefore !== undefined && serverAfter !== undefined) {
+      const serverSeconds = serverAfter - serverBefore;
+      console.log(
+        `  CPU time of that import: ${clientSeconds.toFixed(2)} s here + ${serverSeconds.toFixed(2)} s in PostgreSQL = ` +
+          `${rate(clientSeconds + serverSeconds)} rows per CPU-second (a rate that does not depend on what else the machine runs)`,
+      );
+    } else {
+      console.log(`  CPU time of that import here: ${clientSeconds.toFixed(2)} s (PostgreSQL's is not readable from this machine)`);
+    }
   } finally {
     await database.close();
   }

@@ -61,7 +61,16 @@ async function openDatabase(config: Config, logger: pino.Logger): Promise<{ data
       throw error;
     }
   }
-  return { database: await createDatabase({ ...config.db, url }, logger), embedded };
+  const database = await createDatabase({ ...config.db, url }, logger);
+  try {
+    await database.ping();
+  } catch (error) {
+    await database.close();
+    await embedded?.close();
+    const reason = (error as Error).message.trim().split("\n").at(-1);
+    throw new TargetError(`Cannot reach the database at ${database.describe}: ${reason}`);
+  }
+  return { database, embedded };
 }
 
 async function main(): Promise<number> {

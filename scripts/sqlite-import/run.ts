@@ -79,8 +79,14 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
   if (!dryRun && !prisma) throw new Error("importSqlite needs a Prisma client unless dryRun is set");
 
   const source = await openSource(file);
-  if (prisma && !dryRun) await assertSchema(prisma);
-  const rejects = openSync(rejectsPath, "w");
+  let rejects: number;
+  try {
+    if (prisma && !dryRun) await assertSchema(prisma);
+    rejects = openSync(rejectsPath, "w");
+  } catch (error) {
+    source.close();
+    throw error;
+  }
   const notes: string[] = [];
   if (source.user?.rowidAsId) notes.push(`${source.user.name} has no id column: its rowid is the user id`);
   if (source.task?.rowidAsId) notes.push(`${source.task.name} has no id column: its rowid is the legacy task id`);

@@ -26,30 +26,30 @@ export async function writeBatch(
   todos: TodoRecord[],
 ): Promise<{ users: number; todos: number }> {
   const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
-  const statements = [
-    prisma.$executeRaw`
-      INSERT INTO "Todo" ("id", "userId", "title", "description", "completed", "priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt")
-      SELECT "id", "userId", "title", "description", "completed", "priority"::"Priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt"
-      FROM unnest(
-        ${todos.map((t) => t.id)}::uuid[], ${todos.map((t) => t.userId)}::text[], ${todos.map((t) => t.title)}::text[],
-        ${todos.map((t) => t.description)}::text[], ${todos.map((t) => t.completed)}::boolean[], ${todos.map((t) => t.priority)}::text[],
-        ${todos.map((t) => iso(t.dueAt))}::timestamptz[], ${todos.map((t) => iso(t.completedAt))}::timestamptz[],
-        ${todos.map((t) => t.version)}::int[], ${todos.map((t) => iso(t.createdAt))}::timestamptz[], ${todos.map((t) => iso(t.updatedAt))}::timestamptz[]
-      ) AS t("id", "userId", "title", "description", "completed", "priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt")
-      ON CONFLICT ("id") DO NOTHING`,
-  ];
-  if (users.length) {
-    statements.unshift(prisma.$executeRaw`
-      INSERT INTO "User" ("id", "email", "name", "createdAt")
-      SELECT "id", "email", "name", coalesce("createdAt", CURRENT_TIMESTAMP)
-      FROM unnest(
-        ${users.map((u) => u.id)}::text[], ${users.map((u) => u.email)}::text[], ${users.map((u) => u.name)}::text[],
-        ${users.map((u) => iso(u.createdAt))}::timestamptz[]
-      ) AS u("id", "email", "name", "createdAt")
-      ON CONFLICT ("id") DO NOTHING`);
-  }
-  const counts = await prisma.$transaction(statements);
-  return users.length ? { users: counts[0]!, todos: counts[1]! } : { users: 0, todos: counts[0]! };
+  const insertUsers = prisma.$executeRaw`
+    INSERT INTO "User" ("id", "email", "name", "createdAt")
+    SELECT "id", "email", "name", coalesce("createdAt", CURRENT_TIMESTAMP)
+    FROM unnest(
+      ${users.map((u) => u.id)}::text[], ${users.map((u) => u.email)}::text[], ${users.map((u) => u.name)}::text[],
+      ${users.map((u) => iso(u.createdAt))}::timestamptz[]
+    ) AS u("id", "email", "name", "createdAt")
+    ON CONFLICT ("id") DO NOTHING`;
+  const insertTodos = prisma.$executeRaw`
+    INSERT INTO "Todo" ("id", "userId", "title", "description", "completed", "priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt")
+    SELECT "id", "userId", "title", "description", "completed", "priority"::"Priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt"
+    FROM unnest(
+      ${todos.map((t) => t.id)}::uuid[], ${todos.map((t) => t.userId)}::text[], ${todos.map((t) => t.title)}::text[],
+      ${todos.map((t) => t.description)}::text[], ${todos.map((t) => t.completed)}::boolean[], ${todos.map((t) => t.priority)}::text[],
+      ${todos.map((t) => iso(t.dueAt))}::timestamptz[], ${todos.map((t) => iso(t.completedAt))}::timestamptz[],
+      ${todos.map((t) => t.version)}::int[], ${todos.map((t) => iso(t.createdAt))}::timestamptz[], ${todos.map((t) => iso(t.updatedAt))}::timestamptz[]
+    ) AS t("id", "userId", "title", "description", "completed", "priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt")
+    ON CONFLICT ("id") DO NOTHING`;
+  // Prisma queries are lazy: only the statements handed to $transaction run.
+  const [usersWritten = 0, todosWritten = 0] = await prisma.$transaction([
+    ...(users.length ? [insertUsers] : []),
+    ...(todos.length ? [insertTodos] : []),
+  ]).then((counts) => (users.length ? counts : [0, ...counts]));
+  return { users: usersWritten, todos: todosWritten };
 }
 
 const CHUNK = 10_000;

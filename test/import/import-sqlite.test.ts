@@ -1,10 +1,15 @@
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { todoIdFor } from "../../scripts/sqlite-import/map.ts";
 import { importSqlite, type ImportResult, type RejectLine } from "../../scripts/sqlite-import/run.ts";
+import { SourceError } from "../../scripts/sqlite-import/source.ts";
+import { parseConfig } from "../../src/config.ts";
+import { createDatabase } from "../../src/db/client.ts";
+import { createLogger } from "../../src/logger.ts";
+import { createTestDatabase } from "../support/db.ts";
 import { startTestServer } from "../support/server.ts";
-import { writeCleanFixture, writeMessyFixture, type CleanTask } from "../support/sqlite.ts";
-import { createImportTarget, tempDir, type ImportTarget } from "./support.ts";
+import { writeCleanFixture, writeMessyFixture, writeSqlite, type CleanTask } from "../support/sqlite.ts";
+import { createImportTarget, driver, tempDir, type ImportTarget } from "./support.ts";
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 beforeAll(async () => {
@@ -97,10 +102,7 @@ test("imported todos behave like API-created ones: listed newest first, readable
   const fixtureFile = dir.file("api.db");
   const { tasks } = await writeCleanFixture(fixtureFile, { users: 2, tasksPerUser: 30 });
   const api = await startTestServer({}, async (url) => {
-    const { parseConfig } = await import("../../src/config.ts");
-    const { createDatabase } = await import("../../src/db/client.ts");
-    const { createLogger } = await import("../../src/logger.ts");
-    const config = parseConfig({ NODE_ENV: "test", DATABASE_URL: url, DB_DRIVER: process.env.DB_DRIVER ?? "neon" });
+    const config = parseConfig({ NODE_ENV: "test", DATABASE_URL: url, DB_DRIVER: driver });
     const database = await createDatabase({ ...config.db, url }, createLogger("silent"));
     try {
       const result = await importSqlite({ file: fixtureFile, rejectsPath: dir.file("api-rejects.jsonl"), prisma: database.prisma });
@@ -277,5 +279,49 @@ describe("a messy file", () => {
     const again = await importSqlite({ file: dir.file("messy.db"), rejectsPath: rejectsPath(), prisma: target.database.prisma });
     expect(again.verified).toBe(false);
     expect(again.perUser.filter((l) => !l.ok).map((l) => l.userId)).toEqual(["bob"]);
+  });
+});
+
+describe("files of other shapes", () => {
+  const dryRun = (name: string) => importSqlite({ file: dir.file(name), rejectsPath: dir.file(`${name}.rejects.jsonl`), dryRun: true });
+
+  test("only a tasks table, camelCase, without an id column: rowids stand in and users come from the tasks", async () => {
+    await writeSqlite(dir.file("tasks-only.db"), (db) => {
+      db.exec(`CREATE TABLE Tasks (UserId TEXT, Title TEXT, Completed TEXT, CreatedAt INTEGER);
+               INSERT INTO Tasks VALUES ('zoe', 'one', 'true', 1700000000), ('zoe', 'two', 'false', 1700000001000), ('yann', 'three', NULL, NULL);`);
+    });
+    const result = await dryRun("tasks-only.db");
+    expect(result.notes).toEqual(["Tasks has no id column: its rowid is the legacy task id", "no user table: users are created from the tasks' user ids"]);
+    expect(result.users).toMatchObject({ source: 0, createdFromTasks: 2 });
+    expect(result.tasks).toEqual({ source: 3, rejected: 0, inserted: 0 });
+    expect(result.perUser.map((l) => [l.userId, l.source])).toEqual([["yann", 1], ["zoe", 2]]);
+  });
+
+  test("refuses, before writing anything, a file that is not SQLite or has no usable tables", async () => {
+    await expect(dryRun("does-not-exist.db")).rejects.toThrow(/Cannot read .*does-not-exist\.db: ENOENT/);
+    await writeFile(dir.file("text.db"), "just some text, not a database");
+    await expect(dryRun("text.db")).rejects.toThrow(SourceError);
+    await expect(dryRun("text.db")).rejects.toThrow("is not a SQLite database");
+
+    await writeSqlite(dir.file("other.db"), (db) => db.exec(`CREATE TABLE notes (body TEXT)`));
+    await expect(dryRun("other.db")).rejects.toThrow("has neither a user nor a task table (tables: notes)");
+
+    await writeSqlite(dir.file("untitled.db"), (db) => db.exec(`CREATE TABLE task (id INTEGER, user_id TEXT, name TEXT)`));
+    await expect(dryRun("untitled.db")).rejects.toThrow("The task table has no title column");
+  });
+
+  test("refuses a database without the app's schema", async () => {
+    const empty = await createTestDatabase();
+    const config = parseConfig({ NODE_ENV: "test", DATABASE_URL: empty.url, DB_DRIVER: driver });
+    const database = await createDatabase({ ...config.db, url: empty.url }, createLogger("silent"));
+    try {
+      await writeCleanFixture(dir.file("schema.db"), { users: 1, tasksPerUser: 1 });
+      await expect(importSqlite({ file: dir.file("schema.db"), rejectsPath: dir.file("schema-rejects.jsonl"), prisma: database.prisma })).rejects.toThrow(
+        "run `npm run db:deploy` against it first",
+      );
+    } finally {
+      await database.close();
+      await empty.close();
+    }
   });
 });
