@@ -80,9 +80,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** The process's resident set size in bytes (Linux /proc); NaN once it is gone. */
 function rssOf(pid: number): number {
-  const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return kb ? Number(kb[1]) * 1024 : NaN;
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return kb ? Number(kb[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -255,7 +260,7 @@ const samples: { at: number; rss: number }[] = [];
 const startedAt = Date.now();
 const sampler = setInterval(() => {
   if (!exited) samples.push({ at: Date.now() - startedAt, rss: rssOf(child.pid!) });
-}, 1_000);
+}, 250);
 let lastTotal = 0;
 const progress = setInterval(() => {
   const elapsed = Math.round((Date.now() - startedAt) / 1000);

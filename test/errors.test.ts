@@ -27,6 +27,7 @@ test.each(["ConnectionClosed", "DatabaseNotReachable", "SocketTimeout"])("a raw 
 
 test("other driver errors stay internal", () => {
   expect(toTRPCError(driverError("42601"))).toBeUndefined();
+  expect(toTRPCError(driverError("08P01"))).toBeUndefined(); // protocol violation: a bug, not an outage
 });
 
 test("Prisma's own unavailable codes and raw driver errors are SERVICE_UNAVAILABLE", () => {

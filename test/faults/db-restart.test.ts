@@ -26,8 +26,16 @@ describe.skipIf(skipFaults)("database restart under load", () => {
     await db?.destroy();
   });
 
-  test.each(["neon", "pg"] as const)("%s driver: fails fast while down, serves again within 5 s, loses nothing", async (driver) => {
-    const url = await db.createMigratedDatabase(`restart_${driver}`);
+  // A fast stop ends sessions with an error (57P01); an immediate one is a crash, recovered from the WAL.
+  // One of each per driver keeps CI short; FAULTS_FULL=1 runs all four combinations.
+  const cases = [
+    ["neon", "immediate"],
+    ["pg", "fast"],
+    ...(process.env.FAULTS_FULL === "1" ? ([["neon", "fast"], ["pg", "immediate"]] as const) : []),
+  ] as const;
+  test.each(cases)("%s driver, %s stop: fails fast while down, serves again within 5 s, loses nothing", async (driver, mode) => {
+    const name = `restart_${driver}_${mode}`;
+    const url = await db.createMigratedDatabase(name);
     const server = await spawnServer({
       DATABASE_URL: url,
       DB_DRIVER: driver,
@@ -60,23 +68,24 @@ describe.skipIf(skipFaults)("database restart under load", () => {
           if (created.outcome.code !== "OK" || read.outcome.code !== "OK") await sleep(100);
         }
       });
-      const readinessLoop = (async () => {
-        while (running) {
-          const startedAt = Date.now();
-          const status = await fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(30_000) }).then(
-            (res) => res.status,
-            () => 0,
-          );
-          readiness.push({ status, startedAt, endedAt: Date.now() });
-          await sleep(200);
-        }
-      })();
+      // Probes every 250 ms, each on its own (a probe waits for a pool connection like any request).
+      const probes: Promise<void>[] = [];
+      const probe = () => {
+        const startedAt = Date.now();
+        probes.push(
+          fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(30_000) })
+            .then((res) => res.status, () => 0)
+            .then((status) => void readiness.push({ status, startedAt, endedAt: Date.now() })),
+        );
+      };
+      const prober = setInterval(probe, 250);
 
       // Warm: every client served once (first queries compile Prisma's plans), then steady load.
       await until(() => (new Set(acknowledged.map((a) => a.title.split(" todo")[0])).size === CLIENTS ? true : undefined), 60_000);
+      const warm = Date.now();
       await sleep(2_000);
       const stopping = Date.now();
-      await db.stop("fast");
+      await db.stop(mode);
       const down = Date.now();
       await sleep(OUTAGE_MS);
       const restarting = Date.now();
@@ -88,23 +97,29 @@ describe.skipIf(skipFaults)("database restart under load", () => {
       );
       await sleep(2_000);
       running = false;
-      await Promise.all([...loops, readinessLoop]);
+      clearInterval(prober);
+      probe();
+      await Promise.all([...loops, ...probes]);
 
       const failed = outcomes.filter((o) => o.code !== "OK");
       // Requests sent once the database was going away must fail within the connection timeout.
       const slowestFailure = Math.max(0, ...failed.filter((o) => o.startedAt >= stopping).map((o) => o.endedAt - o.startedAt));
       const duringOutage = outcomes.filter((o) => o.startedAt >= down && o.endedAt <= restarting);
-      const readyDuringOutage = readiness.filter((r) => r.startedAt >= down && r.endedAt <= restarting);
+      // Probes made and answered while the database was down or still starting.
+      const readyDuringOutage = readiness.filter((r) => r.startedAt >= down && r.endedAt <= up);
       const summary = {
         counts: countBy(outcomes),
         slowestFailureMs: slowestFailure,
         recoveryMs: recovered - up,
         readyDuringOutage: countBy(readyDuringOutage.map((r) => ({ code: String(r.status), startedAt: 0, endedAt: 0 }))),
       };
-      console.log(`database restart (${driver})`, JSON.stringify(summary));
+      console.log(`database restart (${driver}, ${mode})`, JSON.stringify(summary));
 
-      // Before the fault everything worked; every failure was a clean, retryable 503, and fast.
-      expect(outcomes.filter((o) => o.endedAt < stopping && o.code !== "OK")).toEqual([]);
+      // Warm and before the fault everything worked (a cold start on a busy machine may time out waiting
+      // for its first connections: a 503 too); every failure was a clean, retryable 503, and fast.
+      const steady = outcomes.filter((o) => o.startedAt >= warm && o.endedAt < stopping);
+      expect(steady.length).toBeGreaterThan(0);
+      expect(steady.filter((o) => o.code !== "OK"), "failures before the fault").toEqual([]);
       expect(countBy(failed)).toEqual(failed.length ? { SERVICE_UNAVAILABLE: failed.length } : {});
       expect(slowestFailure).toBeLessThanOrEqual(CONNECTION_TIMEOUT_MS + MARGIN_MS);
       expect(duringOutage.length).toBeGreaterThan(0);
@@ -112,14 +127,14 @@ describe.skipIf(skipFaults)("database restart under load", () => {
       // Readiness followed the database.
       expect(readyDuringOutage.length).toBeGreaterThan(0);
       expect(readyDuringOutage.every((r) => r.status === 503)).toBe(true);
-      expect(readiness.at(-1)?.status).toBe(200);
+      expect(readiness.sort((a, b) => a.startedAt - b.startedAt).at(-1)?.status).toBe(200);
       // Served again within 5 s of the database accepting connections, and from then on without errors.
       expect(recovered - up).toBeLessThanOrEqual(RECOVERY_MS);
-      expect(outcomes.filter((o) => o.startedAt >= recovered + 1_000 && o.code !== "OK")).toEqual([]);
+      expect(outcomes.filter((o) => o.startedAt >= recovered + 1_000 && o.code !== "OK"), "failures after recovery").toEqual([]);
       expect(server.alive()).toBe(true);
 
       // Every acknowledged create is there exactly once.
-      const rows = await db.query<{ id: string; title: string }>(`SELECT id, title FROM "Todo"`, [], `restart_${driver}`);
+      const rows = await db.query<{ id: string; title: string }>(`SELECT id, title FROM "Todo"`, [], name);
       const ids = new Set(rows.map((r) => r.id));
       const perTitle = new Map<string, number>();
       for (const { title } of rows) perTitle.set(title, (perTitle.get(title) ?? 0) + 1);
@@ -129,7 +144,7 @@ describe.skipIf(skipFaults)("database restart under load", () => {
       expect(duplicated).toEqual([]);
 
       record({
-        fault: "database stopped 3 s under load (pg_ctl stop -m fast) and restarted",
+        fault: `database stopped 3 s under load (pg_ctl stop -m ${mode}) and restarted`,
         driver,
         served: outcomes.filter((o) => o.code === "OK").length,
         refused: failed.length,
