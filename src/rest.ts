@@ -70,8 +70,15 @@ attachResponseSchemas(appRouter);
 
 const version = (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version;
 
-/** The OpenAPI 3.1 document of the REST surface; every error response is the tRPC error shape (`Error`). */
-export function createOpenApiDocument(): OpenAPIObject {
+let cachedDocument: OpenAPIObject | undefined;
+
+/** The OpenAPI 3.1 document of the REST surface (built once); every error response is the tRPC error shape. */
+export function openApiDocument(): OpenAPIObject {
+  cachedDocument ??= createOpenApiDocument();
+  return cachedDocument;
+}
+
+function createOpenApiDocument(): OpenAPIObject {
   const document = generateOpenApiDocument(appRouter, {
     title: "Todo API",
     description:
@@ -95,7 +102,7 @@ export function createOpenApiDocument(): OpenAPIObject {
   return document;
 }
 
-// --- Requests: the tRPC rules for bodies, strict conversion of query strings
+// --- Requests: JSON bodies (express.json), strict conversion of query strings
 
 const withBody = (method: string) => method !== "GET" && method !== "DELETE" && method !== "HEAD";
 const findProcedure = createProcedureCache(appRouter as never);
@@ -143,9 +150,8 @@ const restError = (httpStatus: number, code: string, message: string): RestError
 /** The Express router for /api. */
 export function createRestRouter({ createContext, bodyLimitBytes, logger }: RestOptions): Router {
   const router = Router();
-  const document = createOpenApiDocument();
   router.get("/openapi.json", (_req, res) => {
-    res.json(document);
+    res.json(openApiDocument());
   });
   router.use("/docs", docs());
 
