@@ -5,7 +5,7 @@ import type { Config } from "./config.ts";
 import { createContextFactory } from "./context.ts";
 import type { Database } from "./db/client.ts";
 import type { Logger } from "./logger.ts";
-import { createRestRouter } from "./rest.ts";
+import { createRestRouter, restNotFound } from "./rest.ts";
 import { appRouter } from "./routers/_app.ts";
 import { createUserRegistry } from "./users.ts";
 
@@ -66,6 +66,7 @@ export function createApp({ config, database, logger }: AppOptions) {
 
   app.use("/api", createRestRouter({ createContext, bodyLimitBytes: config.bodyLimitBytes, logger }));
 
+  app.use("/api", restNotFound);
   app.use((_req, res) => {
     res.status(404).json({ error: "Not found" });
   });

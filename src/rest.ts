@@ -183,9 +183,6 @@ export function createRestRouter({ createContext, bodyLimitBytes, logger }: Rest
   });
   router.use((req, res, next) => handler(req, res, next));
 
-  router.use((req, res) => {
-    res.status(404).json(restError(404, "NOT_FOUND", `No route ${req.method} ${req.baseUrl}${req.path}`));
-  });
   // Body parser failures, in the REST error shape and with tRPC's codes.
   const onError: ErrorRequestHandler = (error, _req, res, next) => {
     if (res.headersSent) return next(error);
@@ -199,6 +196,14 @@ export function createRestRouter({ createContext, bodyLimitBytes, logger }: Rest
   router.use(onError);
   return router;
 }
+
+/**
+ * 404 for /api paths no route answered, in the REST error shape. Mounted by the app just before its own 404,
+ * so other routes under /api may be added anywhere before it.
+ */
+export const restNotFound: RequestHandler = (req, res) => {
+  res.status(404).json(restError(404, "NOT_FOUND", `No route ${req.method} ${req.baseUrl}${req.path}`));
+};
 
 // --- Swagger UI, from the swagger-ui-dist package
 
