@@ -9,7 +9,7 @@ import { devTokenRouter } from "./dev-token.ts";
 import type { Logger } from "./logger.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { requestLogger } from "./requests.ts";
-import { createRestRouter } from "./rest.ts";
+import { createRestRouter, restNotFound } from "./rest.ts";
 import { appRouter } from "./routers/_app.ts";
 import { corsAllowlist, ipRateLimit, RateLimitedError, requireJsonBody, securityHeaders, userRateLimit } from "./security.ts";
 import { createTrpcMiddleware } from "./trpc-adapter.ts";
@@ -110,6 +110,7 @@ export function createApp({ config, database, logger, webDir }: AppOptions) {
   );
 
   app.use("/api", createRestRouter({ createContext, bodyLimitBytes: config.bodyLimitBytes, logger }));
+  app.use("/api", restNotFound);
 
   const { secret } = config.auth;
   if (config.env !== "production" && secret) app.use("/dev", devTokenRouter({ ...config.auth, secret }));

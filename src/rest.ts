@@ -70,8 +70,15 @@ attachResponseSchemas(appRouter);
 
 const version = (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version;
 
-/** The OpenAPI 3.1 document of the REST surface; every error response is the tRPC error shape (`Error`). */
-export function createOpenApiDocument(): OpenAPIObject {
+let cachedDocument: OpenAPIObject | undefined;
+
+/** The OpenAPI 3.1 document of the REST surface (built once); every error response is the tRPC error shape. */
+export function openApiDocument(): OpenAPIObject {
+  cachedDocument ??= createOpenApiDocument();
+  return cachedDocument;
+}
+
+function createOpenApiDocument(): OpenAPIObject {
   const document = generateOpenApiDocument(appRouter, {
     title: "Todo API",
     description:
@@ -95,7 +102,7 @@ export function createOpenApiDocument(): OpenAPIObject {
   return document;
 }
 
-// --- Requests: the tRPC rules for bodies, strict conversion of query strings
+// --- Requests: JSON bodies (express.json), strict conversion of query strings
 
 const withBody = (method: string) => method !== "GET" && method !== "DELETE" && method !== "HEAD";
 const findProcedure = createProcedureCache(appRouter as never);
@@ -143,9 +150,8 @@ const restError = (httpStatus: number, code: string, message: string): RestError
 /** The Express router for /api. */
 export function createRestRouter({ createContext, bodyLimitBytes, logger }: RestOptions): Router {
   const router = Router();
-  const document = createOpenApiDocument();
   router.get("/openapi.json", (_req, res) => {
-    res.json(document);
+    res.json(openApiDocument());
   });
   router.use("/docs", docs());
 
@@ -177,9 +183,6 @@ export function createRestRouter({ createContext, bodyLimitBytes, logger }: Rest
   });
   router.use((req, res, next) => handler(req, res, next));
 
-  router.use((req, res) => {
-    res.status(404).json(restError(404, "NOT_FOUND", `No route ${req.method} ${req.baseUrl}${req.path}`));
-  });
   // Body parser failures, in the REST error shape and with tRPC's codes.
   const onError: ErrorRequestHandler = (error, _req, res, next) => {
     if (res.headersSent) return next(error);
@@ -193,6 +196,14 @@ export function createRestRouter({ createContext, bodyLimitBytes, logger }: Rest
   router.use(onError);
   return router;
 }
+
+/**
+ * 404 for /api paths no route answered, in the REST error shape. Mounted by the app just before its own 404,
+ * so other routes under /api may be added anywhere before it.
+ */
+export const restNotFound: RequestHandler = (req, res) => {
+  res.status(404).json(restError(404, "NOT_FOUND", `No route ${req.method} ${req.baseUrl}${req.path}`));
+};
 
 // --- Swagger UI, from the swagger-ui-dist package
 
