@@ -145,7 +145,8 @@ describe("issuer keys (JWKS), issuer and audience", () => {
       await issuerApi.close();
       jwksServer.close();
     }
-  });
+    // Two servers, each with its own database: an embedded one takes seconds to start on a busy machine.
+  }, 90_000);
 });
 
 describe("HS/RS confusion: an HS256 token signed with the issuer's public key as the secret", () => {
