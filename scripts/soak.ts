@@ -110,6 +110,9 @@ const child = spawn(process.execPath, ["--import", "tsx", path.join("src", "serv
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     AUTH_SECRET: secret,
     AUTH_JWKS_URL: "",
+    // The soak's load comes from one address, far above the default per-address and per-user limits.
+    RATE_LIMIT_PER_IP: "0",
+    RATE_LIMIT_PER_USER: "0",
     DB_DRIVER: driver,
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { DATABASE_URL: "", PGLITE_DATA_DIR: path.join(dataDir!, "pglite") }),
   },

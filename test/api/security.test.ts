@@ -13,6 +13,9 @@ afterAll(async () => {
   await api?.close();
 });
 
+// Other configurations of the API on the same database: no new database to build for each.
+const shared = () => ({ database: api.testDatabase });
+
 const post = (base: TestServer, path: string, body: string, headers: Record<string, string> = {}) =>
   fetch(`${base.trpcUrl}/${path}`, { method: "POST", headers: { authorization: auth, ...headers }, body });
 
@@ -30,7 +33,7 @@ describe("request bodies", () => {
     const res = await post(api, "todo.create", body, { "content-type": type });
     expect(res.status).toBe(415);
     expect(((await res.json()) as ErrorBody).error.json.data.code).toBe("UNSUPPORTED_MEDIA_TYPE");
-    expect(await api.database.prisma.todo.count()).toBe(0);
+    expect(await api.database.prisma.todo.count({ where: { userId: "sec-user" } })).toBe(0);
   });
 
   test("POST without a content-type is 415", async () => {
@@ -67,7 +70,7 @@ describe("request bodies", () => {
       duplex: "half",
     } as RequestInit);
     expect(res.status).toBe(413);
-    expect(await api.database.prisma.todo.count()).toBe(0);
+    expect(await api.database.prisma.todo.count({ where: { userId: "sec-user" } })).toBe(0);
   });
 });
 
@@ -109,7 +112,7 @@ describe("CORS", () => {
   });
 
   test("CORS_ORIGINS allows exactly the listed origins", async () => {
-    const cors = await startTestServer({ CORS_ORIGINS: "https://app.example, http://localhost:5173" });
+    const cors = await startTestServer({ CORS_ORIGINS: "https://app.example, http://localhost:5173" }, undefined, shared());
     try {
       for (const origin of ["https://app.example", "http://localhost:5173"]) {
         const res = await preflight(cors, origin);
@@ -132,7 +135,7 @@ describe("CORS", () => {
 
 describe("rate limits", () => {
   test("per IP: 429 with Retry-After and a tRPC error after RATE_LIMIT_PER_IP requests; health checks are not counted", async () => {
-    const limited = await startTestServer({ RATE_LIMIT_PER_IP: "5", RATE_LIMIT_WINDOW_MS: "60000" });
+    const limited = await startTestServer({ RATE_LIMIT_PER_IP: "5", RATE_LIMIT_WINDOW_MS: "60000" }, undefined, shared());
     try {
       for (let i = 0; i < 5; i++) {
         const res = await fetch(`${limited.trpcUrl}/todo.stats`, { headers: { authorization: auth } });
@@ -157,7 +160,7 @@ describe("rate limits", () => {
   });
 
   test("per IP behind a trusted proxy: each X-Forwarded-For client has its own budget", async () => {
-    const proxied = await startTestServer({ RATE_LIMIT_PER_IP: "2", TRUST_PROXY: "loopback" });
+    const proxied = await startTestServer({ RATE_LIMIT_PER_IP: "2", TRUST_PROXY: "loopback" }, undefined, shared());
     try {
       const from = (ip: string) => fetch(`${proxied.trpcUrl}/todo.stats`, { headers: { authorization: auth, "x-forwarded-for": ip } });
       expect((await from("203.0.113.1")).status).toBe(200);
@@ -170,7 +173,7 @@ describe("rate limits", () => {
   });
 
   test("per user: calls beyond RATE_LIMIT_PER_USER are TOO_MANY_REQUESTS with Retry-After; other users are unaffected", async () => {
-    const limited = await startTestServer({ RATE_LIMIT_PER_USER: "3" });
+    const limited = await startTestServer({ RATE_LIMIT_PER_USER: "3" }, undefined, shared());
     try {
       const alice = `Bearer ${await limited.token("rl-alice")}`;
       const call = (authorization: string) => fetch(`${limited.trpcUrl}/todo.stats`, { headers: { authorization } });
@@ -205,10 +208,14 @@ describe("request timeout", () => {
     const hanging: Server = createServer(() => {});
     hanging.on("connection", (socket) => sockets.add(socket));
     await new Promise<void>((resolve) => hanging.listen(0, "127.0.0.1", resolve));
-    const slow = await startTestServer({
-      REQUEST_TIMEOUT_MS: "1000",
-      AUTH_JWKS_URL: `http://127.0.0.1:${(hanging.address() as { port: number }).port}/jwks.json`,
-    });
+    const slow = await startTestServer(
+      {
+        REQUEST_TIMEOUT_MS: "1000",
+        AUTH_JWKS_URL: `http://127.0.0.1:${(hanging.address() as { port: number }).port}/jwks.json`,
+      },
+      undefined,
+      shared(),
+    );
     try {
       const { SignJWT, generateKeyPair } = await import("jose");
       const { privateKey } = await generateKeyPair("ES256");
@@ -255,7 +262,7 @@ describe("/metrics", () => {
   });
 
   test("with METRICS_TOKEN only its bearer may read /metrics", async () => {
-    const guarded = await startTestServer({ METRICS_TOKEN: "metrics-token-0123456789" });
+    const guarded = await startTestServer({ METRICS_TOKEN: "metrics-token-0123456789" }, undefined, shared());
     try {
       expect((await fetch(`${guarded.url}/metrics`)).status).toBe(401);
       expect((await fetch(`${guarded.url}/metrics`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);

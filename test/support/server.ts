@@ -34,14 +34,15 @@ export interface TestServer {
  * `prepare` runs on the migrated database before the API connects (e.g. to change its settings); the URL
  * it returns, if any, is where the API connects instead (e.g. a relay in front of the database).
  * `webDir` is the built page to serve at `/` (the e2e project's global setup builds web/dist);
- * `logger` replaces the silent one (e.g. to capture what the API logs).
+ * `logger` replaces the silent one (e.g. to capture what the API logs); `database` shares another server's test
+ * database (a second configuration of the API without the cost of a new database; it stays open on close).
  */
 export async function startTestServer(
   env: Record<string, string> = {},
   prepare?: (url: string) => Promise<string | void>,
-  { webDir, logger: givenLogger }: { webDir?: string; logger?: Logger } = {},
+  { webDir, logger: givenLogger, database: sharedDatabase }: { webDir?: string; logger?: Logger; database?: TestDatabase } = {},
 ): Promise<TestServer> {
-  const testDatabase = await createTestDatabase({ migrated: true });
+  const testDatabase = sharedDatabase ?? (await createTestDatabase({ migrated: true }));
   const apiUrl = (await prepare?.(testDatabase.url)) ?? testDatabase.url;
   const config = parseConfig({
     NODE_ENV: "test",
@@ -93,7 +94,7 @@ export async function startTestServer(
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await database.close();
-      await testDatabase.close();
+      if (!sharedDatabase) await testDatabase.close();
     },
   };
 }
