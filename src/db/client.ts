@@ -95,7 +95,7 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
     }
     trackPool((adapter = new PrismaNeon(pool, callbacks)));
   } else {
-    trackPool((adapter = new PrismaPg(pool, { ...callbacks, statementNameGenerator: statementNames() })));
+    trackPool((adapter = new PrismaPg(pool, callbacks)));
   }
 
   const prisma = new PrismaClient({
@@ -136,18 +136,3 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
   };
 }
 
-/**
- * Names for prepared statements (pg driver): PostgreSQL then parses and plans each query text once per
- * connection instead of on every call — the database shares the machine's cores with the API. The API sends a
- * few dozen distinct texts; past `limit` a text goes unnamed (parsed each time), so a stream of unusual query
- * shapes cannot grow every connection's statement cache without bound. PgBouncer (Neon's `-pooler` URL) keeps
- * protocol-level prepared statements working across its server connections.
- */
-export function statementNames(limit = 500): (query: { sql: string }) => string {
-  const names = new Map<string, string>();
-  return ({ sql }) => {
-    let name = names.get(sql);
-    if (name === undefined && names.size < limit) names.set(sql, (name = `todo_${names.size}`));
-    return name ?? ""; // "" is pg's unnamed statement
-  };
-}
