@@ -12,7 +12,7 @@ import { startEmbeddedDatabase, type EmbeddedDatabase } from "../src/db/embedded
 import { deployMigrations } from "../src/db/migrations.ts";
 import { createProgress } from "./sqlite-import/progress.ts";
 import { formatReport } from "./sqlite-import/report.ts";
-import { DEFAULT_BATCH_SIZE, importSqlite, MAX_BATCH_SIZE } from "./sqlite-import/run.ts";
+import { DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, importSqlite, MAX_BATCH_SIZE } from "./sqlite-import/run.ts";
 import { SourceError } from "./sqlite-import/source.ts";
 import { TargetError } from "./sqlite-import/target.ts";
 
@@ -91,7 +91,9 @@ async function main(): Promise<number> {
 
   const opened = args.dryRun ? undefined : await openDatabase(config, logger);
   try {
-    const result = await importSqlite({ ...args, prisma: opened?.database.prisma, progress: createProgress() });
+    // Each batch in flight holds a connection: never more than the pool has.
+    const concurrency = Math.min(DEFAULT_CONCURRENCY, config.db.poolMax);
+    const result = await importSqlite({ ...args, concurrency, prisma: opened?.database.prisma, progress: createProgress() });
     console.log(formatReport(result));
     return result.dryRun || result.verified ? 0 : 2;
   } finally {

@@ -88,7 +88,7 @@ describe("mapTask", () => {
   const now = new Date("2026-01-01T00:00:00Z");
   const row = (values: Partial<Record<TaskField, SqliteValue>>): SourceRow<TaskField> => ({
     values: { id: "1", userId: "u", title: "t", description: null, completed: null, createdAt: null, updatedAt: null, priority: null, dueDate: null, ...values },
-    raw: {},
+    columns: {},
   });
 
   test("maps a task the way the API would have stored it", () => {
@@ -143,4 +143,7 @@ test("the checksum covers title, description and completed", () => {
   const base = rowChecksum("a", null, false);
   expect(rowChecksum("a", null, false)).toBe(base);
   expect(new Set([base, rowChecksum("a", "", false), rowChecksum("a", null, true), rowChecksum("b", null, false)]).size).toBe(4);
+  // Fields cannot run into each other, whatever separators their text holds.
+  expect(rowChecksum("a:b", null, false)).not.toBe(rowChecksum("a", "b", false));
+  expect(rowChecksum("1:a", "-", false)).not.toBe(rowChecksum("1:a:-", null, false));
 });

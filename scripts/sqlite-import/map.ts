@@ -19,12 +19,12 @@ const NAMESPACE_BYTES = Buffer.from(TODO_ID_NAMESPACE.replace(/-/g, ""), "hex");
 
 /** RFC 9562 UUID version 5 (SHA-1) in our namespace; the tests hold it to the uuid package's v5. */
 function uuidV5(name: string): string {
-  const bytes = hash("sha1", Buffer.concat([NAMESPACE_BYTES, Buffer.from(name, "utf8")]), "buffer");
-  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString("hex", 0, 16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  // Hex in, hex out: formatting the digest's text is several times cheaper than editing its bytes.
+  const h = hash("sha1", Buffer.concat([NAMESPACE_BYTES, Buffer.from(name, "utf8")]), "hex");
+  const variant = HEX[(parseInt(h[16]!, 16) & 0x3) | 0x8]!;
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
+const HEX = "0123456789abcdef";
 
 export interface UserRecord {
   id: string;

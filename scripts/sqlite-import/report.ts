@@ -25,6 +25,11 @@ export function formatReport(result: ImportResult): string {
   out.push(`Tasks: ${tasks.source} in source, ${tasks.rejected} rejected, ${tasks.source - tasks.rejected} valid, ${tasks.inserted} ${verb}`);
   const rejected = users.rejected + tasks.rejected;
   out.push(rejected ? `Rejected rows: ${rejected}, with reasons in ${result.rejectsPath}` : "Rejected rows: none");
+  const rate = (seconds: number) => Math.round((users.source + tasks.source) / Math.max(seconds, 0.001)).toLocaleString("en");
+  out.push(
+    `Time: ${result.seconds.import.toFixed(2)} s to read, validate${result.dryRun ? "" : " and write"} (${rate(result.seconds.import)} rows/s)` +
+      (result.dryRun ? "" : `, ${result.seconds.verify.toFixed(2)} s to verify`),
+  );
   out.push("");
 
   const sum = (pick: (l: ImportResult["perUser"][number]) => number | undefined) =>

@@ -1,17 +1,20 @@
 // The import: read and validate every row, write valid ones in batches (one transaction each), send the rest
 // to the rejects file, then verify per user that the stored rows match the source.
 import { closeSync, openSync, writeSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import type { PrismaClient } from "../../src/db/client.ts";
 import { addChecksums, rowChecksum } from "./checksum.ts";
 import { mapTask, mapUser, type TodoRecord, type UserRecord } from "./map.ts";
 import type { Progress } from "./progress.ts";
-import { openSource, type SourceRow } from "./source.ts";
+import { openSource, rawRow, type SourceRow } from "./source.ts";
 import { assertSchema, countUsers, storedTodoSums, writeBatch } from "./target.ts";
 import type { SqliteValue } from "./values.ts";
 
 export const DEFAULT_BATCH_SIZE = 1000;
 /** createMany binds 11 parameters per todo; PostgreSQL allows 65,535 per statement. */
 export const MAX_BATCH_SIZE = 5000;
+/** Two batches at once keep both PostgreSQL and this process busy; more only queue on a small machine. */
+export const DEFAULT_CONCURRENCY = 2;
 
 export interface ImportOptions {
   file: string;
@@ -25,6 +28,8 @@ export interface ImportOptions {
   progress?: Progress;
   /** The time that stands in for a task without any timestamp. */
   now?: Date;
+  /** Batches written at once (each on its own connection); 1 writes them one after another. */
+  concurrency?: number;
 }
 
 export interface UserLine {
@@ -57,6 +62,8 @@ export interface ImportResult {
   rejectsPath: string;
   /** True when every user's counts and checksums match; undefined in a dry run. */
   verified: boolean | undefined;
+  /** Wall-clock seconds: reading, validating and writing; then the verification (0 in a dry run). */
+  seconds: { import: number; verify: number };
 }
 
 /** What the rejects file records for a row that could not be imported. */
@@ -75,9 +82,11 @@ function jsonValue(value: SqliteValue): unknown {
 export async function importSqlite(options: ImportOptions): Promise<ImportResult> {
   const { file, rejectsPath, dryRun = false, prisma, progress } = options;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const now = options.now ?? new Date();
   if (!dryRun && !prisma) throw new Error("importSqlite needs a Prisma client unless dryRun is set");
 
+  const started = performance.now();
   const source = await openSource(file);
   let rejects: number;
   try {
@@ -106,35 +115,53 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
   };
 
   const reject = (table: string, row: SourceRow<string>, reason: string) => {
-    const raw = Object.fromEntries(Object.entries(row.raw).map(([k, v]) => [k, jsonValue(v)]));
+    const raw = Object.fromEntries(Object.entries(rawRow(row)).map(([k, v]) => [k, jsonValue(v)]));
     writeSync(rejects, JSON.stringify({ table, reason, row: raw } satisfies RejectLine) + "\n");
   };
 
-  // One transaction in flight while the next batch is read and validated; they commit in order.
-  let inFlight: Promise<void> = Promise.resolve();
+  // Up to `concurrency` batches in flight while the next is read and validated: PostgreSQL works on two at
+  // once, and writeBatch makes them commit in order. A failed batch stops the run; later ones roll back.
+  const pending: { started: Promise<void>; committed: Promise<boolean>; createsUsers: boolean }[] = [];
   let failure: unknown;
   let done = 0;
   const total = (source.user?.rowCount ?? 0) + (source.task?.rowCount ?? 0);
   progress?.start(total);
   const flush = async (batchUsers: UserRecord[], batchTodos: TodoRecord[], rows: number) => {
-    await inFlight;
+    // Todos wait for the users of earlier batches to be committed: a foreign key does not see another
+    // transaction's uncommitted rows.
+    while (pending.length >= concurrency || (batchTodos.length && pending.some((p) => p.createsUsers))) {
+      await pending.shift()!.committed;
+    }
     if (failure) throw failure;
     if (dryRun || !prisma) {
       done += rows;
       progress?.update(done);
       return;
     }
-    inFlight = writeBatch(prisma, batchUsers, batchTodos).then(
+    const previous = pending.at(-1);
+    // Transactions open in file order too: on a database that serves one session at a time (the embedded
+    // PGlite) a later batch holding the session while it waits for an earlier one would never finish.
+    if (previous) await Promise.race([previous.started, previous.committed]);
+    if (failure) throw failure;
+    let started!: () => void;
+    const opened = new Promise<void>((resolve) => (started = resolve));
+    const beforeCommit = async () => {
+      if (previous && !(await previous.committed)) throw new Error("not committed: the batch before it failed");
+    };
+    const committed = writeBatch(prisma, batchUsers, batchTodos, { started, beforeCommit }).then(
       (written) => {
         users.inserted += written.users;
         tasks.inserted += written.todos;
         done += rows;
         progress?.update(done);
+        return true;
       },
       (error: unknown) => {
-        failure = error;
+        failure ??= error;
+        return false;
       },
     );
+    pending.push({ started: opened, committed, createsUsers: batchUsers.length > 0 });
   };
 
   const knownUsers = new Set<string>();
@@ -206,15 +233,16 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
       }
     }
     if (rows) await flush(batchUsers, batchTodos, rows);
-    await inFlight;
+    await Promise.all(pending.map((p) => p.committed));
     if (failure) throw failure;
   } finally {
-    await inFlight;
+    await Promise.all(pending.map((p) => p.committed));
     progress?.stop();
     closeSync(rejects);
     source.close();
   }
 
+  const imported = performance.now();
   let verified: boolean | undefined;
   if (!dryRun && prisma) {
     users.present = await countUsers(prisma, [...knownUsers]);
@@ -246,5 +274,6 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
     perUser: [...perUser.values()].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0)),
     rejectsPath,
     verified,
+    seconds: { import: (imported - started) / 1000, verify: (performance.now() - imported) / 1000 },
   };
 }

@@ -26,8 +26,15 @@ export interface SourceTable<F extends string> {
 
 export interface SourceRow<F extends string> {
   values: Record<F, SqliteValue>;
-  /** The row as the file holds it, by the file's column names (for the rejects file). */
-  raw: Record<string, SqliteValue>;
+  /** Field → the file's column name, shared by a table's rows: the rejects file shows a row as the file has it. */
+  columns: Partial<Record<F, string>>;
+}
+
+/** A row by the file's column names, for the rejects file. */
+export function rawRow<F extends string>({ values, columns }: SourceRow<F>): Record<string, SqliteValue> {
+  const raw: Record<string, SqliteValue> = {};
+  for (const [field, column] of Object.entries(columns) as [F, string][]) raw[column] = values[field];
+  return raw;
 }
 
 export interface SourceFile {
@@ -97,25 +104,24 @@ export async function openSource(file: string): Promise<SourceFile> {
   function* rows<F extends string>(table: SourceTable<F> | undefined, fields: readonly F[]): Generator<SourceRow<F>> {
     if (!table) return;
     const present = fields.filter((f) => table.columns[f] || (f === "id" && table.rowidAsId));
-    // Text is read as bytes: sql.js would cut it at the first NUL, and NULs must be seen to be refused.
-    // Integers are read as text so ids beyond 2^53 stay exact.
-    const select = present.flatMap((f) => {
-      const c = f === "id" && table.rowidAsId ? "rowid" : quote(table.columns[f]!);
-      return [`typeof(${c})`, `CASE typeof(${c}) WHEN 'text' THEN CAST(${c} AS BLOB) WHEN 'integer' THEN CAST(${c} AS TEXT) ELSE ${c} END`];
+    const columns: Partial<Record<F, string>> = {};
+    for (const f of present) columns[f] = f === "id" && table.rowidAsId ? "rowid" : table.columns[f]!;
+    // One column per field, its SQLite type told by its JavaScript type. Text arrives as bytes: sql.js would
+    // cut it at the first NUL, and NULs must be seen to be refused. Integers arrive as "i<digits>", exact
+    // beyond 2^53; BLOBs as "x<hex>"; reals as numbers.
+    const select = present.map((f) => {
+      const c = columns[f] === "rowid" ? "rowid" : quote(columns[f]!);
+      return `CASE typeof(${c}) WHEN 'text' THEN CAST(${c} AS BLOB) WHEN 'integer' THEN 'i' || ${c} WHEN 'blob' THEN 'x' || hex(${c}) ELSE ${c} END`;
     });
     const statement = db.prepare(`SELECT ${select.join(", ")} FROM ${quote(table.name)}`);
+    const absent = fields.filter((f) => !present.includes(f));
     try {
       while (statement.step()) {
         const row = statement.get();
         const values = {} as Record<F, SqliteValue>;
-        const raw: Record<string, SqliteValue> = {};
-        present.forEach((f, i) => {
-          const value = decode(row[2 * i] as string, row[2 * i + 1] ?? null);
-          values[f] = value;
-          raw[f === "id" && table.rowidAsId ? "rowid" : table.columns[f]!] = value;
-        });
-        for (const f of fields) if (!(f in values)) values[f] = null;
-        yield { values, raw };
+        for (let i = 0; i < present.length; i++) values[present[i]!] = decode(row[i] ?? null);
+        for (const f of absent) values[f] = null;
+        yield { values, columns };
       }
     } finally {
       statement.free();
@@ -133,14 +139,14 @@ export async function openSource(file: string): Promise<SourceFile> {
   };
 }
 
-function decode(type: string, value: SqlValue): SqliteValue {
-  if (type === "integer") return String(value);
-  if (type === "text" && value instanceof Uint8Array) {
+function decode(value: SqlValue): SqliteValue {
+  if (value instanceof Uint8Array) {
     try {
       return utf8.decode(value);
     } catch {
       return value; // invalid UTF-8 stays bytes; the field's parser rejects it with a reason
     }
   }
-  return value as SqliteValue;
+  if (typeof value === "string") return value[0] === "i" ? value.slice(1) : Buffer.from(value.slice(1), "hex");
+  return value;
 }

@@ -14,42 +14,80 @@ export async function assertSchema(prisma: PrismaClient): Promise<void> {
   }
 }
 
+/** Long enough for the largest batch on a slow database; a batch also waits here for the one before it. */
+const TRANSACTION_TIMEOUT_MS = 10 * 60_000;
+
+const byUser = (a: TodoRecord, b: TodoRecord) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
+
+/**
+ * A column as one PostgreSQL array literal (`{"a","b",NULL}`), sent as a single text parameter and cast in
+ * SQL: Prisma would otherwise serialise, JSON-encode and decode each of a batch's ~10,000 values one by one,
+ * which was a third of the import's own CPU time.
+ */
+export function arrayLiteral<T>(rows: readonly T[], pick: (row: T) => string | number | boolean | null): string {
+  let out = "{";
+  for (let i = 0; i < rows.length; i++) {
+    const value = pick(rows[i]!);
+    if (i) out += ",";
+    if (value === null) out += "NULL";
+    else {
+      const s = typeof value === "string" ? value : String(value);
+      out += '"' + (NEEDS_ESCAPE.test(s) ? s.replace(ESCAPED, "\\$&") : s) + '"';
+    }
+  }
+  return out + "}";
+}
+const NEEDS_ESCAPE = /[\\"]/;
+const ESCAPED = /[\\"]/g;
+
 /**
  * One batch, one transaction: its users (existing ones left as they are), then its todos. Rows already
  * present — from an earlier or interrupted run — are skipped by their ids (INSERT … ON CONFLICT DO NOTHING).
- * Each table is one statement over column arrays (unnest): a handful of parameters whatever the batch size,
- * and no per-row work in the client, which is what makes tens of thousands of rows a second possible.
+ * Each table is one statement over column arrays (unnest): a handful of parameters whatever the batch size.
+ * The transaction commits only once `beforeCommit` (which waits for the previous batch) has resolved, and
+ * rolls back if it throws: batches run side by side yet commit in file order, so what an interrupted run
+ * leaves is always its first N whole batches. `started` is called once the transaction is open.
  */
 export async function writeBatch(
   prisma: PrismaClient,
   users: UserRecord[],
   todos: TodoRecord[],
+  hooks: { started?(): void; beforeCommit?(): Promise<void> } = {},
 ): Promise<{ users: number; todos: number }> {
   const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
-  const insertUsers = prisma.$executeRaw`
-    INSERT INTO "User" ("id", "email", "name", "createdAt")
-    SELECT "id", "email", "name", coalesce("createdAt", CURRENT_TIMESTAMP)
-    FROM unnest(
-      ${users.map((u) => u.id)}::text[], ${users.map((u) => u.email)}::text[], ${users.map((u) => u.name)}::text[],
-      ${users.map((u) => iso(u.createdAt))}::timestamptz[]
-    ) AS u("id", "email", "name", "createdAt")
-    ON CONFLICT ("id") DO NOTHING`;
-  const insertTodos = prisma.$executeRaw`
-    INSERT INTO "Todo" ("id", "userId", "title", "description", "completed", "priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt")
-    SELECT "id", "userId", "title", "description", "completed", "priority"::"Priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt"
-    FROM unnest(
-      ${todos.map((t) => t.id)}::uuid[], ${todos.map((t) => t.userId)}::text[], ${todos.map((t) => t.title)}::text[],
-      ${todos.map((t) => t.description)}::text[], ${todos.map((t) => t.completed)}::boolean[], ${todos.map((t) => t.priority)}::text[],
-      ${todos.map((t) => iso(t.dueAt))}::timestamptz[], ${todos.map((t) => iso(t.completedAt))}::timestamptz[],
-      ${todos.map((t) => t.version)}::int[], ${todos.map((t) => iso(t.createdAt))}::timestamptz[], ${todos.map((t) => iso(t.updatedAt))}::timestamptz[]
-    ) AS t("id", "userId", "title", "description", "completed", "priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt")
-    ON CONFLICT ("id") DO NOTHING`;
-  // Prisma queries are lazy: only the statements handed to $transaction run.
-  const [usersWritten = 0, todosWritten = 0] = await prisma.$transaction([
-    ...(users.length ? [insertUsers] : []),
-    ...(todos.length ? [insertTodos] : []),
-  ]).then((counts) => (users.length ? counts : [0, ...counts]));
-  return { users: usersWritten, todos: todosWritten };
+  // Grouped by owner, the rows land on the same index pages one after another: about 15 % less work for
+  // PostgreSQL, whose seven Todo indexes are most of an import's cost.
+  todos = todos.toSorted(byUser);
+  return prisma.$transaction(
+    async (tx) => {
+      hooks.started?.();
+      const usersWritten = !users.length
+        ? 0
+        : await tx.$executeRaw`
+            INSERT INTO "User" ("id", "email", "name", "createdAt")
+            SELECT "id", "email", "name", coalesce("createdAt", CURRENT_TIMESTAMP)
+            FROM unnest(
+              ${arrayLiteral(users, (u) => u.id)}::text[], ${arrayLiteral(users, (u) => u.email)}::text[], ${arrayLiteral(users, (u) => u.name)}::text[],
+              ${arrayLiteral(users, (u) => iso(u.createdAt))}::timestamptz[]
+            ) AS u("id", "email", "name", "createdAt")
+            ON CONFLICT ("id") DO NOTHING`;
+      const todosWritten = !todos.length
+        ? 0
+        : await tx.$executeRaw`
+            INSERT INTO "Todo" ("id", "userId", "title", "description", "completed", "priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt")
+            SELECT "id", "userId", "title", "description", "completed", "priority"::"Priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt"
+            FROM unnest(
+              ${arrayLiteral(todos, (t) => t.id)}::uuid[], ${arrayLiteral(todos, (t) => t.userId)}::text[], ${arrayLiteral(todos, (t) => t.title)}::text[],
+              ${arrayLiteral(todos, (t) => t.description)}::text[], ${arrayLiteral(todos, (t) => t.completed)}::boolean[], ${arrayLiteral(todos, (t) => t.priority)}::text[],
+              ${arrayLiteral(todos, (t) => iso(t.dueAt))}::timestamptz[], ${arrayLiteral(todos, (t) => iso(t.completedAt))}::timestamptz[],
+              ${arrayLiteral(todos, (t) => t.version)}::int[], ${arrayLiteral(todos, (t) => iso(t.createdAt))}::timestamptz[], ${arrayLiteral(todos, (t) => iso(t.updatedAt))}::timestamptz[]
+            ) AS t("id", "userId", "title", "description", "completed", "priority", "dueAt", "completedAt", "version", "createdAt", "updatedAt")
+            ON CONFLICT ("id") DO NOTHING`;
+      await hooks.beforeCommit?.();
+      return { users: usersWritten, todos: todosWritten };
+    },
+    { maxWait: TRANSACTION_TIMEOUT_MS, timeout: TRANSACTION_TIMEOUT_MS },
+  );
 }
 
 const CHUNK = 10_000;

@@ -148,7 +148,8 @@ test.runIf(once).each([
 // A real kill in the middle of a batch. The fifth batch of tasks belongs partly to a user without a user row, so
 // it is a two-statement transaction: create that user, insert the todos. The test holds an open transaction
 // that has inserted the row one of those todos will become; PostgreSQL makes the import's INSERT wait for it
-// (batches 1–4 are committed by then), and the test kills the import with its fifth transaction open.
+// (batches 1–4 commit; batch 6 waits for batch 5, whose user it may need), and the test kills the import
+// with its fifth transaction open.
 // PGlite serves one session, with no locks between connections to hold an import at a chosen batch, so this
 // runs on PostgreSQL (TEST_DATABASE_URL).
 describe.runIf(serverUrl())("an import killed half-way", () => {
@@ -185,6 +186,8 @@ describe.runIf(serverUrl())("an import killed half-way", () => {
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
         const committed = async () => (await watcher.query(`SELECT count(*)::int AS n FROM "Todo"`)).rows[0].n as number;
+        // Two batches are in flight at once: batch 4 may commit a moment after batch 5 starts to wait.
+        for (let i = 0; i < 100 && (await committed()) < 4 * batchSize; i++) await new Promise((resolve) => setTimeout(resolve, 50));
         expect(await committed()).toBe(4 * batchSize);
 
         child.kill("SIGKILL");

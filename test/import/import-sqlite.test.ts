@@ -1,4 +1,5 @@
 import { readFile, writeFile } from "node:fs/promises";
+import initSqlJs from "sql.js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { todoIdFor } from "../../scripts/sqlite-import/map.ts";
 import { importSqlite, type ImportResult, type RejectLine } from "../../scripts/sqlite-import/run.ts";
@@ -8,7 +9,7 @@ import { createDatabase } from "../../src/db/client.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createTestDatabase } from "../support/db.ts";
 import { startTestServer } from "../support/server.ts";
-import { writeCleanFixture, writeMessyFixture, writeSqlite, type CleanTask } from "../support/sqlite.ts";
+import { editSqlite, writeCleanFixture, writeMessyFixture, writeSqlite, type CleanTask } from "../support/sqlite.ts";
 import { createImportTarget, driver, tempDir, type ImportTarget } from "./support.ts";
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -281,6 +282,75 @@ describe("a messy file", () => {
     expect(again.perUser.filter((l) => !l.ok).map((l) => l.userId)).toEqual(["bob"]);
   });
 });
+
+describe("writing", () => {
+  let target: ImportTarget;
+  beforeAll(async () => {
+    target = await createImportTarget();
+  });
+  afterAll(async () => {
+    await target?.close();
+  });
+
+  test("stores exactly the text that PostgreSQL's array syntax treats specially", async () => {
+    // Columns travel as array literals: quotes, backslashes, braces, commas, NULL-like words and blanks must
+    // arrive as they were, and an empty description must stay empty, not become NULL.
+    const titles = ['say "hi"', "back\\slash", "\\", '\\"', "{braces}", "a,b", "NULL", "null", " spaced ", "'single'", "tab\there", "line\nbreak", "😀 é"];
+    const descriptions = ["", "NULL", '"', "\\", null, "{}", ",", "}", "{", "a\\\"b", "x", "\t", "end"];
+    await writeSqlite(dir.file("special.db"), (db) => {
+      db.exec(`CREATE TABLE task (id INTEGER, user_id TEXT, title TEXT, description TEXT, completed INTEGER, created_at TEXT)`);
+      titles.forEach((title, i) => db.run(`INSERT INTO task VALUES (?, ?, ?, ?, 0, '2024-01-01')`, [i + 1, i % 2 ? 'user "quoted"' : "user\\slash", title, descriptions[i]!]));
+    });
+    const result = await importSqlite({ file: dir.file("special.db"), rejectsPath: dir.file("special-rejects.jsonl"), batchSize: 4, prisma: target.database.prisma });
+    expect(result.verified).toBe(true);
+    expect(result.tasks).toEqual({ source: titles.length, rejected: 0, inserted: titles.length });
+    const stored = await target.database.prisma.todo.findMany({ select: { userId: true, title: true, description: true } });
+    const expected = titles.map((title, i) => ({ userId: i % 2 ? 'user "quoted"' : "user\\slash", title: title.trim(), description: descriptions[i] }));
+    const order = (rows: { title: string }[]) => [...rows].sort((a, b) => (a.title < b.title ? -1 : 1));
+    expect(order(stored)).toEqual(order(expected));
+  });
+
+  test("a batch the database refuses stops the run: the batches before it stay, none after it commits", async () => {
+    // A trigger stands in for a failure the validation could not foresee, in the fourth batch of tasks; it
+    // fails slowly, so the fifth batch is written meanwhile and must not commit.
+    const { prisma } = target.database;
+    await prisma.$executeRawUnsafe(`DELETE FROM "Todo"`);
+    await prisma.$executeRawUnsafe(`CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW."title" = 'boom' THEN PERFORM pg_sleep(0.5); RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
+    await prisma.$executeRawUnsafe(`CREATE TRIGGER refuse_boom BEFORE INSERT ON "Todo" FOR EACH ROW EXECUTE FUNCTION refuse_boom()`);
+    try {
+      const batchSize = 5;
+      await writeCleanFixture(dir.file("boom.db"), { users: 2, tasksPerUser: 20 });
+      await editSqlite(dir.file("boom.db"), `UPDATE task SET title = 'boom' WHERE id = 18`);
+      const options = { file: dir.file("boom.db"), rejectsPath: dir.file("boom-rejects.jsonl"), batchSize, prisma };
+      await expect(importSqlite(options)).rejects.toThrow("refused by the test");
+      // Batches commit in file order, so what is left is exactly the batches before the refused one.
+      const left = await prisma.todo.findMany({ select: { id: true } });
+      expect(left).toHaveLength(3 * batchSize);
+      const firstIds = (await readTaskIds(dir.file("boom.db"))).slice(0, 3 * batchSize);
+      expect(new Set(left.map((t) => t.id))).toEqual(new Set(firstIds.map(([user, id]) => todoIdFor(user, id))));
+
+      await prisma.$executeRawUnsafe(`DROP TRIGGER refuse_boom ON "Todo"`);
+      const resumed = await importSqlite(options);
+      expect(resumed.verified).toBe(true);
+      expect(resumed.tasks).toEqual({ source: 40, rejected: 0, inserted: 40 - 3 * batchSize });
+    } finally {
+      await prisma.$executeRawUnsafe(`DROP TRIGGER IF EXISTS refuse_boom ON "Todo"`);
+      await prisma.$executeRawUnsafe(`DROP FUNCTION IF EXISTS refuse_boom()`);
+    }
+  });
+});
+
+/** The file's (user id, task id) pairs in the order the import reads them. */
+async function readTaskIds(file: string): Promise<[string, string][]> {
+  const SQL = await initSqlJs();
+  const db = new SQL.Database(await readFile(file));
+  try {
+    return (db.exec(`SELECT user_id, id FROM task`)[0]?.values ?? []).map(([user, id]) => [String(user), String(id)]);
+  } finally {
+    db.close();
+  }
+}
 
 describe("files of other shapes", () => {
   const dryRun = (name: string) => importSqlite({ file: dir.file(name), rejectsPath: dir.file(`${name}.rejects.jsonl`), dryRun: true });
