@@ -92,33 +92,49 @@ export async function writeBatch(
 
 const CHUNK = 10_000;
 
-function* chunks<T>(items: T[]): Generator<T[]> {
-  for (let i = 0; i < items.length; i += CHUNK) yield items.slice(i, i + CHUNK);
+function chunks<T>(items: T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+/** Runs `fn` over the chunks, `concurrency` at a time (each query takes its own pooled connection). */
+async function eachChunk<T>(items: T[], concurrency: number, fn: (chunk: T[]) => Promise<void>): Promise<void> {
+  const queue = chunks(items);
+  const worker = async () => {
+    for (let chunk = queue.shift(); chunk; chunk = queue.shift()) await fn(chunk);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
 }
 
 /** How many of these user ids have a row. */
-export async function countUsers(prisma: PrismaClient, ids: string[]): Promise<number> {
+export async function countUsers(prisma: PrismaClient, ids: string[], concurrency = 1): Promise<number> {
   let count = 0;
-  for (const chunk of chunks(ids)) {
-    const [row] = await prisma.$queryRaw<{ n: number }[]>`SELECT count(*)::int AS "n" FROM "User" WHERE "id" = ANY(${chunk}::text[])`;
+  await eachChunk(ids, concurrency, async (chunk) => {
+    const [row] = await prisma.$queryRaw<{ n: number }[]>`
+      SELECT count(*)::int AS "n" FROM "User" WHERE "id" = ANY(${arrayLiteral(chunk, (id) => id)}::text[])`;
     count += row?.n ?? 0;
-  }
+  });
   return count;
 }
 
 /** Per owner of the stored todos with these ids: how many there are and their checksum. */
-export async function storedTodoSums(prisma: PrismaClient, ids: string[]): Promise<Map<string, { count: number; checksum: bigint }>> {
+export async function storedTodoSums(
+  prisma: PrismaClient,
+  ids: string[],
+  concurrency = 1,
+): Promise<Map<string, { count: number; checksum: bigint }>> {
   const byUser = new Map<string, { count: number; checksum: bigint }>();
-  for (const chunk of chunks(ids)) {
+  await eachChunk(ids, concurrency, async (chunk) => {
     const rows = await prisma.$queryRaw<{ userId: string; n: number; sum: string | null }[]>`
       SELECT "userId", count(*)::int AS "n", ${sqlRowChecksumSum} AS "sum"
-      FROM "Todo" WHERE "id" = ANY(${chunk}::uuid[]) GROUP BY "userId"`;
+      FROM "Todo" WHERE "id" = ANY(${arrayLiteral(chunk, (id) => id)}::uuid[]) GROUP BY "userId"`;
     for (const row of rows) {
       const entry = byUser.get(row.userId) ?? { count: 0, checksum: 0n };
       entry.count += row.n;
       entry.checksum = (entry.checksum + fromSqlSum(row.sum)) % (1n << 60n);
       byUser.set(row.userId, entry);
     }
-  }
+  });
   return byUser;
 }

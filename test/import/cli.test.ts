@@ -137,7 +137,7 @@ test(
 
 test.runIf(once).each([
   [[], "missing the SQLite file"],
-  [["x.db", "--batch-size", "0"], "--batch-size must be a whole number from 1 to 5000"],
+  [["x.db", "--batch-size", "0"], "--batch-size must be a whole number from 1 to 20000"],
   [["does-not-exist.db", "--dry-run", "--bogus"], "Unknown option '--bogus'"],
 ])("%j is refused with a one-line reason and exit 1", async (args, message) => {
   const run = await runCli(args, { DATABASE_URL: "" });
