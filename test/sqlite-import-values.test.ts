@@ -61,6 +61,8 @@ describe("priority, text and ids", () => {
   test("text decodes UTF-8 BLOBs and refuses invalid ones", () => {
     expect(text(new TextEncoder().encode("héllo"), "title")).toBe("héllo");
     expect(() => text(new Uint8Array([0xff, 0xfe]), "title")).toThrow("title is not valid UTF-8");
+    // A leading byte-order mark is text like any other: kept, not silently dropped.
+    expect(text(new Uint8Array([0xef, 0xbb, 0xbf, 0x61]), "title")).toBe("\ufeffa");
   });
 
   test("legacy ids", () => {

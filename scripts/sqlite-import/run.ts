@@ -84,6 +84,8 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
   const { file, rejectsPath, dryRun = false, prisma, progress } = options;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer (got ${batchSize})`);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a positive integer (got ${concurrency})`);
   const now = options.now ?? new Date();
   if (!dryRun && !prisma) throw new Error("importSqlite needs a Prisma client unless dryRun is set");
 
@@ -122,19 +124,21 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
 
   // Up to `concurrency` batches in flight while the next is read and validated: PostgreSQL works on two at
   // once, and writeBatch makes them commit in order. A failed batch stops the run; later ones roll back.
-  const pending: { started: Promise<void>; committed: Promise<boolean>; createsUsers: boolean }[] = [];
+  const pending: { started: Promise<void>; committed: Promise<boolean>; newUsers: Set<string> }[] = [];
   let failure: unknown;
   let done = 0;
   const total = (source.user?.rowCount ?? 0) + (source.task?.rowCount ?? 0);
   progress?.start(total);
   const flush = async (batchUsers: UserRecord[], batchTodos: TodoRecord[], rows: number) => {
-    // Todos wait for the users of earlier batches to be committed: a foreign key does not see another
+    // Todos wait for the commit of batches creating their users: a foreign key does not see another
     // transaction's uncommitted rows.
-    while (pending.length >= concurrency || (batchTodos.length && pending.some((p) => p.createsUsers))) {
-      await pending.shift()!.committed;
-    }
+    const needsUsersOf = () => {
+      const creating = pending.filter((p) => p.newUsers.size);
+      return creating.length > 0 && batchTodos.some((t) => creating.some((p) => p.newUsers.has(t.userId)));
+    };
+    while (pending.length >= concurrency || needsUsersOf()) await pending.shift()!.committed;
     if (failure) throw failure;
-    if (dryRun || !prisma) {
+    if (dryRun || !prisma || (!batchUsers.length && !batchTodos.length)) {
       done += rows;
       progress?.update(done);
       return;
@@ -162,7 +166,7 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
         return false;
       },
     );
-    pending.push({ started: opened, committed, createsUsers: batchUsers.length > 0 });
+    pending.push({ started: opened, committed, newUsers: new Set(batchUsers.map((u) => u.id)) });
   };
 
   const knownUsers = new Set<string>();

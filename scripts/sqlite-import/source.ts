@@ -51,7 +51,8 @@ export interface SourceFile {
 export class SourceError extends Error {}
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF: it is part of the text, and dropping it would go unseen by the checksum.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export async function openSource(file: string): Promise<SourceFile> {
   let bytes: Buffer;

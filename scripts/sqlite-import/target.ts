@@ -102,7 +102,12 @@ function chunks<T>(items: T[]): T[][] {
 async function eachChunk<T>(items: T[], concurrency: number, fn: (chunk: T[]) => Promise<void>): Promise<void> {
   const queue = chunks(items);
   const worker = async () => {
-    for (let chunk = queue.shift(); chunk; chunk = queue.shift()) await fn(chunk);
+    try {
+      for (let chunk = queue.shift(); chunk; chunk = queue.shift()) await fn(chunk);
+    } catch (error) {
+      queue.length = 0; // the other workers stop too: the result is lost anyway
+      throw error;
+    }
   };
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
 }
