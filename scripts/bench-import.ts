@@ -5,18 +5,18 @@
  * fresh migrated database; with several batch sizes or concurrencies the runs alternate between them, so each
  * comparison is made over the same minutes. Medians are reported.
  */
-import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import pg from "pg";
 import { pino } from "pino";
 import { loadEnvFile, parseConfig } from "../src/config.ts";
 import { createDatabase, type Database } from "../src/db/client.ts";
-import { deployMigrations } from "../src/db/migrations.ts";
+import { createBenchDatabase } from "../bench/database.ts";
+import { cpuDelta, cpuTimes } from "../bench/proc.ts";
 import { writeLargeFixture } from "../test/support/sqlite.ts";
+import { table } from "./sqlite-import/report.ts";
 import { DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, importSqlite, MAX_BATCH_SIZE } from "./sqlite-import/run.ts";
 
 loadEnvFile();
@@ -51,30 +51,14 @@ if (!config.db.url) {
 }
 const serverUrl = config.db.url;
 
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 /**
- * CPU seconds spent so far by this database's backends, read from /proc when the server runs on this machine.
+ * CPU milliseconds used so far by each of this database's backends, from /proc when the server runs on this machine.
  * On a busy machine wall-clock time says little; CPU seconds do not depend on what else runs.
  */
-async function backendCpuSeconds(database: Database): Promise<number | undefined> {
-  const pids = await database.prisma.$queryRaw<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`;
-  let ticks = 0;
-  for (const { pid } of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
-    if (!stat) return undefined;
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    ticks += Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100 per second)
-  }
-  return ticks / 100;
+async function backendCpuTimes(database: Database): Promise<Map<number, number> | undefined> {
+  const rows = await database.prisma.$queryRaw<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`;
+  const times = cpuTimes(rows.map((r) => r.pid));
+  return times.size === rows.length ? times : undefined; // a backend not in this machine's /proc: a remote server
 }
 
 interface Run {
@@ -86,16 +70,12 @@ interface Run {
 
 /** One import of the file into a fresh database, timed. */
 async function run(file: string, dir: string, { batchSize, concurrency }: Setup): Promise<Run> {
-  const name = `todo_bench_${randomBytes(6).toString("hex")}`;
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  await admin(`CREATE DATABASE "${name}"`);
+  const scratch = await createBenchDatabase(serverUrl);
   try {
-    await deployMigrations(url.toString());
     const poolMax = Math.max(config.db.poolMax, concurrency);
-    const database = await createDatabase({ ...config.db, poolMax, url: url.toString() }, pino({ level: "warn" }, pino.destination(2)));
+    const database = await createDatabase({ ...config.db, poolMax, url: scratch.url }, pino({ level: "warn" }, pino.destination(2)));
     try {
-      const serverBefore = await backendCpuSeconds(database);
+      const serverBefore = await backendCpuTimes(database);
       const clientBefore = process.cpuUsage();
       const result = await importSqlite({
         file,
@@ -105,19 +85,19 @@ async function run(file: string, dir: string, { batchSize, concurrency }: Setup)
         prisma: database.prisma,
       });
       const client = process.cpuUsage(clientBefore);
-      const serverAfter = await backendCpuSeconds(database);
+      const serverAfter = await backendCpuTimes(database);
       if (!result.verified || result.tasks.inserted !== rows) throw new Error("the benchmark import did not verify");
       return {
         importSeconds: result.seconds.import,
         verifySeconds: result.seconds.verify,
         clientCpu: (client.user + client.system) / 1e6,
-        serverCpu: serverBefore === undefined || serverAfter === undefined ? undefined : serverAfter - serverBefore,
+        serverCpu: serverBefore && serverAfter ? cpuDelta(serverBefore, serverAfter) / 1000 : undefined,
       };
     } finally {
       await database.close();
     }
   } finally {
-    await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await scratch.drop();
   }
 }
 
@@ -172,10 +152,7 @@ try {
       server === undefined ? "n/a" : rate(here + server),
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const format = (cells: string[]) => "  " + cells.map((c, i) => c.padStart(widths[i]!)).join("  ");
-  console.log(format(header));
-  for (const line of lines) console.log(format(line));
+  console.log(table(header, lines, header.map(() => true)).replace(/^/gm, "  "));
   console.log("");
   console.log("  import: read, validate, write and commit; verify: per-user counts and checksums read back afterwards.");
   console.log("  at once: batches in flight, each on its own connection.");

@@ -2,7 +2,8 @@
 import { formatChecksum } from "./checksum.ts";
 import type { ImportResult } from "./run.ts";
 
-function table(header: string[], rows: string[][], rightAligned: boolean[]): string {
+/** A plain-text table: header, a rule, rows; columns padded to their widest cell. */
+export function table(header: string[], rows: string[][], rightAligned: boolean[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const cell = (value: string, i: number) => (rightAligned[i] ? value.padStart(widths[i]!) : value.padEnd(widths[i]!));
   const format = (row: string[]) => row.map(cell).join("  ").trimEnd();

@@ -4,7 +4,7 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { PrismaClient } from "../../src/db/client.ts";
 import { addChecksums, rowChecksum } from "./checksum.ts";
-import { mapTask, mapUser, type TodoRecord, type UserRecord } from "./map.ts";
+import { byUserId, mapTask, mapUser, type TodoRecord, type UserRecord } from "./map.ts";
 import type { Progress } from "./progress.ts";
 import { openSource, rawRow, type SourceRow } from "./source.ts";
 import { assertSchema, countUsers, storedTodoSums, writeBatch } from "./target.ts";
@@ -276,7 +276,7 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
     notes,
     users,
     tasks,
-    perUser: [...perUser.values()].sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0)),
+    perUser: [...perUser.values()].sort(byUserId),
     rejectsPath,
     verified,
     seconds: { import: (imported - started) / 1000, verify: (performance.now() - imported) / 1000 },

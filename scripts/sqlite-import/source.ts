@@ -2,7 +2,7 @@
 // tables whatever their column spelling, and streams their rows.
 import { readFile } from "node:fs/promises";
 import initSqlJs, { type Database, type SqlValue } from "sql.js";
-import type { SqliteValue } from "./values.ts";
+import { utf8, type SqliteValue } from "./values.ts";
 
 export const USER_FIELDS = ["id", "email", "name", "createdAt"] as const;
 export const TASK_FIELDS = ["id", "userId", "title", "description", "completed", "createdAt", "updatedAt", "priority", "dueDate"] as const;
@@ -51,8 +51,6 @@ export interface SourceFile {
 export class SourceError extends Error {}
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
-// ignoreBOM keeps a leading U+FEFF: it is part of the text, and dropping it would go unseen by the checksum.
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 export async function openSource(file: string): Promise<SourceFile> {
   let bytes: Buffer;

@@ -1,7 +1,7 @@
 // Writes batches into the app's database and reads back what verification needs, through the app's Prisma client.
 import type { PrismaClient } from "../../src/db/client.ts";
 import { fromSqlSum, sqlRowChecksumSum } from "./checksum.ts";
-import type { TodoRecord, UserRecord } from "./map.ts";
+import { byUserId, type TodoRecord, type UserRecord } from "./map.ts";
 
 export class TargetError extends Error {}
 
@@ -17,7 +17,6 @@ export async function assertSchema(prisma: PrismaClient): Promise<void> {
 /** Long enough for the largest batch on a slow database; a batch also waits here for the one before it. */
 const TRANSACTION_TIMEOUT_MS = 10 * 60_000;
 
-const byUser = (a: TodoRecord, b: TodoRecord) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
 
 /**
  * A column as one PostgreSQL array literal (`{"a","b",NULL}`), sent as a single text parameter and cast in
@@ -57,7 +56,7 @@ export async function writeBatch(
   const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
   // Grouped by owner, the rows land on the same index pages one after another: about 15 % less work for
   // PostgreSQL, whose seven Todo indexes are most of an import's cost.
-  todos = todos.toSorted(byUser);
+  todos = todos.toSorted(byUserId);
   return prisma.$transaction(
     async (tx) => {
       hooks.started?.();

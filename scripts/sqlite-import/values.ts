@@ -14,8 +14,9 @@ const SECONDS_LIMIT = 1e11;
 const show = (value: SqliteValue) =>
   value instanceof Uint8Array ? `a ${value.length}-byte BLOB` : JSON.stringify(value);
 
-// ignoreBOM keeps a leading U+FEFF: it is part of the text, and dropping it would go unseen by the checksum.
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** Strict UTF-8: throws on invalid bytes. ignoreBOM keeps a leading U+FEFF, part of the text (dropping it
+ * would go unseen by the checksum). */
+export const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Text, or null for NULL. Numbers become their decimal text; BLOBs must be valid UTF-8. */
 export function text(value: SqliteValue, field: string): string | null {
