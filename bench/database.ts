@@ -7,7 +7,7 @@ export const READER = "bench-reader";
 export const WRITER = "bench-writer";
 export const SEEDED_TODOS = 1000;
 
-export function withDatabaseName(url: string, name: string): string {
+function withDatabaseName(url: string, name: string): string {
   const u = new URL(url);
   u.pathname = `/${name}`;
   return u.toString();
@@ -26,15 +26,16 @@ async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T
 /** A fresh, migrated database with a random name on the server at `adminUrl`; `drop()` removes it. */
 export async function createBenchDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `todo_bench_${randomBytes(6).toString("hex")}`;
+  const drop = () => withClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => {});
   await withClient(adminUrl, (c) => c.query(`CREATE DATABASE "${name}"`));
   const url = withDatabaseName(adminUrl, name);
   try {
     await deployMigrations(url);
   } catch (error) {
-    await withClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    await drop();
     throw error;
   }
-  return { url, drop: () => withClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => {}) };
+  return { url, drop };
 }
 
 /** Seeds the two users and the reader's todos; returns the reader's todo ids. */
@@ -50,13 +51,5 @@ export async function seed(url: string): Promise<string[]> {
     );
     const { rows } = await c.query<{ id: string }>(`SELECT "id" FROM "Todo" WHERE "userId" = $1`, [READER]);
     return rows.map((r) => r.id);
-  });
-}
-
-/** Between configurations: drop what the writes added, so each configuration starts from the same data. */
-export async function resetWrites(url: string): Promise<void> {
-  await withClient(url, async (c) => {
-    await c.query(`DELETE FROM "Todo" WHERE "userId" = $1`, [WRITER]);
-    await c.query(`VACUUM ANALYZE "Todo"`);
   });
 }

@@ -68,16 +68,17 @@ export function cpuDelta(before: Map<number, number>, after: Map<number, number>
   return total;
 }
 
-/** Resident memory of the processes together, in bytes. */
-export function residentBytes(pids: number[]): number {
-  let total = 0;
-  for (const pid of pids) {
-    try {
-      const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-      if (match) total += Number(match[1]) * 1024;
-    } catch {
-      // exited
-    }
+/** A process's resident set size in bytes; NaN once it is gone. */
+export function rssOf(pid: number): number {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return kb ? Number(kb[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
   }
-  return total;
+}
+
+/** Resident memory of the processes together, in bytes (those already gone count 0). */
+export function residentBytes(pids: number[]): number {
+  return pids.reduce((total, pid) => total + (rssOf(pid) || 0), 0);
 }

@@ -1,4 +1,5 @@
 import { CONFIGURATIONS, type Configuration } from "./options.ts";
+import type { TargetCheck } from "./targets.ts";
 import type { Operation } from "./workload.ts";
 
 /** One measured cell: a configuration and worker count, an operation, a concurrency. */
@@ -32,7 +33,7 @@ export interface RunResult {
   options: Record<string, unknown>;
   cells: CellResult[];
   /** The targets, checked against this run's cells (reported, never enforced). */
-  targets: { target: string; cell: string; value: string; met: boolean }[];
+  targets: TargetCheck[];
   /** Configurations that could not be measured, with the reason. */
   failures: { config: Configuration; workers: number; error: string }[];
 }

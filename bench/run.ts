@@ -15,7 +15,7 @@ import { createBenchDatabase, READER, seed, WRITER } from "./database.ts";
 import { parseOptions, usage, UsageError, type Configuration, type Options } from "./options.ts";
 import type { Child } from "./processes.ts";
 import { spawnLogged } from "./processes.ts";
-import { startPgRelay, type PgRelay as Relay } from "../test/support/pg-relay.ts";
+import { startPgRelayFor, viaRelay, type PgRelay as Relay } from "../test/support/pg-relay.ts";
 import { fillRatios, seriesName, type CellResult, type RunResult } from "./results.ts";
 import { assertBuilt, projectRoot, startServer, type Server } from "./servers.ts";
 import { markdownTable } from "./table.ts";
@@ -78,11 +78,8 @@ async function startContestant(
   let relay: Relay | undefined;
   let databaseUrl = database.url;
   if (options.rttMs !== undefined) {
-    const u = new URL(database.url);
-    relay = await startPgRelay({ targetHost: u.hostname, targetPort: Number(u.port || 5432), rttMs: options.rttMs });
-    u.hostname = "127.0.0.1";
-    u.port = String(relay.port);
-    databaseUrl = u.toString();
+    relay = await startPgRelayFor(database.url, options.rttMs);
+    databaseUrl = viaRelay(database.url, relay);
   }
   try {
     const server = await startServer({ config, workers, databaseUrl, authSecret, poolMax: options.poolMax, logDir });
@@ -253,7 +250,7 @@ async function main(options: Options): Promise<number> {
     failures,
   };
   run.targets = checkTargets(run, options.rttMs);
-  const report = `${describeRun(run)}\n\n${markdownTable(run)}\n\n${targetsMarkdown(run.targets)}\n`;
+  const report = `${describeRun(run, options)}\n\n${markdownTable(run)}\n\n${targetsMarkdown(run.targets)}\n`;
   const outDir = path.resolve(projectRoot, options.outDir);
   mkdirSync(outDir, { recursive: true });
   const stamp = run.startedAt.replace(/[:.]/g, "-");
@@ -271,8 +268,7 @@ async function main(options: Options): Promise<number> {
   return 0;
 }
 
-function describeRun(run: RunResult): string {
-  const o = run.options as unknown as Options;
+function describeRun(run: RunResult, o: Options): string {
   return [
     `${run.machine.cpus} × ${run.machine.cpuModel}, Node ${run.machine.node}.`,
     `${o.duration} s per cell after ${o.warmup} s warm-up; pool ${o.poolMax} per process;` +

@@ -11,9 +11,7 @@
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -21,6 +19,8 @@ import { parseArgs } from "node:util";
 import { createTRPCClient, httpLink, TRPCClientError, type TRPCClient } from "@trpc/client";
 import { signToken } from "../src/auth.ts";
 import { loadEnvFile, projectRoot } from "../src/config.ts";
+import { rssOf } from "../bench/proc.ts";
+import { freePort } from "../bench/processes.ts";
 import { deployMigrations } from "../src/db/migrations.ts";
 import type { AppRouter } from "../src/routers/_app.ts";
 import { transformer } from "../src/transformer.ts";
@@ -71,24 +71,6 @@ if (warmupMs >= durationMs) {
 loadEnvFile();
 const databaseUrl = process.env.DATABASE_URL?.trim() || undefined;
 const driver = process.env.DB_DRIVER ?? "neon";
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** The process's resident set size in bytes (Linux /proc); NaN once it is gone. */
-function rssOf(pid: number): number {
-  try {
-    const kb = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return kb ? Number(kb[1]) * 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -70,14 +70,10 @@ attachResponseSchemas(appRouter);
 
 const version = (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version;
 
-let cachedDocument: OpenAPIObject | undefined;
+/** The OpenAPI document as served: built and serialised once, on first request. */
+let documentJson: string | undefined;
 
-/** The OpenAPI 3.1 document of the REST surface (built once); every error response is the tRPC error shape. */
-export function openApiDocument(): OpenAPIObject {
-  cachedDocument ??= createOpenApiDocument();
-  return cachedDocument;
-}
-
+/** The OpenAPI 3.1 document of the REST surface; every error response is the tRPC error shape. */
 function createOpenApiDocument(): OpenAPIObject {
   const document = generateOpenApiDocument(appRouter, {
     title: "Todo API",
@@ -151,7 +147,8 @@ const restError = (httpStatus: number, code: string, message: string): RestError
 export function createRestRouter({ createContext, bodyLimitBytes, logger }: RestOptions): Router {
   const router = Router();
   router.get("/openapi.json", (_req, res) => {
-    res.json(openApiDocument());
+    documentJson ??= JSON.stringify(createOpenApiDocument());
+    res.type("json").send(documentJson);
   });
   router.use("/docs", docs());
 
@@ -198,8 +195,8 @@ export function createRestRouter({ createContext, bodyLimitBytes, logger }: Rest
 }
 
 /**
- * 404 for /api paths no route answered, in the REST error shape. Mounted by the app just before its own 404,
- * so other routes under /api may be added anywhere before it.
+ * 404 for /api paths no route answered, in the REST error shape. Mounted by the app after the REST router,
+ * so other routes under /api may be added between the two.
  */
 export const restNotFound: RequestHandler = (req, res) => {
   res.status(404).json(restError(404, "NOT_FOUND", `No route ${req.method} ${req.baseUrl}${req.path}`));

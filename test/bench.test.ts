@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { chartSvg } from "../bench/chart.ts";
 import { parseOptions, UsageError } from "../bench/options.ts";
 import { createFrontendScanner } from "../src/db/pg-frames.ts";
-import { startPgRelay, type PgRelay as Relay } from "./support/pg-relay.ts";
+import { startPgRelayFor, viaRelay, type PgRelay as Relay } from "./support/pg-relay.ts";
 import { fillRatios, type CellResult, type RunResult } from "../bench/results.ts";
 import { markdownTable } from "../bench/table.ts";
 import { checkTargets } from "../bench/targets.ts";
@@ -39,8 +39,7 @@ let relay: Relay;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const url = new URL(db.url);
-  relay = await startPgRelay({ targetHost: url.hostname, targetPort: Number(url.port || 5432), rttMs: 2 });
+  relay = await startPgRelayFor(db.url, 2);
 });
 afterAll(async () => {
   await relay?.close();
@@ -48,10 +47,7 @@ afterAll(async () => {
 });
 
 test("the relay forwards both ways and counts one round trip per simple or extended query", async () => {
-  const url = new URL(db.url);
-  url.hostname = "127.0.0.1";
-  url.port = String(relay.port);
-  const client = new pg.Client({ connectionString: url.toString() });
+  const client = new pg.Client({ connectionString: viaRelay(db.url, relay) });
   await client.connect();
   try {
     const before = relay.roundTrips();

@@ -217,12 +217,13 @@ describe("resetDatabase", () => {
 });
 
 describe("scripts/db.ts", () => {
+  // Each run starts tsx, and the embedded database when there is no URL: slow on a busy machine.
+  const RUN_TIMEOUT = 90_000;
   const run = (args: string[], env: Record<string, string | undefined>) =>
     promisify(execFile)(path.join(root, "node_modules/.bin/tsx"), ["scripts/db.ts", ...args], {
       cwd: root,
       env: { ...process.env, ...env },
-      // Each run starts tsx, and the embedded database when there is no URL: slow on a busy machine.
-      timeout: 90_000,
+      timeout: RUN_TIMEOUT,
     }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
       (error: { code?: number; stdout: string; stderr: string }) => ({ ...error, code: error.code ?? -1 }),
@@ -266,7 +267,7 @@ describe("scripts/db.ts", () => {
       expect(second.code).toBe(0);
       expect(second.stdout).toContain("up to date");
     },
-    2 * 90_000,
+    2 * RUN_TIMEOUT,
   );
 
   it(

@@ -54,7 +54,7 @@ test(
   "seeds DATABASE_URL with the demo user and a spread of todos; a second run changes nothing",
   async () => {
     const { url } = await migratedDatabase();
-    // The first run through Prisma's CLI (`npx prisma db seed`), the second as `npm run db:seed`.
+    // The first run through Prisma's CLI (`npx prisma db seed`), the second through the script it names.
     expect(prismaConfig.migrations?.seed).toBe("tsx scripts/seed.ts");
     expect(await run(process.execPath, ["scripts/prisma.mjs", "db", "seed"], { DATABASE_URL: url })).toContain(
       `npm run token -- ${DEMO_USER.id}`,

@@ -100,16 +100,12 @@ describe("issuer keys (JWKS), issuer and audience", () => {
     });
     await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
     const port = (jwksServer.address() as { port: number }).port;
-    const issuerApi = await startTestServer(
-      {
-        AUTH_SECRET: "",
-        AUTH_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-        AUTH_ISSUER: "https://issuer.example",
-        AUTH_AUDIENCE: "todo-api",
-      },
-      undefined,
-      { database: api.testDatabase },
-    );
+    const issuerApi = await api.variant({
+      AUTH_SECRET: "",
+      AUTH_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+      AUTH_ISSUER: "https://issuer.example",
+      AUTH_AUDIENCE: "todo-api",
+    });
     try {
       const sign = (claims: { iss?: string; aud?: string }, key = privateKey) =>
         new SignJWT({ email: "jwks@example.com" })
@@ -129,16 +125,12 @@ describe("issuer keys (JWKS), issuer and audience", () => {
         });
       }
       // Issuer keys that cannot be fetched are the issuer's outage, not a bad token: retryable 503.
-      const unreachable = await startTestServer(
-        {
-          AUTH_SECRET: "",
-          AUTH_JWKS_URL: "http://127.0.0.1:1/.well-known/jwks.json",
-          AUTH_ISSUER: "https://issuer.example",
-          AUTH_AUDIENCE: "todo-api",
-        },
-        undefined,
-        { database: api.testDatabase },
-      );
+      const unreachable = await api.variant({
+        AUTH_SECRET: "",
+        AUTH_JWKS_URL: "http://127.0.0.1:1/.well-known/jwks.json",
+        AUTH_ISSUER: "https://issuer.example",
+        AUTH_AUDIENCE: "todo-api",
+      });
       try {
         await expect(unreachable.clientWithHeader(`Bearer ${await sign({})}`).me.query()).rejects.toMatchObject({
           data: { code: "SERVICE_UNAVAILABLE", httpStatus: 503 },
@@ -153,7 +145,7 @@ describe("issuer keys (JWKS), issuer and audience", () => {
       await issuerApi.close();
       jwksServer.close();
     }
-    // Two servers, each with its own database: an embedded one takes seconds to start on a busy machine.
+    // Two more servers, with their JWKS fetches: seconds each on a busy machine.
   }, 90_000);
 });
 
@@ -167,14 +159,10 @@ describe("HS/RS confusion: an HS256 token signed with the issuer's public key as
         res.end(JSON.stringify({ keys: [jwk] }));
       });
       await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
-      const issuerApi = await startTestServer(
-        {
-          AUTH_SECRET: withSecret ? TEST_SECRET : "",
-          AUTH_JWKS_URL: `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`,
-        },
-        undefined,
-        { database: api.testDatabase },
-      );
+      const issuerApi = await api.variant({
+        AUTH_SECRET: withSecret ? TEST_SECRET : "",
+        AUTH_JWKS_URL: `http://127.0.0.1:${(jwksServer.address() as { port: number }).port}/jwks.json`,
+      });
       try {
         const me = (token: string) => codeOf(issuerApi.clientWithHeader(`Bearer ${token}`).me.query());
         const claims = () => new SignJWT({}).setSubject("attacker").setExpirationTime("5m");
@@ -188,6 +176,7 @@ describe("HS/RS confusion: an HS256 token signed with the issuer's public key as
             expect(await me(forged)).toBe("UNAUTHORIZED");
           }
         }
+        expect(await issuerApi.database.prisma.user.count({ where: { id: "attacker" } })).toBe(1);
         expect(await issuerApi.database.prisma.todo.count({ where: { userId: "attacker" } })).toBe(0);
       } finally {
         await issuerApi.close();
@@ -199,9 +188,7 @@ describe("HS/RS confusion: an HS256 token signed with the issuer's public key as
 
 describe("AUTH_ISSUER and AUTH_AUDIENCE with HS256", () => {
   test("tokens must name both; wrong, missing or extra-audience-only values are UNAUTHORIZED", async () => {
-    const scoped = await startTestServer({ AUTH_ISSUER: "https://auth.example", AUTH_AUDIENCE: "todo-api" }, undefined, {
-      database: api.testDatabase,
-    });
+    const scoped = await api.variant({ AUTH_ISSUER: "https://auth.example", AUTH_AUDIENCE: "todo-api" });
     try {
       const code = async (options: { issuer?: string; audience?: string | string[] }) => {
         let jwt = new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("scoped").setExpirationTime("5m");

@@ -100,7 +100,7 @@ test("LOG_LEVEL above info drops request lines but keeps failures", async () => 
       done();
     },
   });
-  const warnOnly = await startTestServer({}, undefined, { logger: createLogger("warn", sink), database: api.testDatabase });
+  const warnOnly = await api.variant({}, { logger: createLogger("warn", sink) });
   try {
     await fetch(`${warnOnly.url}/healthz`);
     await fetch(`${warnOnly.trpcUrl}/todo.stats`);

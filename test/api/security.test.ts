@@ -13,8 +13,6 @@ afterAll(async () => {
   await api?.close();
 });
 
-// Other configurations of the API on the same database: no new database to build for each.
-const shared = () => ({ database: api.testDatabase });
 
 const post = (base: TestServer, path: string, body: string, headers: Record<string, string> = {}) =>
   fetch(`${base.trpcUrl}/${path}`, { method: "POST", headers: { authorization: auth, ...headers }, body });
@@ -112,7 +110,7 @@ describe("CORS", () => {
   });
 
   test("CORS_ORIGINS allows exactly the listed origins", async () => {
-    const cors = await startTestServer({ CORS_ORIGINS: "https://app.example, http://localhost:5173" }, undefined, shared());
+    const cors = await api.variant({ CORS_ORIGINS: "https://app.example, http://localhost:5173" });
     try {
       for (const origin of ["https://app.example", "http://localhost:5173"]) {
         const res = await preflight(cors, origin);
@@ -135,7 +133,7 @@ describe("CORS", () => {
 
 describe("rate limits", () => {
   test("per IP: 429 with Retry-After and a tRPC error after RATE_LIMIT_PER_IP requests; health checks are not counted", async () => {
-    const limited = await startTestServer({ RATE_LIMIT_PER_IP: "5", RATE_LIMIT_WINDOW_MS: "60000" }, undefined, shared());
+    const limited = await api.variant({ RATE_LIMIT_PER_IP: "5", RATE_LIMIT_WINDOW_MS: "60000" });
     try {
       for (let i = 0; i < 5; i++) {
         const res = await fetch(`${limited.trpcUrl}/todo.stats`, { headers: { authorization: auth } });
@@ -160,7 +158,7 @@ describe("rate limits", () => {
   });
 
   test("per IP behind a trusted proxy: each X-Forwarded-For client has its own budget", async () => {
-    const proxied = await startTestServer({ RATE_LIMIT_PER_IP: "2", TRUST_PROXY: "loopback" }, undefined, shared());
+    const proxied = await api.variant({ RATE_LIMIT_PER_IP: "2", TRUST_PROXY: "loopback" });
     try {
       const from = (ip: string) => fetch(`${proxied.trpcUrl}/todo.stats`, { headers: { authorization: auth, "x-forwarded-for": ip } });
       expect((await from("203.0.113.1")).status).toBe(200);
@@ -173,7 +171,7 @@ describe("rate limits", () => {
   });
 
   test("per user: calls beyond RATE_LIMIT_PER_USER are TOO_MANY_REQUESTS with Retry-After; other users are unaffected", async () => {
-    const limited = await startTestServer({ RATE_LIMIT_PER_USER: "3" }, undefined, shared());
+    const limited = await api.variant({ RATE_LIMIT_PER_USER: "3" });
     try {
       const alice = `Bearer ${await limited.token("rl-alice")}`;
       const call = (authorization: string) => fetch(`${limited.trpcUrl}/todo.stats`, { headers: { authorization } });
@@ -208,14 +206,10 @@ describe("request timeout", () => {
     const hanging: Server = createServer(() => {});
     hanging.on("connection", (socket) => sockets.add(socket));
     await new Promise<void>((resolve) => hanging.listen(0, "127.0.0.1", resolve));
-    const slow = await startTestServer(
-      {
-        REQUEST_TIMEOUT_MS: "1000",
-        AUTH_JWKS_URL: `http://127.0.0.1:${(hanging.address() as { port: number }).port}/jwks.json`,
-      },
-      undefined,
-      shared(),
-    );
+    const slow = await api.variant({
+      REQUEST_TIMEOUT_MS: "1000",
+      AUTH_JWKS_URL: `http://127.0.0.1:${(hanging.address() as { port: number }).port}/jwks.json`,
+    });
     try {
       const { SignJWT, generateKeyPair } = await import("jose");
       const { privateKey } = await generateKeyPair("ES256");
@@ -262,7 +256,7 @@ describe("/metrics", () => {
   });
 
   test("with METRICS_TOKEN only its bearer may read /metrics", async () => {
-    const guarded = await startTestServer({ METRICS_TOKEN: "metrics-token-0123456789" }, undefined, shared());
+    const guarded = await api.variant({ METRICS_TOKEN: "metrics-token-0123456789" });
     try {
       expect((await fetch(`${guarded.url}/metrics`)).status).toBe(401);
       expect((await fetch(`${guarded.url}/metrics`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);

@@ -11,7 +11,7 @@ import { captureLogger } from "./support/capture-logger.ts";
 import { countBy, measure, sleep, until, userClient, type Outcome } from "./support/load.ts";
 import { startOwnPostgres, type OwnPostgres } from "./support/postgres.ts";
 import { record } from "./support/record.ts";
-import { startPgRelay, type PgRelay as Relay } from "../support/pg-relay.ts";
+import { startPgRelay, type PgRelay } from "../support/pg-relay.ts";
 import { spawnServer } from "./support/server-process.ts";
 import { skipFaults } from "./support/suite.ts";
 
@@ -20,7 +20,7 @@ const drivers = ["neon", "pg"] as const;
 
 describe.skipIf(skipFaults)("connections cut", () => {
   let db: OwnPostgres;
-  let relay: Relay;
+  let relay: PgRelay;
   beforeAll(async () => {
     db = await startOwnPostgres();
     relay = await startPgRelay({ targetPort: db.port });

@@ -1,7 +1,7 @@
 /**
  * A TCP relay in front of PostgreSQL, for tests and the benchmark: it counts the round trips clients make
  * (one per Sync — the end of an extended-protocol exchange — or simple Query they send), can add a network
- * delay (rtt/2 each way), cut every connection, or refuse new ones. Either driver goes through it: pg
+ * delay (rtt/2 each way), or cut every connection. Either driver goes through it: pg
  * connects to it directly; the Neon driver's local proxy forwards to it like to any host.
  */
 import net, { type AddressInfo } from "node:net";
@@ -17,10 +17,6 @@ export interface PgRelayOptions {
 export interface PgRelay {
   readonly port: number;
   readonly rttMs: number;
-  /** Open client connections. */
-  readonly open: number;
-  /** While true, new connections are accepted and dropped at once. */
-  refuse: boolean;
   /** Round trips clients started since the relay started or was reset. */
   roundTrips(): number;
   reset(): void;
@@ -56,10 +52,6 @@ export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs
   const endAfterDelay = (socket: net.Socket) => () => setTimeout(() => socket.end(), oneWay);
 
   const server = net.createServer((client) => {
-    if (relay.refuse) {
-      client.destroy();
-      return;
-    }
     client.setNoDelay(true);
     const upstream = net.connect({ host: targetHost, port: targetPort, noDelay: true });
     const pair = { client, upstream };
@@ -88,10 +80,6 @@ export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs
   const relay: PgRelay = {
     port: (server.address() as AddressInfo).port,
     rttMs,
-    get open() {
-      return pairs.size;
-    },
-    refuse: false,
     roundTrips: () => trips,
     reset: () => {
       trips = 0;

@@ -27,6 +27,8 @@ export interface TestServer {
   clientUnbatched(userId: string): Promise<Client>;
   /** A typed client sending exactly this Authorization header (or none). */
   clientWithHeader(authorization: string | undefined): Client;
+  /** Another configuration of the API on this server's database (no new database to build); close it first. */
+  variant(env: Record<string, string>, options?: { logger?: Logger }): Promise<TestServer>;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,7 @@ export async function startTestServer(
       return clientWithHeader(`Bearer ${await token(userId)}`);
     },
     clientWithHeader: (authorization) => clientWithHeader(authorization),
+    variant: (variantEnv, options) => startTestServer(variantEnv, undefined, { ...options, database: testDatabase }),
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
