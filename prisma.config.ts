@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { defineConfig } from "prisma/config";
-import { loadEnvFile, pgliteDataDir } from "./src/config.ts";
+import { loadEnvFile, pgliteDataDir } from "./src/project.ts";
 import { lockFileFor } from "./src/db/embedded.ts";
 
 loadEnvFile();

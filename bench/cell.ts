@@ -3,7 +3,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { DRAIN_MS, type LoadJob, type LoadResult } from "./load.ts";
 import { cpuDelta, cpuTimes, processTree, residentBytes } from "./proc.ts";
-import type { PgRelay as Relay } from "../test/support/pg-relay.ts";
+import type { PgRelay as Relay } from "../tools/pg-relay.ts";
 
 export interface CellMeasurement {
   load: LoadResult;

@@ -11,11 +11,12 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { loadEnvFile, parseConfig } from "../src/config.ts";
+import { parseConfig } from "../src/config.ts";
+import { loadEnvFile } from "../src/project.ts";
 import { createDatabase, type Database } from "../src/db/client.ts";
 import { createBenchDatabase } from "../bench/database.ts";
 import { cpuDelta, cpuTimes } from "../bench/proc.ts";
-import { writeLargeFixture } from "../test/support/sqlite.ts";
+import { writeLargeFixture } from "../tools/sqlite-fixtures.ts";
 import { table } from "./sqlite-import/report.ts";
 import { DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, importSqlite, MAX_BATCH_SIZE } from "./sqlite-import/run.ts";
 

@@ -12,7 +12,7 @@ import {
   resetDatabase,
 } from "../src/db/migrations.ts";
 import { startEmbeddedDatabase } from "../src/db/embedded.ts";
-import { loadEnvFile, pgliteDataDir } from "../src/config.ts";
+import { loadEnvFile, pgliteDataDir } from "../src/project.ts";
 
 loadEnvFile();
 

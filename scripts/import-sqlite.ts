@@ -6,7 +6,8 @@
  */
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { ConfigError, loadEnvFile, parseConfig, type Config } from "../src/config.ts";
+import { ConfigError, parseConfig, type Config } from "../src/config.ts";
+import { loadEnvFile } from "../src/project.ts";
 import { createDatabase, type Database } from "../src/db/client.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "../src/db/embedded.ts";
 import { deployMigrations } from "../src/db/migrations.ts";

@@ -2,7 +2,8 @@
 // Seeds DATABASE_URL (else DIRECT_URL); without either, outside production, the embedded database in
 // PGLITE_DATA_DIR, after applying pending migrations as `npm start` would.
 import path from "node:path";
-import { ConfigError, loadEnvFile, parseConfig } from "../src/config.ts";
+import { ConfigError, parseConfig } from "../src/config.ts";
+import { loadEnvFile } from "../src/project.ts";
 import { createDatabase } from "../src/db/client.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "../src/db/embedded.ts";
 import { deployMigrations } from "../src/db/migrations.ts";

@@ -17,13 +17,13 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createTRPCClient, httpLink, TRPCClientError, type TRPCClient } from "@trpc/client";
-import { signToken } from "../src/auth.ts";
-import { loadEnvFile, projectRoot } from "../src/config.ts";
+import { signToken } from "../src/auth/tokens.ts";
+import { loadEnvFile, projectRoot } from "../src/project.ts";
 import { rssOf } from "../bench/proc.ts";
 import { freePort } from "../bench/processes.ts";
 import { deployMigrations } from "../src/db/migrations.ts";
-import type { AppRouter } from "../src/routers/_app.ts";
-import { transformer } from "../src/transformer.ts";
+import type { AppRouter } from "../src/trpc/routers/_app.ts";
+import { transformer } from "../src/trpc/transformer.ts";
 
 const USAGE = "usage: npm run soak -- [--duration 5m] [--concurrency 32] [--warmup 1m] [--max-rss-growth 10]";
 

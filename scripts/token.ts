@@ -1,7 +1,8 @@
 /** Prints a signed HS256 token for local use: npm run token -- <userId> [--email e] [--name n] [--expires 1h] */
 import { parseArgs } from "node:util";
-import { signToken } from "../src/auth.ts";
-import { ConfigError, loadConfig, loadEnvFile } from "../src/config.ts";
+import { signToken } from "../src/auth/tokens.ts";
+import { ConfigError, loadConfig } from "../src/config.ts";
+import { loadEnvFile } from "../src/project.ts";
 
 loadEnvFile();
 

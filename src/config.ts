@@ -1,26 +1,7 @@
-import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { config as loadDotenv } from "dotenv";
 import { z } from "zod";
-
-export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-/** Where `npm run web:build` (and `npm start` before starting) puts the TodoMVC page. */
-export const webDistDir = path.join(projectRoot, "web", "dist");
-
-/** Reads the project's `.env` into process.env; variables already set win. */
-export function loadEnvFile(): void {
-  loadDotenv({ path: path.join(projectRoot, ".env"), quiet: true });
-}
-
-const DEFAULT_PGLITE_DATA_DIR = ".data/pglite";
-
-/** The embedded database folder, for tools that need it without the whole configuration (db CLI, Prisma CLI). */
-export function pgliteDataDir(source: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(projectRoot, source.PGLITE_DATA_DIR || DEFAULT_PGLITE_DATA_DIR);
-}
+import { withDevelopmentSecret } from "./auth/dev-secret.ts";
+import { DEFAULT_PGLITE_DATA_DIR, pgliteDataDir } from "./project.ts";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const optionalString = z
@@ -184,30 +165,6 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
       audience: e.AUTH_AUDIENCE,
     },
   };
-}
-
-/**
- * Outside production, with neither AUTH_SECRET nor AUTH_JWKS_URL, use a random secret generated once
- * and kept beside the embedded database, so `npm start` and `npm run token` agree.
- */
-export function withDevelopmentSecret(config: Config): Config {
-  if (config.env === "production" || config.auth.secret || config.auth.jwksUrl) return config;
-  const file = path.join(path.dirname(config.db.pgliteDataDir), "auth-secret");
-  let secret: string;
-  try {
-    secret = readFileSync(file, "utf8").trim();
-  } catch {
-    secret = randomBytes(32).toString("base64url");
-    mkdirSync(path.dirname(file), { recursive: true });
-    try {
-      writeFileSync(file, secret + "\n", { mode: 0o600, flag: "wx" });
-    } catch (error) {
-      // Another process (npm start beside npm run token) wrote it first: use theirs.
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      secret = readFileSync(file, "utf8").trim();
-    }
-  }
-  return { ...config, auth: { ...config.auth, secret } };
 }
 
 /** The whole start-up configuration step: parse, then fill the development secret. */

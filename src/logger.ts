@@ -4,7 +4,7 @@ export type { Logger };
 
 /**
  * JSON logs on stdout (or `destination`). Authorization headers and tokens are redacted wherever they appear;
- * request logs carry no query strings, bodies or user data (src/requests.ts).
+ * request logs carry no query strings, bodies or user data (src/http/requests.ts).
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const options = {

@@ -7,9 +7,10 @@ import { once } from "node:events";
 import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { createApp } from "./app.ts";
+import { createApp } from "./http/app.ts";
 import { runPrimary } from "./cluster.ts";
-import { ConfigError, loadConfig, loadEnvFile, projectRoot, webDistDir, type Config } from "./config.ts";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { loadEnvFile, projectRoot, webDistDir } from "./project.ts";
 import { createDatabase } from "./db/client.ts";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
 import { deployMigrations } from "./db/migrations.ts";
@@ -74,7 +75,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   const app = createApp({ config, database, logger, webDir });
   const server = app.listen(config.port, config.host);
   // Slow senders (slowloris): the whole request must arrive within REQUEST_TIMEOUT_MS, its headers within a minute.
-  // Node answers 408 and closes the connection. Handlers have their own deadline (src/trpc.ts).
+  // Node answers 408 and closes the connection. Handlers have their own deadline (src/trpc/init.ts).
   server.requestTimeout = config.requestTimeoutMs;
   server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
   try {

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { signToken } from "../src/auth.ts";
+import { signToken } from "../src/auth/tokens.ts";
 import { freePort } from "../bench/processes.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 

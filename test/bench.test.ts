@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 import { chartSvg } from "../bench/chart.ts";
 import { parseOptions, UsageError } from "../bench/options.ts";
 import { createFrontendScanner } from "../src/db/pg-frames.ts";
-import { startPgRelayFor, viaRelay, type PgRelay as Relay } from "./support/pg-relay.ts";
+import { startPgRelayFor, viaRelay, type PgRelay as Relay } from "../tools/pg-relay.ts";
 import { fillRatios, type CellResult, type RunResult } from "../bench/results.ts";
 import { markdownTable } from "../bench/table.ts";
 import { checkTargets } from "../bench/targets.ts";

@@ -3,7 +3,7 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { projectRoot } from "../src/config.ts";
+import { projectRoot } from "../src/project.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 
 let database: TestDatabase;

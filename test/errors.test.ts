@@ -1,6 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import { expect, test } from "vitest";
-import { toTRPCError } from "../src/errors.ts";
+import { toTRPCError } from "../src/trpc/errors.ts";
 import { Prisma } from "../src/generated/prisma/client.ts";
 
 // The shape Prisma 7 gives a PostgreSQL error it has no code of its own for (seen when the server shuts down).

@@ -1,8 +1,8 @@
 /** The typed client: the server's AppRouter type and its transformer, nothing else of the server. */
 import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
 import type { inferRouterOutputs } from "@trpc/server";
-import type { AppRouter } from "../src/routers/_app.ts";
-import { transformer } from "../src/transformer.ts";
+import type { AppRouter } from "../src/trpc/routers/_app.ts";
+import { transformer } from "../src/trpc/transformer.ts";
 
 export type Todo = inferRouterOutputs<AppRouter>["todo"]["byId"];
 export type Stats = inferRouterOutputs<AppRouter>["todo"]["stats"];

@@ -2,12 +2,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { projectRoot, webDistDir } from "../src/config.ts";
+import { projectRoot, webDistDir } from "../src/project.ts";
 
 const webDir = path.join(projectRoot, "web");
 const STAMP = ".build-hash"; // express.static never serves dotfiles
 // What the bundle is made of besides web/: the shared transformer, and the dependency versions.
-const OTHER_INPUTS = ["src/transformer.ts", "package-lock.json"];
+const OTHER_INPUTS = ["src/trpc/transformer.ts", "package-lock.json"];
 
 async function sourceHash(): Promise<string> {
   const entries = await readdir(webDir, { recursive: true, withFileTypes: true });

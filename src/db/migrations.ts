@@ -21,7 +21,7 @@ import {
 import type * as Glue from "@prisma/schema-engine-wasm/schema_engine_bg";
 import type { MigrationList, SchemaEngine, SchemaFilter } from "@prisma/schema-engine-wasm/schema_engine_bg";
 import pg from "pg";
-import { projectRoot } from "../config.ts";
+import { projectRoot } from "../project.ts";
 
 // tsconfig's lib (ES2023, no DOM) has no WebAssembly typings; this is the part we use.
 declare const WebAssembly: {

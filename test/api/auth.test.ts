@@ -2,8 +2,8 @@ import { TRPCClientError } from "@trpc/client";
 import { createServer } from "node:http";
 import { SignJWT, generateKeyPair, exportJWK, exportSPKI } from "jose";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { signToken } from "../../src/auth.ts";
-import type { AppRouter } from "../../src/routers/_app.ts";
+import { signToken } from "../../src/auth/tokens.ts";
+import type { AppRouter } from "../../src/trpc/routers/_app.ts";
 import { codeOf } from "../support/errors.ts";
 import { startTestServer, TEST_SECRET, type TestServer } from "../support/server.ts";
 

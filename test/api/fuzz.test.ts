@@ -7,7 +7,7 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { appRouter } from "../../src/routers/_app.ts";
+import { appRouter } from "../../src/trpc/routers/_app.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 
 const SEED = 20261121;

@@ -2,11 +2,11 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createApp } from "../../src/app.ts";
+import { createApp } from "../../src/http/app.ts";
 import { parseConfig } from "../../src/config.ts";
 import { createDatabase } from "../../src/db/client.ts";
 import { createLogger } from "../../src/logger.ts";
-import type { AppRouter } from "../../src/routers/_app.ts";
+import type { AppRouter } from "../../src/trpc/routers/_app.ts";
 import { startTestServer, TEST_SECRET, type TestServer } from "../support/server.ts";
 
 let api: TestServer;

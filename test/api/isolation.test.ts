@@ -107,7 +107,7 @@ for (const [name, call] of asBob) {
 }
 
 test("every procedure of the router is in the table", async () => {
-  const { appRouter } = await import("../../src/routers/_app.ts");
+  const { appRouter } = await import("../../src/trpc/routers/_app.ts");
   const covered = new Set(asBob.map(([name]) => name.split(" ")[0]));
   expect([...covered].sort()).toEqual(Object.keys(appRouter._def.procedures).sort());
 });

@@ -1,7 +1,7 @@
 import type { inferProcedureOutput } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { z } from "zod";
-import type { AppRouter } from "../../src/routers/_app.ts";
+import type { AppRouter } from "../../src/trpc/routers/_app.ts";
 import type { listInput } from "../../src/todos/schemas.ts";
 import { codeOf } from "../support/errors.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";

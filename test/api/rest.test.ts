@@ -2,7 +2,7 @@
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { z } from "zod";
-import { countJson, deletedJson, statsJson, todoJson, todoPageJson, userJson } from "../../src/openapi.ts";
+import { countJson, deletedJson, statsJson, todoJson, todoPageJson, userJson } from "../../src/trpc/openapi.ts";
 import { errorOf } from "../support/errors.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";
 

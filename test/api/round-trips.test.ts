@@ -3,7 +3,7 @@
  * database (Sync and simple Query messages), for whichever driver this project runs. Fails when one grows.
  */
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { startPgRelayFor, viaRelay, type PgRelay } from "../support/pg-relay.ts";
+import { startPgRelayFor, viaRelay, type PgRelay } from "../../tools/pg-relay.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";
 
 let api: TestServer;

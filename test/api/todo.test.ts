@@ -1,7 +1,7 @@
 import { TRPCClientError } from "@trpc/client";
 import type { inferProcedureInput } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { AppRouter } from "../../src/routers/_app.ts";
+import type { AppRouter } from "../../src/trpc/routers/_app.ts";
 import { codeOf, errorOf } from "../support/errors.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";
 

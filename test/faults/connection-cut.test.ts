@@ -11,7 +11,7 @@ import { captureLogger } from "./support/capture-logger.ts";
 import { countBy, measure, sleep, until, userClient, type Outcome } from "./support/load.ts";
 import { startOwnPostgres, type OwnPostgres } from "./support/postgres.ts";
 import { record } from "./support/record.ts";
-import { startPgRelay, type PgRelay } from "../support/pg-relay.ts";
+import { startPgRelay, type PgRelay } from "../../tools/pg-relay.ts";
 import { spawnServer } from "./support/server-process.ts";
 import { skipFaults } from "./support/suite.ts";
 

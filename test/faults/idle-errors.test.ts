@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { countBy, measure, sleep, until, userClient, type Client, type Outcome } from "./support/load.ts";
 import { startOwnPostgres, type OwnPostgres } from "./support/postgres.ts";
 import { record } from "./support/record.ts";
-import { startPgRelay, type PgRelay } from "../support/pg-relay.ts";
+import { startPgRelay, type PgRelay } from "../../tools/pg-relay.ts";
 import { spawnServer, type ServerProcess } from "./support/server-process.ts";
 import { skipFaults } from "./support/suite.ts";
 

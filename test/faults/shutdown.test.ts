@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import pg from "pg";
-import { signToken } from "../../src/auth.ts";
+import { signToken } from "../../src/auth/tokens.ts";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { countBy, sleep, until, userClient, type Outcome } from "./support/load.ts";
 import { startOwnPostgres, type OwnPostgres } from "./support/postgres.ts";

@@ -6,7 +6,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { todoIdFor } from "../../scripts/sqlite-import/map.ts";
 import { serverUrl } from "../support/db.ts";
-import { editSqlite, writeCleanFixture, writeMessyFixture } from "../support/sqlite.ts";
+import { editSqlite, writeCleanFixture, writeMessyFixture } from "../../tools/sqlite-fixtures.ts";
 import { createImportTarget, driver, tempDir, type ImportTarget } from "./support.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

@@ -9,7 +9,7 @@ import { createDatabase } from "../../src/db/client.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createTestDatabase } from "../support/db.ts";
 import { startTestServer } from "../support/server.ts";
-import { editSqlite, writeCleanFixture, writeMessyFixture, writeSqlite, type CleanTask } from "../support/sqlite.ts";
+import { editSqlite, writeCleanFixture, writeMessyFixture, writeSqlite, type CleanTask } from "../../tools/sqlite-fixtures.ts";
 import { createImportTarget, driver, tempDir, type ImportTarget } from "./support.ts";
 
 let dir: Awaited<ReturnType<typeof tempDir>>;

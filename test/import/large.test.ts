@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { importSqlite } from "../../scripts/sqlite-import/run.ts";
 import { serverUrl } from "../support/db.ts";
-import { writeLargeFixture } from "../support/sqlite.ts";
+import { writeLargeFixture } from "../../tools/sqlite-fixtures.ts";
 import { createImportTarget, driver, tempDir, type ImportTarget } from "./support.ts";
 
 // 100,000 tasks end to end. On PostgreSQL (TEST_DATABASE_URL) through pg only: the embedded PGlite would take

@@ -1,5 +1,5 @@
 import { TRPCClientError } from "@trpc/client";
-import type { AppRouter } from "../../src/routers/_app.ts";
+import type { AppRouter } from "../../src/trpc/routers/_app.ts";
 
 /** The TRPCClientError a call failed with; throws if the call succeeded or failed some other way. */
 export async function errorOf(call: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {

@@ -2,13 +2,13 @@
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { createTRPCClient, httpBatchLink, httpLink, type TRPCClient } from "@trpc/client";
-import { signToken } from "../../src/auth.ts";
-import { createApp } from "../../src/app.ts";
+import { signToken } from "../../src/auth/tokens.ts";
+import { createApp } from "../../src/http/app.ts";
 import { parseConfig } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
 import { createLogger, type Logger } from "../../src/logger.ts";
-import type { AppRouter } from "../../src/routers/_app.ts";
-import { transformer } from "../../src/transformer.ts";
+import type { AppRouter } from "../../src/trpc/routers/_app.ts";
+import { transformer } from "../../src/trpc/transformer.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
 export const TEST_SECRET = "test-secret-that-is-at-least-32-characters-long";

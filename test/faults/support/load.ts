@@ -1,8 +1,8 @@
 /** Clients for the fault tests: real tRPC over HTTP, every call's outcome and duration recorded. */
 import { createTRPCClient, httpLink, TRPCClientError, type TRPCClient } from "@trpc/client";
-import { signToken } from "../../../src/auth.ts";
-import type { AppRouter } from "../../../src/routers/_app.ts";
-import { transformer } from "../../../src/transformer.ts";
+import { signToken } from "../../../src/auth/tokens.ts";
+import type { AppRouter } from "../../../src/trpc/routers/_app.ts";
+import { transformer } from "../../../src/trpc/transformer.ts";
 import { FAULT_SECRET } from "./server-process.ts";
 
 export type Client = TRPCClient<AppRouter>;

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { projectRoot } from "../../../src/config.ts";
+import { projectRoot } from "../../../src/project.ts";
 
 export const FAULT_SECRET = "fault-test-secret-that-is-at-least-32-characters";
 

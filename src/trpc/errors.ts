@@ -1,5 +1,5 @@
 import { TRPCError } from "@trpc/server";
-import { Prisma } from "./generated/prisma/client.ts";
+import { Prisma } from "../generated/prisma/client.ts";
 
 // Prisma codes that mean "the database is not there right now": the client may retry.
 const UNAVAILABLE = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2037"]);

@@ -8,8 +8,8 @@ import {
   type JWTVerifyGetKey,
 } from "jose";
 import { z } from "zod";
-import type { Config } from "./config.ts";
-import { isWellFormed } from "./todos/schemas.ts";
+import type { Config } from "../config.ts";
+import { isWellFormed } from "../todos/schemas.ts";
 
 /** Who the caller is, from a verified token. */
 export interface Identity {

@@ -1,5 +1,5 @@
-import type { Identity } from "./auth.ts";
-import type { PrismaClient } from "./db/client.ts";
+import type { Identity } from "../auth/tokens.ts";
+import type { PrismaClient } from "../db/client.ts";
 
 /** Creates each caller's User row on first sight, then remembers it so later requests cost nothing. */
 export interface UserRegistry {

@@ -1,5 +1,5 @@
 import { errorResponses, userJson } from "../openapi.ts";
-import { protectedProcedure, router } from "../trpc.ts";
+import { protectedProcedure, router } from "../init.ts";
 import { todoRouter } from "./todo.ts";
 
 export const appRouter = router({

@@ -1,8 +1,8 @@
 /** Development sign-in for the TodoMVC page: POST /dev/token {"name"} answers a token whose `sub` is that name. */
 import express, { Router } from "express";
 import { z } from "zod";
-import { signToken, userIdSchema } from "./auth.ts";
-import type { Config } from "./config.ts";
+import { signToken, userIdSchema } from "../auth/tokens.ts";
+import type { Config } from "../config.ts";
 
 const bodySchema = z.object({ name: z.string({ error: "must be a string" }).trim().pipe(userIdSchema) }, { error: "expected a JSON object" });
 

@@ -5,8 +5,8 @@
  */
 import type { OpenApiMeta } from "trpc-to-openapi";
 import { z } from "zod";
-import { PRIORITIES } from "./todos/schemas.ts";
-import type { TodoDTO } from "./todos/select.ts";
+import { PRIORITIES } from "../todos/schemas.ts";
+import type { TodoDTO } from "../todos/select.ts";
 
 export type ApiMeta = OpenApiMeta<{ response?: z.ZodType }>;
 

@@ -5,11 +5,11 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { z, ZodError } from "zod";
-import { AuthError, AuthUnavailableError } from "./auth.ts";
+import { AuthError, AuthUnavailableError } from "../auth/tokens.ts";
 import type { Context } from "./context.ts";
 import { toTRPCError } from "./errors.ts";
 import type { ApiMeta } from "./openapi.ts";
-import { RateLimitedError } from "./security.ts";
+import { RateLimitedError } from "../http/security.ts";
 import { transformer } from "./transformer.ts";
 
 const t = initTRPC.context<Context>().meta<ApiMeta>().create({

@@ -1,19 +1,19 @@
 import { timingSafeEqual } from "node:crypto";
 import path from "node:path";
 import express, { type ErrorRequestHandler, type RequestHandler } from "express";
-import { createTokenVerifier } from "./auth.ts";
-import type { Config } from "./config.ts";
-import { createContextFactory } from "./context.ts";
-import type { Database } from "./db/client.ts";
+import { createTokenVerifier } from "../auth/tokens.ts";
+import type { Config } from "../config.ts";
+import { createContextFactory } from "../trpc/context.ts";
+import type { Database } from "../db/client.ts";
 import { devTokenRouter } from "./dev-token.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../logger.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { requestLogger } from "./requests.ts";
 import { createRestRouter, restNotFound } from "./rest.ts";
-import { appRouter } from "./routers/_app.ts";
+import { appRouter } from "../trpc/routers/_app.ts";
 import { corsAllowlist, ipRateLimit, RateLimitedError, requireJsonBody, securityHeaders, userRateLimit } from "./security.ts";
 import { createTrpcMiddleware } from "./trpc-adapter.ts";
-import { createUserRegistry } from "./users.ts";
+import { createUserRegistry } from "../users/registry.ts";
 
 export interface AppOptions {
   config: Pick<

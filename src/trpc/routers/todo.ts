@@ -1,14 +1,14 @@
 import { TRPCError } from "@trpc/server";
-import { Prisma } from "../generated/prisma/client.ts";
-import { decodeCursor, encodeCursor } from "../todos/cursor.ts";
-import { listOrderBy, listWhere } from "../todos/list.ts";
-import { byIdInput, createInput, listInput, toggleAllInput, updateInput, type UpdateInput } from "../todos/schemas.ts";
+import { Prisma } from "../../generated/prisma/client.ts";
+import { decodeCursor, encodeCursor } from "../../todos/cursor.ts";
+import { listOrderBy, listWhere } from "../../todos/list.ts";
+import { byIdInput, createInput, listInput, toggleAllInput, updateInput, type UpdateInput } from "../../todos/schemas.ts";
 import { countJson, deletedJson, errorResponses, statsJson, todoJson, todoPageJson } from "../openapi.ts";
-import { todoColumns, todoSelect, type TodoDTO } from "../todos/select.ts";
-import { protectedProcedure, router } from "../trpc.ts";
+import { todoColumns, todoSelect, type TodoDTO } from "../../todos/select.ts";
+import { protectedProcedure, router } from "../init.ts";
 
 // Every statement below carries the caller's id in its WHERE clause.
-// `meta` also serves each procedure as REST under /api (src/rest.ts); the tRPC contract is unaffected.
+// `meta` also serves each procedure as REST under /api (src/http/rest.ts); the tRPC contract is unaffected.
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

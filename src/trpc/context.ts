@@ -1,9 +1,9 @@
 import type { CreateExpressContextOptions } from "@trpc/server/adapters/express";
-import type { VerifyToken } from "./auth.ts";
-import type { PrismaClient } from "./db/client.ts";
-import type { Metrics } from "./metrics.ts";
-import type { UserRateLimit } from "./security.ts";
-import type { UserRegistry } from "./users.ts";
+import type { VerifyToken } from "../auth/tokens.ts";
+import type { PrismaClient } from "../db/client.ts";
+import type { Metrics } from "../http/metrics.ts";
+import type { UserRateLimit } from "../http/security.ts";
+import type { UserRegistry } from "../users/registry.ts";
 
 /** What every request shares: built once by createApp. */
 export interface ContextDeps {

@@ -20,11 +20,11 @@ import {
   type OpenAPIObject,
 } from "trpc-to-openapi";
 import type { z } from "zod";
-import { projectRoot } from "./config.ts";
-import type { Context } from "./context.ts";
-import type { Logger } from "./logger.ts";
-import { errorJson, type ApiMeta } from "./openapi.ts";
-import { appRouter } from "./routers/_app.ts";
+import { projectRoot } from "../project.ts";
+import type { Context } from "../trpc/context.ts";
+import type { Logger } from "../logger.ts";
+import { errorJson, type ApiMeta } from "../trpc/openapi.ts";
+import { appRouter } from "../trpc/routers/_app.ts";
 
 type Procedure = AnyProcedure & { _def: { meta?: ApiMeta; output?: unknown; inputs: unknown[] } };
 

@@ -5,8 +5,8 @@ import cors from "cors";
 import type { RequestHandler, Response } from "express";
 import { MemoryStore, rateLimit, type Options } from "express-rate-limit";
 import helmet from "helmet";
-import type { Config } from "./config.ts";
-import { transformer } from "./transformer.ts";
+import type { Config } from "../config.ts";
+import { transformer } from "../trpc/transformer.ts";
 
 /** A tRPC error response built outside tRPC, so typed clients still get a TRPCClientError with `data.code`. */
 export function trpcErrorBody(code: TRPC_ERROR_CODE_KEY, httpStatus: number, message: string): string {

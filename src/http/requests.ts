@@ -1,7 +1,7 @@
 /** Per-request bookkeeping: a request id (accepted or generated, echoed back), one access log line, HTTP metrics. */
 import { randomUUID } from "node:crypto";
 import type { RequestHandler } from "express";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../logger.ts";
 import { UNKNOWN, type Metrics } from "./metrics.ts";
 
 // An id from a proxy or client is kept when it is short and plain (UUIDs, trace ids, ULIDs); anything else is replaced.

@@ -3,7 +3,7 @@
  * of the router, a few routes, HTTP statuses, tRPC codes — so a caller cannot grow the number of series.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from "prom-client";
-import type { PoolStats } from "./db/client.ts";
+import type { PoolStats } from "../db/client.ts";
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** The label for a path that is not one of the router's procedures. */

@@ -5,7 +5,7 @@
  * connects to it directly; the Neon driver's local proxy forwards to it like to any host.
  */
 import net, { type AddressInfo } from "node:net";
-import { createFrontendScanner, QUERY, SYNC } from "../../src/db/pg-frames.ts";
+import { createFrontendScanner, QUERY, SYNC } from "../src/db/pg-frames.ts";
 
 export interface PgRelayOptions {
   targetPort: number;
