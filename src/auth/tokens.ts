@@ -9,7 +9,7 @@ import {
 } from "jose";
 import { z } from "zod";
 import type { Config } from "../config.ts";
-import { isWellFormed } from "../todos/schemas.ts";
+import { hasNul, isStorableString, isWellFormed } from "../lib/text.ts";
 
 /** Who the caller is, from a verified token. */
 export interface Identity {
@@ -36,13 +36,13 @@ const clean = (max: number) =>
   z
     .string()
     .max(max)
-    .refine((s) => !s.includes("\u0000") && isWellFormed(s));
+    .refine(isStorableString);
 /** What a user id (a token's `sub`) may be: 1–255 characters, no NUL, no lone surrogate. */
 export const userIdSchema = z
   .string()
   .min(1, "must not be empty")
   .max(255, "must be at most 255 characters")
-  .refine((s) => !s.includes("\u0000"), "must not contain NUL characters")
+  .refine((s) => !hasNul(s), "must not contain NUL characters")
   .refine(isWellFormed, "must not contain lone surrogates");
 const claimsSchema = z.object({
   sub: userIdSchema,

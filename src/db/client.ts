@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import ws from "ws";
 import type { Config } from "../config.ts";
 import { PrismaClient } from "../generated/prisma/client.ts";
+import { withDeadline } from "../lib/deadline.ts";
 import { startWsProxy, type WsProxy } from "./ws-proxy.ts";
 
 export type { PrismaClient };
@@ -116,15 +117,7 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
     poolStats: () =>
       driverPool && { max: options.poolMax, total: driverPool.totalCount, idle: driverPool.idleCount, waiting: driverPool.waitingCount },
     async ping() {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error("database ping timed out")), options.connectionTimeoutMs);
-      });
-      try {
-        await Promise.race([prisma.$queryRaw`SELECT 1`, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await withDeadline(prisma.$queryRaw`SELECT 1`, options.connectionTimeoutMs, () => new Error("database ping timed out"));
     },
     async close() {
       await prisma.$disconnect();

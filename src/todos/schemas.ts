@@ -1,24 +1,18 @@
 import { z } from "zod";
+import { codePoints, hasNul, isStorableString, isWellFormed } from "../lib/text.ts";
 
 export const PRIORITIES = ["LOW", "MEDIUM", "HIGH"] as const;
 export const SORT_FIELDS = ["createdAt", "updatedAt", "dueAt", "priority", "title"] as const;
 export type SortField = (typeof SORT_FIELDS)[number];
 
-// PostgreSQL text cannot hold U+0000; refusing it here keeps it a BAD_REQUEST instead of a database error.
-const noNul = (s: string) => !s.includes("\u0000");
-// A lone UTF-16 surrogate has no UTF-8 form: the drivers would silently store U+FFFD instead. Refused.
-// (With the u flag a valid surrogate pair is one code point, so only lone halves match.)
-const LONE_SURROGATE = /\p{Cs}/u;
-export const isWellFormed = (s: string) => !LONE_SURROGATE.test(s);
-// Limits count characters as PostgreSQL does (code points), not UTF-16 units.
-const length = (s: string) => [...s].length;
+const noNul = (s: string) => !hasNul(s);
 
 const text = (field: string, max: number) =>
   z
     .string()
     .refine(noNul, `${field} must not contain NUL characters`)
     .refine(isWellFormed, `${field} must be valid Unicode (no lone surrogates)`)
-    .refine((s) => length(s) <= max, `${field} must be at most ${max} characters`);
+    .refine((s) => codePoints(s) <= max, `${field} must be at most ${max} characters`);
 
 // `.meta` only describes a field in the OpenAPI document; it changes no validation.
 const title = z
@@ -41,7 +35,7 @@ const date = z
   .meta({ description: "ISO 8601 date-time with a time zone (e.g. 2030-01-01T09:00:00Z), 1900-01-01 to 9999-12-31" });
 
 /** Todo ids are UUIDs, but any string is accepted so an unknown id is NOT_FOUND, never a type error. */
-export const isStorableText = (s: string, max: number) => noNul(s) && isWellFormed(s) && length(s) <= max;
+export const isStorableText = (s: string, max: number) => isStorableString(s) && codePoints(s) <= max;
 
 export const todoId = z.string().min(1).max(100).refine(noNul, "id must not contain NUL characters");
 
@@ -90,5 +84,6 @@ export const updateInput = z.object({
 
 export const toggleAllInput = z.object({ completed: z.boolean() });
 
+export type CreateInput = z.output<typeof createInput>;
 export type ListInput = z.output<typeof listInput>;
 export type UpdateInput = z.output<typeof updateInput>;

@@ -5,6 +5,7 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { z, ZodError } from "zod";
+import { withDeadline } from "../lib/deadline.ts";
 import { AuthError, AuthUnavailableError } from "../auth/tokens.ts";
 import type { Context } from "./context.ts";
 import { toTRPCError } from "./errors.ts";
@@ -29,29 +30,13 @@ const t = initTRPC.context<Context>().meta<ApiMeta>().create({
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const middleware = t.middleware;
 
-/** Resolves like `call`, or rejects with SERVICE_UNAVAILABLE once `ms` have passed. */
-async function withDeadline<T>(call: Promise<T>, ms: number | undefined): Promise<T> {
-  if (!ms) return call;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new TRPCError({ code: "SERVICE_UNAVAILABLE", message: `Request timed out after ${ms} ms, retry later` })),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([call, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const timedOut = (ms: number) => new TRPCError({ code: "SERVICE_UNAVAILABLE", message: `Request timed out after ${ms} ms, retry later` });
 
 export const publicProcedure = t.procedure.use(async ({ ctx, path, next }) => {
   const started = performance.now();
   try {
-    const result = await withDeadline(next(), ctx.callTimeoutMs);
+    const result = await withDeadline(next(), ctx.callTimeoutMs, () => timedOut(ctx.callTimeoutMs!));
     if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
       const mapped = toTRPCError(result.error.cause);
       if (mapped) throw mapped;

@@ -1,5 +1,6 @@
 import type { Identity } from "../auth/tokens.ts";
 import type { PrismaClient } from "../db/client.ts";
+import { insertUserIfMissing } from "./repository.ts";
 
 /** Creates each caller's User row on first sight, then remembers it so later requests cost nothing. */
 export interface UserRegistry {
@@ -11,10 +12,10 @@ export interface UserRegistry {
 export function createUserRegistry(db: PrismaClient, capacity = 100_000): UserRegistry {
   const seen = new Set<string>();
   return {
-    async ensure({ id, email, name }) {
+    async ensure(identity) {
+      const { id } = identity;
       if (seen.has(id)) return;
-      // INSERT … ON CONFLICT DO NOTHING: one statement, safe under concurrent first requests.
-      await db.user.createMany({ data: [{ id, email, name }], skipDuplicates: true });
+      await insertUserIfMissing(db, identity);
       if (seen.size >= capacity) seen.delete(seen.values().next().value!);
       seen.add(id);
     },

@@ -1,3 +1,4 @@
+import { findUser } from "../../users/repository.ts";
 import { errorResponses, userJson } from "../openapi.ts";
 import { protectedProcedure, router } from "../init.ts";
 import { todoRouter } from "./todo.ts";
@@ -6,7 +7,7 @@ export const appRouter = router({
   me: protectedProcedure
     .meta({ openapi: { method: "GET", path: "/me", tags: ["me"], summary: "The caller", errorResponses: errorResponses() }, response: userJson })
     .query(async ({ ctx }) => {
-      const user = await ctx.db.user.findUnique({ where: { id: ctx.user.id }, select: { id: true, email: true, name: true } });
+      const user = await findUser(ctx.db, ctx.user.id);
       // The row exists (protectedProcedure ensured it); fall back to the token's claims if it vanished since.
       return user ?? ctx.user;
     }),

@@ -1,44 +1,23 @@
 import { TRPCError } from "@trpc/server";
-import { Prisma } from "../../generated/prisma/client.ts";
-import { decodeCursor, encodeCursor } from "../../todos/cursor.ts";
-import { listOrderBy, listWhere } from "../../todos/list.ts";
-import { byIdInput, createInput, listInput, toggleAllInput, updateInput, type UpdateInput } from "../../todos/schemas.ts";
-import { countJson, deletedJson, errorResponses, statsJson, todoJson, todoPageJson } from "../openapi.ts";
-import { todoColumns, todoSelect, type TodoDTO } from "../../todos/select.ts";
+import { byIdInput, createInput, listInput, toggleAllInput, updateInput } from "../../todos/schemas.ts";
+import {
+  clearCompletedTodos,
+  createTodo,
+  deleteTodo,
+  findTodo,
+  listTodos,
+  todoStats,
+  toggleAllTodos,
+  updateTodo,
+} from "../../todos/repository.ts";
 import { protectedProcedure, router } from "../init.ts";
+import { countJson, deletedJson, errorResponses, statsJson, todoJson, todoPageJson } from "../openapi.ts";
 
-// Every statement below carries the caller's id in its WHERE clause.
+// Input, REST meta and the mapping of outcomes to tRPC errors; the statements live in src/todos/repository.ts.
 // `meta` also serves each procedure as REST under /api (src/http/rest.ts); the tRPC contract is unaffected.
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function notFound(id: string): TRPCError {
   return new TRPCError({ code: "NOT_FOUND", message: `Todo ${id} not found` });
-}
-
-/** Ids that cannot exist are NOT_FOUND without a database round trip. */
-function assertUuid(id: string): void {
-  if (!UUID.test(id)) throw notFound(id);
-}
-
-// Timestamps come from the application clock, as Prisma's own @updatedAt and @default(now()) do.
-function setClauses(input: UpdateInput, now: Date): Prisma.Sql[] {
-  const sets: Prisma.Sql[] = [];
-  if (input.title !== undefined) sets.push(Prisma.sql`"title" = ${input.title}`);
-  if (input.description !== undefined) sets.push(Prisma.sql`"description" = ${input.description}`);
-  if (input.priority !== undefined) sets.push(Prisma.sql`"priority" = ${input.priority}::"Priority"`);
-  if (input.dueAt !== undefined) sets.push(Prisma.sql`"dueAt" = ${input.dueAt}`);
-  if (input.completed !== undefined) {
-    sets.push(Prisma.sql`"completed" = ${input.completed}`);
-    // On the right of SET, "completed" is the old value: completedAt moves only when the state turns.
-    sets.push(
-      input.completed
-        ? Prisma.sql`"completedAt" = CASE WHEN "completed" THEN "completedAt" ELSE ${now} END`
-        : Prisma.sql`"completedAt" = NULL`,
-    );
-  }
-  if (sets.length) sets.push(Prisma.sql`"version" = "version" + 1`, Prisma.sql`"updatedAt" = ${now}`);
-  return sets;
 }
 
 export const todoRouter = router({
@@ -49,24 +28,9 @@ export const todoRouter = router({
     })
     .input(listInput)
     .query(async ({ ctx, input }) => {
-      const cursor = input.cursor ? decodeCursor(input.cursor, input.orderBy, input.order) : null;
-      if (input.cursor && !cursor) {
-        throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid cursor for this orderBy and order" });
-      }
-      // One extra row tells whether there is a next page, in the same query.
-      const rows = await ctx.db.todo.findMany({
-        where: listWhere(ctx.user.id, input, cursor),
-        orderBy: listOrderBy(input),
-        take: input.limit + 1,
-        select: todoSelect,
-      });
-      const items = rows.slice(0, input.limit);
-      const last = items.at(-1);
-      const nextCursor =
-        rows.length > input.limit && last
-          ? encodeCursor({ orderBy: input.orderBy, order: input.order, value: last[input.orderBy], id: last.id })
-          : null;
-      return { items, nextCursor };
+      const page = await listTodos(ctx.db, ctx.user.id, input);
+      if (!page) throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid cursor for this orderBy and order" });
+      return page;
     }),
 
   // REST matches routes in this order: /todos/stats must come before /todos/{id}.
@@ -75,15 +39,7 @@ export const todoRouter = router({
       openapi: { method: "GET", path: "/todos/stats", tags: ["todos"], summary: "Counts: total, active, completed, overdue", errorResponses: errorResponses() },
       response: statsJson,
     })
-    .query(async ({ ctx }) => {
-      const [row] = await ctx.db.$queryRaw<{ total: number; active: number; completed: number; overdue: number }[]>`
-        SELECT count(*)::int AS "total",
-               count(*) FILTER (WHERE NOT "completed")::int AS "active",
-               count(*) FILTER (WHERE "completed")::int AS "completed",
-               count(*) FILTER (WHERE NOT "completed" AND "dueAt" < now())::int AS "overdue"
-        FROM "Todo" WHERE "userId" = ${ctx.user.id}`;
-      return row ?? { total: 0, active: 0, completed: 0, overdue: 0 };
-    }),
+    .query(({ ctx }) => todoStats(ctx.db, ctx.user.id)),
 
   byId: protectedProcedure
     .meta({
@@ -92,8 +48,7 @@ export const todoRouter = router({
     })
     .input(byIdInput)
     .query(async ({ ctx, input }) => {
-      assertUuid(input.id);
-      const todo = await ctx.db.todo.findFirst({ where: { id: input.id, userId: ctx.user.id }, select: todoSelect });
+      const todo = await findTodo(ctx.db, ctx.user.id, input.id);
       if (!todo) throw notFound(input.id);
       return todo;
     }),
@@ -104,18 +59,7 @@ export const todoRouter = router({
       response: todoJson,
     })
     .input(createInput)
-    .mutation(async ({ ctx, input }) => {
-      const create = () => ctx.db.todo.create({ data: { ...input, userId: ctx.user.id }, select: todoSelect });
-      try {
-        return await create();
-      } catch (error) {
-        // The remembered User row was deleted behind our back (e.g. a reset): recreate it once.
-        if (!(error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2003")) throw error;
-        ctx.users.forget(ctx.user.id);
-        await ctx.users.ensure(ctx.user);
-        return await create();
-      }
-    }),
+    .mutation(({ ctx, input }) => createTodo(ctx.db, ctx.users, ctx.user, input)),
 
   update: protectedProcedure
     .meta({
@@ -130,35 +74,20 @@ export const todoRouter = router({
     })
     .input(updateInput)
     .mutation(async ({ ctx, input }) => {
-      assertUuid(input.id);
-      const sets = setClauses(input, new Date());
-      if (sets.length === 0) {
-        throw new TRPCError({ code: "BAD_REQUEST", message: "Nothing to update: give at least one field to change" });
-      }
-      const versionCheck =
-        input.expectedVersion === undefined ? Prisma.empty : Prisma.sql`AND "version" = ${input.expectedVersion}`;
-      // One statement: the version check and the write are atomic, so concurrent updates have one winner.
-      const rows = await ctx.db.$queryRaw<TodoDTO[]>`
-        UPDATE "Todo"
-        SET ${Prisma.join(sets)}
-        WHERE "id" = ${input.id}::uuid AND "userId" = ${ctx.user.id} ${versionCheck}
-        RETURNING ${todoColumns}`;
-      if (rows[0]) return rows[0];
-
-      // Not updated: tell a stale version from a missing todo (only on this failure path).
-      if (input.expectedVersion !== undefined) {
-        const current = await ctx.db.todo.findFirst({
-          where: { id: input.id, userId: ctx.user.id },
-          select: { version: true },
-        });
-        if (current) {
+      const outcome = await updateTodo(ctx.db, ctx.user.id, input);
+      switch (outcome.status) {
+        case "updated":
+          return outcome.todo;
+        case "not-found":
+          throw notFound(input.id);
+        case "no-changes":
+          throw new TRPCError({ code: "BAD_REQUEST", message: "Nothing to update: give at least one field to change" });
+        case "stale":
           throw new TRPCError({
             code: "CONFLICT",
-            message: `Todo ${input.id} is at version ${current.version}, not ${input.expectedVersion}: reload and retry`,
+            message: `Todo ${input.id} is at version ${outcome.version}, not ${input.expectedVersion}: reload and retry`,
           });
-        }
       }
-      throw notFound(input.id);
     }),
 
   delete: protectedProcedure
@@ -168,9 +97,7 @@ export const todoRouter = router({
     })
     .input(byIdInput)
     .mutation(async ({ ctx, input }) => {
-      assertUuid(input.id);
-      const { count } = await ctx.db.todo.deleteMany({ where: { id: input.id, userId: ctx.user.id } });
-      if (count === 0) throw notFound(input.id);
+      if (!(await deleteTodo(ctx.db, ctx.user.id, input.id))) throw notFound(input.id);
       return { id: input.id };
     }),
 
@@ -180,25 +107,12 @@ export const todoRouter = router({
       response: countJson,
     })
     .input(toggleAllInput)
-    .mutation(async ({ ctx, input }) => {
-      const { count } = await ctx.db.todo.updateMany({
-        where: { userId: ctx.user.id, completed: !input.completed },
-        data: {
-          completed: input.completed,
-          completedAt: input.completed ? new Date() : null,
-          version: { increment: 1 },
-        },
-      });
-      return { count };
-    }),
+    .mutation(async ({ ctx, input }) => ({ count: await toggleAllTodos(ctx.db, ctx.user.id, input.completed) })),
 
   clearCompleted: protectedProcedure
     .meta({
       openapi: { method: "POST", path: "/todos/clear-completed", tags: ["todos"], summary: "Delete every completed todo", errorResponses: errorResponses() },
       response: countJson,
     })
-    .mutation(async ({ ctx }) => {
-      const { count } = await ctx.db.todo.deleteMany({ where: { userId: ctx.user.id, completed: true } });
-      return { count };
-    }),
+    .mutation(async ({ ctx }) => ({ count: await clearCompletedTodos(ctx.db, ctx.user.id) })),
 });
