@@ -2,13 +2,14 @@
  * Every statement on todos. Each one carries the caller's id in its WHERE clause and is one round trip;
  * results are the client-facing DTO or an outcome the caller maps to an error (not found, stale version).
  */
+import { randomUUID } from "node:crypto";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { PrismaClient } from "../db/client.ts";
 import type { Identity } from "../auth/tokens.ts";
 import type { UserRegistry } from "../users/registry.ts";
 import { decodeCursor, encodeCursor, type Cursor } from "./cursor.ts";
-import { PRIORITIES, type CreateInput, type ListInput, type UpdateInput } from "./schemas.ts";
-import { todoColumns, todoSelect, type TodoDTO } from "./select.ts";
+import type { CreateInput, ListInput, SortField, UpdateInput } from "./schemas.ts";
+import { todoColumns, type TodoDTO } from "./select.ts";
 
 export type { TodoDTO };
 export interface TodoPage {
@@ -34,7 +35,9 @@ const canExist = (id: string) => UUID.test(id);
 
 export async function findTodo(db: PrismaClient, userId: string, id: string): Promise<TodoDTO | null> {
   if (!canExist(id)) return null;
-  return db.todo.findFirst({ where: { id, userId }, select: todoSelect });
+  const rows = await db.$queryRaw<TodoDTO[]>`
+    SELECT ${todoColumns} FROM "Todo" WHERE "id" = ${id}::uuid AND "userId" = ${userId}`;
+  return rows[0] ?? null;
 }
 
 /** One page in the list's order; null when `input.cursor` is not a cursor issued for this orderBy and order. */
@@ -42,12 +45,11 @@ export async function listTodos(db: PrismaClient, userId: string, input: ListInp
   const cursor = input.cursor ? decodeCursor(input.cursor, input.orderBy, input.order) : null;
   if (input.cursor && !cursor) return null;
   // One extra row tells whether there is a next page, in the same query.
-  const rows = await db.todo.findMany({
-    where: listWhere(userId, input, cursor),
-    orderBy: listOrderBy(input),
-    take: input.limit + 1,
-    select: todoSelect,
-  });
+  const rows = await db.$queryRaw<TodoDTO[]>`
+    SELECT ${todoColumns} FROM "Todo"
+    WHERE ${listWhere(userId, input, cursor)}
+    ORDER BY ${listOrderBy(input)}
+    LIMIT ${input.limit + 1}`;
   const items = rows.slice(0, input.limit);
   const last = items.at(-1);
   const nextCursor =
@@ -69,12 +71,21 @@ export async function todoStats(db: PrismaClient, userId: string): Promise<TodoS
 
 /** Creates the owner's todo; the owner's User row is recreated once if it was deleted behind the registry's back. */
 export async function createTodo(db: PrismaClient, users: UserRegistry, owner: Identity, input: CreateInput): Promise<TodoDTO> {
-  const create = () => db.todo.create({ data: { ...input, userId: owner.id }, select: todoSelect });
+  const create = async () => {
+    // What Prisma's create would send: a v4 id and both timestamps from the application clock, defaults for the rest.
+    const now = new Date();
+    const rows = await db.$queryRaw<TodoDTO[]>`
+      INSERT INTO "Todo" ("id", "userId", "title", "description", "priority", "dueAt", "createdAt", "updatedAt")
+      VALUES (${randomUUID()}::uuid, ${owner.id}, ${input.title}, ${input.description ?? null},
+              ${input.priority ?? "MEDIUM"}::"Priority", ${input.dueAt ?? null}, ${now}, ${now})
+      RETURNING ${todoColumns}`;
+    return rows[0]!;
+  };
   try {
     return await create();
   } catch (error) {
-    // P2003: the foreign key to User failed (e.g. after a reset).
-    if (!(error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2003")) throw error;
+    // The foreign key to User failed (e.g. after a reset).
+    if (!isForeignKeyViolation(error)) throw error;
     users.forget(owner.id);
     await users.ensure(owner);
     return await create();
@@ -96,7 +107,8 @@ export async function updateTodo(db: PrismaClient, userId: string, input: Update
 
   // Not updated: tell a stale version from a missing todo (only on this failure path).
   if (input.expectedVersion !== undefined) {
-    const current = await db.todo.findFirst({ where: { id: input.id, userId }, select: { version: true } });
+    const [current] = await db.$queryRaw<{ version: number }[]>`
+      SELECT "version" FROM "Todo" WHERE "id" = ${input.id}::uuid AND "userId" = ${userId}`;
     if (current) return { status: "stale", version: current.version };
   }
   return { status: "not-found" };
@@ -105,7 +117,7 @@ export async function updateTodo(db: PrismaClient, userId: string, input: Update
 /** True when the todo existed and is gone. */
 export async function deleteTodo(db: PrismaClient, userId: string, id: string): Promise<boolean> {
   if (!canExist(id)) return false;
-  const { count } = await db.todo.deleteMany({ where: { id, userId } });
+  const count = await db.$executeRaw`DELETE FROM "Todo" WHERE "id" = ${id}::uuid AND "userId" = ${userId}`;
   return count > 0;
 }
 
@@ -144,50 +156,55 @@ function setClauses(input: UpdateInput, now: Date): Prisma.Sql[] {
   return sets;
 }
 
-type Where = Prisma.TodoWhereInput;
-type Priority = (typeof PRIORITIES)[number];
+// Column names come from this fixed map (the input's orderBy is an enum), never from a client's string.
+const SORT_COLUMN = {
+  createdAt: Prisma.raw(`"createdAt"`),
+  updatedAt: Prisma.raw(`"updatedAt"`),
+  dueAt: Prisma.raw(`"dueAt"`),
+  priority: Prisma.raw(`"priority"`),
+  title: Prisma.raw(`"title"`),
+} satisfies Record<SortField, Prisma.Sql>;
 
 /** ORDER BY the chosen column, then id, both in the same direction; todos without a due date come last. */
-function listOrderBy({ orderBy, order }: Pick<ListInput, "orderBy" | "order">): Prisma.TodoOrderByWithRelationInput[] {
-  const first = orderBy === "dueAt" ? { dueAt: { sort: order, nulls: "last" as const } } : { [orderBy]: order };
-  return [first, { id: order }];
+function listOrderBy({ orderBy, order }: Pick<ListInput, "orderBy" | "order">): Prisma.Sql {
+  const direction = Prisma.raw(order === "asc" ? "ASC" : "DESC");
+  const nulls = orderBy === "dueAt" ? Prisma.raw(" NULLS LAST") : Prisma.empty;
+  return Prisma.sql`${SORT_COLUMN[orderBy]} ${direction}${nulls}, "id" ${direction}`;
 }
 
-/** The filter part of the WHERE clause; the caller's id is always the first condition. */
-function listWhere(userId: string, input: ListInput, cursor: Cursor | null): Where {
-  const and: Where[] = [];
+/** The WHERE clause; the caller's id is always the first condition. */
+function listWhere(userId: string, input: ListInput, cursor: Cursor | null): Prisma.Sql {
+  const and = [Prisma.sql`"userId" = ${userId}`];
+  if (input.status !== "all") and.push(Prisma.sql`"completed" = ${input.status === "completed"}`);
   if (input.search) {
-    // Prisma passes `contains` to ILIKE as is: escape its wildcards so they match literally.
-    const contains = input.search.replace(/[\\%_]/g, "\\$&");
-    and.push({
-      OR: [
-        { title: { contains, mode: "insensitive" } },
-        { description: { contains, mode: "insensitive" } },
-      ],
-    });
+    // ILIKE's wildcards in the search are escaped so they match literally (backslash is ILIKE's escape).
+    const pattern = `%${input.search.replace(/[\\%_]/g, "\\$&")}%`;
+    and.push(Prisma.sql`("title" ILIKE ${pattern} OR "description" ILIKE ${pattern})`);
   }
   if (cursor) and.push(after(cursor));
-  return {
-    userId,
-    ...(input.status === "active" ? { completed: false } : input.status === "completed" ? { completed: true } : {}),
-    ...(and.length ? { AND: and } : {}),
-  };
+  return Prisma.join(and, " AND ");
 }
 
 /** Keyset condition: rows strictly after (value, id) in the list's order. */
-function after({ orderBy, order, value, id }: Cursor): Where {
-  const cmp = order === "asc" ? "gt" : "lt";
-  const idAfter = { id: { [cmp]: id } };
+function after({ orderBy, order, value, id }: Cursor): Prisma.Sql {
+  const cmp = Prisma.raw(order === "asc" ? ">" : "<");
+  const idAfter = Prisma.sql`"id" ${cmp} ${id}::uuid`;
+  const column = SORT_COLUMN[orderBy];
   if (orderBy === "dueAt") {
     // NULLS LAST in both directions: after a null only nulls with a later id remain.
-    if (value === null) return { dueAt: null, ...idAfter };
-    return { OR: [{ dueAt: { [cmp]: value } }, { dueAt: value, ...idAfter }, { dueAt: null }] };
+    if (value === null) return Prisma.sql`("dueAt" IS NULL AND ${idAfter})`;
+    return Prisma.sql`("dueAt" ${cmp} ${value} OR ("dueAt" = ${value} AND ${idAfter}) OR "dueAt" IS NULL)`;
   }
-  if (orderBy === "priority") {
-    // Enum filters have no lt/gt: list the values that sort after this one (declaration order).
-    const index = PRIORITIES.indexOf(value as Priority);
-    const later = order === "asc" ? PRIORITIES.slice(index + 1) : PRIORITIES.slice(0, index);
-    return { OR: [{ priority: { in: [...later] } }, { priority: value as Priority, ...idAfter }] };
-  }
-  return { OR: [{ [orderBy]: { [cmp]: value } }, { [orderBy]: value, ...idAfter }] };
+  // Enum values compare in declaration order (LOW < MEDIUM < HIGH), as they sort.
+  const typed = orderBy === "priority" ? Prisma.sql`${value}::"Priority"` : Prisma.sql`${value}`;
+  return Prisma.sql`(${column} ${cmp} ${typed} OR (${column} = ${typed} AND ${idAfter}))`;
+}
+
+/** P2003 from Prisma's own queries; raw queries report the driver's view under P2010. */
+function isForeignKeyViolation(error: unknown): boolean {
+  if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return false;
+  if (error.code === "P2003") return true;
+  const cause = (error.meta as { driverAdapterError?: { cause?: { kind?: unknown; originalCode?: unknown } } } | undefined)
+    ?.driverAdapterError?.cause;
+  return cause?.kind === "ForeignKeyConstraintViolation" || cause?.originalCode === "23503";
 }
