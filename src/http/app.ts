@@ -6,6 +6,7 @@ import type { Config } from "../config.ts";
 import { createContextFactory } from "../trpc/context.ts";
 import type { Database } from "../db/client.ts";
 import { devTokenRouter } from "./dev-token.ts";
+import { callFailureHandler, sendError } from "./errors.ts";
 import type { Logger } from "../logger.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { requestLogger } from "./requests.ts";
@@ -41,6 +42,8 @@ export interface AppOptions {
  */
 export function createApp({ config, database, logger, webDir }: AppOptions) {
   const metrics = createMetrics({ procedures: Object.keys(appRouter._def.procedures), poolStats: database.poolStats });
+  // Both surfaces count and log their failed calls the same way.
+  const onCallError = callFailureHandler({ metrics, logger });
   const app = express();
   app.disable("x-powered-by");
   // Whose X-Forwarded-For to believe: decides req.ip, which the per-IP rate limit counts by.
@@ -97,20 +100,13 @@ export function createApp({ config, database, logger, webDir }: AppOptions) {
         return limited ? { headers: { "retry-after": String(limited.retryAfterSeconds) } } : {};
       },
       onError({ error, path, type, ctx }) {
-        metrics.countError(metrics.procedure(path), error.code);
-        if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
-          // The path is logged only when it names a procedure: an unknown one is whatever the client sent.
-          logger.error(
-            { err: error.cause ?? error, path: metrics.procedure(path), type, code: error.code, reqId: ctx?.requestId },
-            "procedure failed",
-          );
-        }
+        onCallError({ error, path, type, reqId: ctx?.requestId, surface: "trpc" });
       },
     }),
   );
 
-  app.use("/api", createRestRouter({ createContext, bodyLimitBytes: config.bodyLimitBytes, logger }));
-  app.use("/api", restNotFound);
+  app.use("/api", createRestRouter({ router: appRouter, createContext, bodyLimitBytes: config.bodyLimitBytes, onCallError }));
+  app.use("/api", restNotFound(onCallError));
 
   const { secret } = config.auth;
   if (config.env !== "production" && secret) app.use("/dev", devTokenRouter({ ...config.auth, secret }));
@@ -126,13 +122,17 @@ export function createApp({ config, database, logger, webDir }: AppOptions) {
     );
   }
 
-  app.use((_req, res) => {
-    res.status(404).json({ error: "Not found" });
+  app.use((req, res) => {
+    sendError(req, res, 404, "NOT_FOUND", "Not found");
   });
-  const onError: ErrorRequestHandler = (error, _req, res, _next) => {
+  const onError: ErrorRequestHandler = (error, req, res, _next) => {
     const status = typeof error?.status === "number" && error.status >= 400 && error.status < 600 ? error.status : 500;
-    if (status >= 500) logger.error({ err: error, reqId: res.locals.requestId }, "request failed");
-    res.status(status).json({ error: status >= 500 ? "Internal server error" : String(error.message ?? "Bad request") });
+    if (status >= 500) {
+      logger.error({ err: error, reqId: res.locals.requestId }, "request failed");
+      return sendError(req, res, status, "INTERNAL_SERVER_ERROR", "Internal server error");
+    }
+    // Express's own errors (a body's, a file's) carry a status, no tRPC code: the nearest one, for the API shapes.
+    sendError(req, res, status, status === 404 ? "NOT_FOUND" : "BAD_REQUEST", String(error.message ?? "Bad request"));
   };
   app.use(onError);
   return app;
@@ -145,8 +145,8 @@ function metricsHandler(metrics: Metrics, token: string | undefined): RequestHan
     if (expected) {
       const given = Buffer.from(req.headers.authorization ?? "");
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        res.status(401).setHeader("www-authenticate", "Bearer").json({ error: "Unauthorized" });
-        return;
+        res.setHeader("www-authenticate", "Bearer");
+        return sendError(req, res, 401, "UNAUTHORIZED", "Unauthorized");
       }
     }
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -3,6 +3,7 @@ import express, { Router } from "express";
 import { z } from "zod";
 import { signToken, userIdSchema } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
+import { sendError } from "./errors.ts";
 
 const bodySchema = z.object({ name: z.string({ error: "must be a string" }).trim().pipe(userIdSchema) }, { error: "expected a JSON object" });
 
@@ -16,8 +17,7 @@ export function devTokenRouter(auth: Config["auth"] & { secret: string }) {
     const parsed = bodySchema.safeParse(req.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      res.status(400).json({ error: `${issue.path.join(".") || "body"}: ${issue.message}` });
-      return;
+      return sendError(req, res, 400, "BAD_REQUEST", `${issue.path.join(".") || "body"}: ${issue.message}`);
     }
     const { name } = parsed.data;
     const token = await signToken(auth.secret, { sub: name, name }, { expiresIn: EXPIRES_IN, issuer: auth.issuer, audience: auth.audience });

@@ -1,13 +1,13 @@
 /**
  * The same procedures as REST under /api (trpc-to-openapi), the OpenAPI 3.1 document at /api/openapi.json and
- * Swagger UI at /api/docs, served from node_modules (no CDN). Plain JSON both ways: dates are ISO strings.
+ * Swagger UI at /api/docs. Plain JSON both ways: dates are ISO strings.
  */
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
-import type { AnyProcedure, AnyRouter } from "@trpc/server";
+import { TRPCError, type AnyProcedure, type AnyRouter } from "@trpc/server";
+import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import type { CreateExpressContextOptions } from "@trpc/server/adapters/express";
-import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from "express";
+import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import {
   createOpenApiNodeHttpHandler,
   createProcedureCache,
@@ -22,9 +22,9 @@ import {
 import type { z } from "zod";
 import { projectRoot } from "../project.ts";
 import type { Context } from "../trpc/context.ts";
-import type { Logger } from "../logger.ts";
 import { errorJson, type ApiMeta } from "../trpc/openapi.ts";
-import { appRouter } from "../trpc/routers/_app.ts";
+import { sendError, type FailedCall } from "./errors.ts";
+import { swaggerUi } from "./swagger-ui.ts";
 
 type Procedure = AnyProcedure & { _def: { meta?: ApiMeta; output?: unknown; inputs: unknown[] } };
 
@@ -57,6 +57,8 @@ function pinCoercion(schema: unknown): void {
     const inner = unwrapZodType(field as z.ZodType, false);
     if (instanceofZodTypeCoercible(inner)) {
       const def = inner._zod.def as { coerce?: boolean };
+      // Already pinned by an earlier app in this process (a pinned property cannot be redefined).
+      if (Object.getOwnPropertyDescriptor(def, "coerce")?.configurable === false) continue;
       const value = def.coerce ?? false;
       Object.defineProperty(def, "coerce", { get: () => value, set: () => {}, configurable: false });
     } else if (instanceofZodTypeObject(inner)) {
@@ -65,17 +67,11 @@ function pinCoercion(schema: unknown): void {
   }
 }
 
-for (const procedure of procedures(appRouter)) for (const input of procedure._def.inputs) pinCoercion(input);
-attachResponseSchemas(appRouter);
-
 const version = (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version;
 
-/** The OpenAPI document as served: built and serialised once, on first request. */
-let documentJson: string | undefined;
-
 /** The OpenAPI 3.1 document of the REST surface; every error response is the tRPC error shape. */
-function createOpenApiDocument(): OpenAPIObject {
-  const document = generateOpenApiDocument(appRouter, {
+function createOpenApiDocument(router: AnyRouter): OpenAPIObject {
+  const document = generateOpenApiDocument(router, {
     title: "Todo API",
     description:
       "The tRPC procedures as REST. Authenticate with `Authorization: Bearer <JWT>`. Bodies and responses are plain JSON; " +
@@ -101,7 +97,6 @@ function createOpenApiDocument(): OpenAPIObject {
 // --- Requests: JSON bodies (express.json), strict conversion of query strings
 
 const withBody = (method: string) => method !== "GET" && method !== "DELETE" && method !== "HEAD";
-const findProcedure = createProcedureCache(appRouter as never);
 
 /** Query strings hold strings: numbers and booleans are converted only when they are exactly one. */
 function convert(value: string, schema: z.ZodType): unknown {
@@ -126,37 +121,35 @@ function queryInput(req: Request, procedure: Procedure): Record<string, unknown[
 }
 
 export interface RestOptions {
+  /** Its procedures with `meta.openapi` are served; prepared for REST here (see above), idempotently. */
+  router: AnyRouter;
   createContext: (opts: CreateExpressContextOptions) => Context;
   bodyLimitBytes: number;
-  logger: Logger;
+  onCallError: (call: FailedCall) => void;
 }
-
-interface RestError {
-  message: string;
-  code: string;
-  data: { code: string; httpStatus: number; zodError: null };
-}
-
-const restError = (httpStatus: number, code: string, message: string): RestError => ({
-  message,
-  code,
-  data: { code, httpStatus, zodError: null },
-});
 
 /** The Express router for /api. */
-export function createRestRouter({ createContext, bodyLimitBytes, logger }: RestOptions): Router {
-  const router = Router();
-  router.get("/openapi.json", (_req, res) => {
-    documentJson ??= JSON.stringify(createOpenApiDocument());
+export function createRestRouter({ router, createContext, bodyLimitBytes, onCallError }: RestOptions): Router {
+  for (const procedure of procedures(router)) for (const input of procedure._def.inputs) pinCoercion(input);
+  attachResponseSchemas(router);
+  const findProcedure = createProcedureCache(router);
+
+  const rest = Router();
+  // Built and serialised once, on first request.
+  let documentJson: string | undefined;
+  rest.get("/openapi.json", (_req, res) => {
+    documentJson ??= JSON.stringify(createOpenApiDocument(router));
     res.type("json").send(documentJson);
   });
-  router.use("/docs", docs());
+  rest.use("/docs", swaggerUi());
 
   const parseJson = express.json({ limit: bodyLimitBytes, strict: true, type: () => true });
   const prepare: RequestHandler = (req, res, next) => {
     const url = new URL(req.url, "http://localhost");
     const found = findProcedure(req.method as never, url.pathname.replace(/\/+$/, "") || "/");
     if (!found?.procedure) return next();
+    // Names the call in the access log and in the metrics of a refused body.
+    res.locals.procedure = found.procedure.path;
     if (withBody(req.method)) {
       // No Content-Type is read as JSON, so `curl -X POST …/clear-completed` needs no header (the adapter requires one).
       req.headers["content-type"] ??= "application/json";
@@ -166,89 +159,45 @@ export function createRestRouter({ createContext, bodyLimitBytes, logger }: Rest
     Object.defineProperty(req, "query", { value: queryInput(req, found.procedure.procedure as Procedure), writable: true });
     next();
   };
-  router.use(prepare);
+  rest.use(prepare);
 
   const handler = createOpenApiNodeHttpHandler({
-    router: appRouter,
+    router,
     createContext: createContext as never,
     maxBodySize: bodyLimitBytes,
-    onError({ error, path, type }) {
-      if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
-        logger.error({ err: error.cause ?? error, path, type, code: error.code, surface: "rest" }, "procedure failed");
-      }
+    onError({ error, path, type, ctx }) {
+      onCallError({ error, path, type, reqId: (ctx as Context | undefined)?.requestId, surface: "rest" });
     },
   });
-  router.use((req, res, next) => handler(req, res, next));
+  rest.use((req, res, next) => handler(req, res, next));
 
-  // Body parser failures, in the REST error shape and with tRPC's codes.
-  const onError: ErrorRequestHandler = (error, _req, res, next) => {
+  // Body parser failures, with tRPC's codes, counted as failed calls of the procedure.
+  const refuse = (req: Request, res: Response, status: number, code: TRPC_ERROR_CODE_KEY, message: string) => {
+    const error = new TRPCError({ code, message });
+    onCallError({ error, path: res.locals.procedure as string, type: "unknown", reqId: res.locals.requestId as string, surface: "rest" });
+    sendError(req, res, status, code, message);
+  };
+  const onError: ErrorRequestHandler = (error, req, res, next) => {
     if (res.headersSent) return next(error);
-    if (error?.type === "entity.too.large") return void res.status(413).json(restError(413, "PAYLOAD_TOO_LARGE", "Request body too large"));
-    if (error?.type === "entity.parse.failed") return void res.status(400).json(restError(400, "PARSE_ERROR", "Body is not valid JSON"));
+    if (error?.type === "entity.too.large") return refuse(req, res, 413, "PAYLOAD_TOO_LARGE", "Request body too large");
+    if (error?.type === "entity.parse.failed") return refuse(req, res, 400, "PARSE_ERROR", "Body is not valid JSON");
     if (error?.type === "charset.unsupported" || error?.type === "encoding.unsupported") {
-      return void res.status(415).json(restError(415, "UNSUPPORTED_MEDIA_TYPE", String(error.message)));
+      return refuse(req, res, 415, "UNSUPPORTED_MEDIA_TYPE", String(error.message));
     }
     next(error);
   };
-  router.use(onError);
-  return router;
+  rest.use(onError);
+  return rest;
 }
 
 /**
- * 404 for /api paths no route answered, in the REST error shape. Mounted by the app after the REST router,
- * so other routes under /api may be added between the two.
+ * 404 for /api paths no route answered, in the REST error shape, counted as a call of an unknown procedure (as
+ * tRPC counts one). Mounted by the app after the REST router, so other routes under /api may be added between the two.
  */
-export const restNotFound: RequestHandler = (req, res) => {
-  res.status(404).json(restError(404, "NOT_FOUND", `No route ${req.method} ${req.baseUrl}${req.path}`));
-};
-
-// --- Swagger UI, from the swagger-ui-dist package
-
-const swaggerUiDir = path.dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
-const SWAGGER_FILES = ["swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"];
-
-// Relative URLs: the page lives at /api/docs, its assets under /api/docs/, the document at /api/openapi.json.
-const DOCS_HTML = `<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <title>Todo API — REST</title>
-  <link rel="icon" type="image/png" href="docs/favicon-32x32.png">
-  <link rel="stylesheet" href="docs/swagger-ui.css">
-</head>
-<body>
-  <div id="swagger-ui"></div>
-  <script src="docs/swagger-ui-bundle.js"></script>
-  <script src="docs/init.js"></script>
-</body>
-</html>
-`;
-
-// A file rather than an inline script, so a strict Content-Security-Policy (script-src 'self') allows it.
-// validatorUrl: null keeps Swagger UI from sending the document to its online validator.
-const DOCS_INIT = `window.ui = SwaggerUIBundle({
-  url: "openapi.json",
-  dom_id: "#swagger-ui",
-  validatorUrl: null,
-  deepLinking: true,
-});
-`;
-
-function docs(): Router {
-  const router = Router({ strict: true });
-  router.get("/", (req, res) => {
-    // /api/docs/ would resolve the page's relative URLs one level too deep.
-    if (req.originalUrl.split("?")[0]!.endsWith("/")) return res.redirect(301, `${req.baseUrl}`);
-    res.type("html").send(DOCS_HTML);
-  });
-  router.get("/init.js", (_req, res) => {
-    res.type("js").send(DOCS_INIT);
-  });
-  for (const file of SWAGGER_FILES) {
-    router.get(`/${file}`, (_req, res) => {
-      res.sendFile(path.join(swaggerUiDir, file), { maxAge: "1d" });
-    });
-  }
-  return router;
+export function restNotFound(onCallError: (call: FailedCall) => void): RequestHandler {
+  return (req, res) => {
+    const message = `No route ${req.method} ${req.baseUrl}${req.path}`;
+    onCallError({ error: new TRPCError({ code: "NOT_FOUND", message }), path: undefined, type: "unknown", reqId: res.locals.requestId as string, surface: "rest" });
+    sendError(req, res, 404, "NOT_FOUND", message);
+  };
 }

@@ -1,22 +1,10 @@
 /** Express middleware in front of /trpc: security headers, CORS allowlist, per-IP rate limit, JSON-only bodies. */
-import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
-import { TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
 import cors from "cors";
-import type { RequestHandler, Response } from "express";
+import type { RequestHandler } from "express";
 import { MemoryStore, rateLimit, type Options } from "express-rate-limit";
 import helmet from "helmet";
 import type { Config } from "../config.ts";
-import { transformer } from "../trpc/transformer.ts";
-
-/** A tRPC error response built outside tRPC, so typed clients still get a TRPCClientError with `data.code`. */
-export function trpcErrorBody(code: TRPC_ERROR_CODE_KEY, httpStatus: number, message: string): string {
-  const shape = { message, code: TRPC_ERROR_CODES_BY_KEY[code], data: { code, httpStatus, zodError: null } };
-  return JSON.stringify({ error: transformer.serialize(shape) });
-}
-
-function send(res: Response, status: number, body: string): void {
-  res.status(status).type("application/json").end(body);
-}
+import { sendError } from "./errors.ts";
 
 /**
  * helmet's defaults, but for `upgrade-insecure-requests`: it would make browsers fetch the page's own assets over
@@ -48,13 +36,11 @@ export function ipRateLimit({ windowMs, perIp }: Config["rateLimit"]): RequestHa
     legacyHeaders: false,
     // TRUST_PROXY decides whose address req.ip is; the README explains it.
     validate: { xForwardedForHeader: false },
-    handler(_req, res) {
-      send(res, 429, trpcErrorBody("TOO_MANY_REQUESTS", 429, "Too many requests from this address, retry later"));
+    handler(req, res) {
+      sendError(req, res, 429, "TOO_MANY_REQUESTS", "Too many requests from this address, retry later");
     },
   });
 }
-
-const UNSUPPORTED = trpcErrorBody("UNSUPPORTED_MEDIA_TYPE", 415, "POST bodies must be application/json");
 
 /**
  * POST bodies must be JSON: tRPC would also accept multipart/form-data and octet-stream, which no procedure
@@ -66,7 +52,7 @@ export const requireJsonBody: RequestHandler = (req, res, next) => {
   const semicolon = type?.indexOf(";") ?? -1;
   const mime = (semicolon === -1 ? type : type!.slice(0, semicolon))?.trim().toLowerCase();
   if (mime === "application/json") return next();
-  send(res, 415, UNSUPPORTED);
+  sendError(req, res, 415, "UNSUPPORTED_MEDIA_TYPE", "POST bodies must be application/json");
 };
 
 /** A caller over its limit; `retryAfterSeconds` goes into the Retry-After header. */

@@ -1,0 +1,51 @@
+/**
+ * Every error response built outside tRPC's and trpc-to-openapi's own handling, in the shape of the surface the
+ * request was for, and the one place a failed call is counted and logged.
+ */
+import type { TRPCError } from "@trpc/server";
+import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+import type { Request, Response } from "express";
+import type { Logger } from "../logger.ts";
+import { transformer } from "../trpc/transformer.ts";
+import type { Metrics } from "./metrics.ts";
+import { pathOf, routeOf } from "./requests.ts";
+
+/**
+ * On /trpc the tRPC shape, serialised as tRPC does, so typed clients still get a TRPCClientError with `data.code`;
+ * on /api the REST shape (README); anywhere else `{ error: message }`.
+ */
+export function sendError(req: Request, res: Response, status: number, code: TRPC_ERROR_CODE_KEY, message: string): void {
+  const route = routeOf(pathOf(req.originalUrl));
+  res.status(status);
+  if (route === "/trpc") {
+    const shape = { message, code: TRPC_ERROR_CODES_BY_KEY[code], data: { code, httpStatus: status, zodError: null } };
+    res.type("application/json").end(JSON.stringify({ error: transformer.serialize(shape) }));
+  } else if (route === "/api") {
+    res.json({ message, code, data: { code, httpStatus: status, zodError: null } });
+  } else {
+    res.json({ error: message });
+  }
+}
+
+/** A tRPC or REST call that ended in an error. `path` is whatever the client asked for, a procedure or not. */
+export interface FailedCall {
+  error: TRPCError;
+  path: string | undefined;
+  type: string;
+  reqId: string | undefined;
+  surface: "trpc" | "rest";
+}
+
+/**
+ * Counts every failed call by procedure and code, and logs those that are the server's fault (the client's own
+ * mistakes would only flood the log). The path is logged only when it names a procedure.
+ */
+export function callFailureHandler({ metrics, logger }: { metrics: Metrics; logger: Logger }): (call: FailedCall) => void {
+  return ({ error, path, type, reqId, surface }) => {
+    const procedure = metrics.procedure(path);
+    metrics.countError(procedure, error.code);
+    if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
+      logger.error({ err: error.cause ?? error, path: procedure, type, code: error.code, reqId, surface }, "procedure failed");
+    }
+  };
+}
