@@ -33,6 +33,8 @@ export interface AppOptions {
   logger: Logger;
   /** The built TodoMVC page (web/dist), served at `/`; without it `/` is a 404. */
   webDir?: string;
+  /** false: every tRPC request through tRPC's own handler (src/http/trpc-fast-path.ts is then unused). */
+  trpcFastPath?: boolean;
 }
 
 /**
@@ -40,7 +42,7 @@ export interface AppOptions {
  * liveness at /healthz, readiness at /readyz, Prometheus at /metrics, the page at /, and outside production
  * POST /dev/token. Starts nothing.
  */
-export function createApp({ config, database, logger, webDir }: AppOptions) {
+export function createApp({ config, database, logger, webDir, trpcFastPath = true }: AppOptions) {
   const metrics = createMetrics({ procedures: Object.keys(appRouter._def.procedures), poolStats: database.poolStats });
   // Both surfaces count and log their failed calls the same way.
   const onCallError = callFailureHandler({ metrics, logger });
@@ -87,6 +89,7 @@ export function createApp({ config, database, logger, webDir }: AppOptions) {
     "/trpc",
     createTrpcMiddleware({
       router: appRouter,
+      fastPath: trpcFastPath,
       createContext,
       // tRPC reads the body itself: this is where the size cap is enforced (413 above it).
       maxBodySize: config.bodyLimitBytes,

@@ -3,7 +3,8 @@
  * `incomingMessageToRequest` and `resolveResponse`), but the answer is written with one `res.end(body)`
  * and a Content-Length, instead of piped through a WritableStream as a chunked body (a stream, a
  * promise per chunk and a second socket write per response; see bench/README.md). No procedure here
- * streams (no subscriptions), so nothing is lost by buffering.
+ * streams (no subscriptions), so nothing is lost by buffering. The common single call skips even that
+ * (src/http/trpc-fast-path.ts).
  */
 import type { AnyTRPCRouter } from "@trpc/server";
 import {
@@ -13,14 +14,20 @@ import {
 } from "@trpc/server/adapters/node-http";
 import { resolveResponse } from "@trpc/server/http";
 import type { Handler, Request, Response } from "express";
+import { createFastPath } from "./trpc-fast-path.ts";
 
+/** `fastPath: false` sends every request the stock way (the differential test compares the two). */
 export function createTrpcMiddleware<TRouter extends AnyTRPCRouter>(
-  opts: NodeHTTPHandlerOptions<TRouter, Request, Response>,
+  opts: NodeHTTPHandlerOptions<TRouter, Request, Response> & { fastPath?: boolean },
 ): Handler {
+  const fast = opts.fastPath === false ? undefined : createFastPath(opts);
   return (req, res) => {
     // Mounted on a prefix: req.path is the procedure path (several joined by commas for a batch).
     const path = req.path.slice(req.path.lastIndexOf("/") + 1);
-    handle(opts, req, res, path).catch(internal_exceptionHandler({ ...opts, req, res, path }));
+    const answered = fast ? fast(req, res, path) : Promise.resolve(false);
+    answered
+      .then((done) => (done ? undefined : handle(opts, req, res, path)))
+      .catch(internal_exceptionHandler({ ...opts, req, res, path }));
   };
 }
 
