@@ -1,26 +1,25 @@
-import { readFileSync } from "node:fs";
 import { defineConfig } from "prisma/config";
-import { loadEnvFile, pgliteDataDir } from "./src/project.ts";
-import { lockFileFor } from "./src/db/embedded.ts";
+import { chooseDatabase } from "./src/db/bootstrap.ts";
+import { loadEnvFile } from "./src/project.ts";
 
 loadEnvFile();
 
-/** While `npm start` runs on the embedded database, its lock file says where it is served. */
-function embeddedUrl(): string | undefined {
+/**
+ * The Prisma CLI's URL (src/db/bootstrap.ts, purpose "prisma"): DIRECT_URL, DATABASE_URL, or the embedded database
+ * `npm start` is serving. Left unset when there is none: `prisma generate` (run by `npm ci`) needs no database,
+ * and scripts/prisma.mjs stops Studio first with the line naming the variable.
+ */
+function datasourceUrl(): string | undefined {
   try {
-    return JSON.parse(readFileSync(lockFileFor(pgliteDataDir()), "utf8")).url;
+    return chooseDatabase("prisma").url;
   } catch {
     return undefined;
   }
 }
 
-// Used by the Prisma CLI (generate, studio, and `migrate deploy` where the native engine is reachable).
-// Migrations run against DIRECT_URL (Neon's unpooled endpoint), falling back to DATABASE_URL.
 export default defineConfig({
   schema: "prisma/schema.prisma",
   // `npx prisma db seed` runs the same seed as `npm run db:seed`.
   migrations: { path: "prisma/migrations", seed: "tsx scripts/seed.ts" },
-  datasource: {
-    url: process.env.DIRECT_URL || process.env.DATABASE_URL || embeddedUrl() || "postgresql://postgres@localhost:5432/postgres",
-  },
+  datasource: { url: datasourceUrl() },
 });

@@ -11,8 +11,8 @@ import {
   migrationStatus,
   resetDatabase,
 } from "../src/db/migrations.ts";
-import { startEmbeddedDatabase } from "../src/db/embedded.ts";
-import { loadEnvFile, pgliteDataDir } from "../src/project.ts";
+import { bootstrapDatabase } from "../src/db/bootstrap.ts";
+import { loadEnvFile } from "../src/project.ts";
 
 loadEnvFile();
 
@@ -25,23 +25,13 @@ const usage = `Usage: tsx scripts/db.ts <command>
 
 class UsageError extends Error {}
 
-/**
- * Runs `fn` on the database migrations target: DIRECT_URL (unpooled), else DATABASE_URL; outside production
- * with neither, the embedded database `npm start` uses (PGLITE_DATA_DIR).
- */
+/** Runs `fn` on the migrations target (src/db/bootstrap.ts, purpose "migrate"); an embedded one is closed after. */
 async function withMigrationUrl<T>(fn: (url: string) => Promise<T>): Promise<T> {
-  const url = process.env.DIRECT_URL || process.env.DATABASE_URL;
-  if (url) return fn(url);
-  if (process.env.NODE_ENV === "production") {
-    throw new UsageError("No database URL: set DIRECT_URL or DATABASE_URL (NODE_ENV=production has no embedded database).");
-  }
-  const dataDir = pgliteDataDir();
-  console.log(`No DIRECT_URL or DATABASE_URL: using the embedded database in ${path.relative(process.cwd(), dataDir)}`);
-  const embedded = await startEmbeddedDatabase({ dataDir });
+  const db = await bootstrapDatabase("migrate", { announce: console.log });
   try {
-    return await fn(embedded.url);
+    return await fn(db.url);
   } finally {
-    await embedded.close();
+    await db.close();
   }
 }
 

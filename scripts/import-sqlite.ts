@@ -8,9 +8,8 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { ConfigError, parseConfig, type Config } from "../src/config.ts";
 import { loadEnvFile } from "../src/project.ts";
+import { bootstrapDatabase, type BootstrappedDatabase } from "../src/db/bootstrap.ts";
 import { createDatabase, type Database } from "../src/db/client.ts";
-import { startEmbeddedDatabase, type EmbeddedDatabase } from "../src/db/embedded.ts";
-import { deployMigrations } from "../src/db/migrations.ts";
 import { createProgress } from "./sqlite-import/progress.ts";
 import { formatReport } from "./sqlite-import/report.ts";
 import { DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, importSqlite, MAX_BATCH_SIZE } from "./sqlite-import/run.ts";
@@ -48,30 +47,18 @@ function parse() {
 }
 
 /** The server's database: DATABASE_URL, else (outside production) the embedded one, migrated as `npm start` does. */
-async function openDatabase(config: Config, logger: pino.Logger): Promise<{ database: Database; embedded?: EmbeddedDatabase }> {
-  let url = config.db.url;
-  let embedded: EmbeddedDatabase | undefined;
-  if (!url) {
-    process.stderr.write(`No DATABASE_URL: importing into the embedded database in ${config.db.pgliteDataDir}\n`);
-    embedded = await startEmbeddedDatabase({ dataDir: config.db.pgliteDataDir });
-    url = embedded.url;
-    try {
-      await deployMigrations(url);
-    } catch (error) {
-      await embedded.close();
-      throw error;
-    }
-  }
-  const database = await createDatabase({ ...config.db, url }, logger);
+async function openDatabase(config: Config, logger: pino.Logger): Promise<{ database: Database; target: BootstrappedDatabase }> {
+  const target = await bootstrapDatabase("import", { announce: (line) => process.stderr.write(`${line}\n`) });
+  const database = await createDatabase({ ...config.db, url: target.url }, logger);
   try {
     await database.ping();
   } catch (error) {
     await database.close();
-    await embedded?.close();
+    await target.close();
     const reason = (error as Error).message.trim().split("\n").at(-1);
     throw new TargetError(`Cannot reach the database at ${database.describe}: ${reason}`);
   }
-  return { database, embedded };
+  return { database, target };
 }
 
 async function main(): Promise<number> {
@@ -99,7 +86,7 @@ async function main(): Promise<number> {
     return result.dryRun || result.verified ? 0 : 2;
   } finally {
     await opened?.database.close();
-    await opened?.embedded?.close();
+    await opened?.target.close();
   }
 }
 

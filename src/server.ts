@@ -10,10 +10,9 @@ import path from "node:path";
 import { createApp } from "./http/app.ts";
 import { runPrimary } from "./cluster.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
-import { loadEnvFile, projectRoot, webDistDir } from "./project.ts";
+import { loadEnvFile, webDistDir } from "./project.ts";
+import { bootstrapDatabase, describeDataDir, type BootstrappedDatabase } from "./db/bootstrap.ts";
 import { createDatabase } from "./db/client.ts";
-import { startEmbeddedDatabase, type EmbeddedDatabase } from "./db/embedded.ts";
-import { deployMigrations } from "./db/migrations.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
 loadEnvFile();
@@ -31,42 +30,35 @@ const logger = createLogger(config.logLevel);
 process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
 
 if (cluster.isPrimary && config.webConcurrency > 1) {
-  // One embedded database for all workers: started here, reached by the workers through its socket.
-  const embedded = config.db.url ? undefined : await openEmbedded(config, logger);
-  if (embedded) logger.info(`embedded PGlite in ${describeDataDir(config)} for ${config.webConcurrency} workers`);
+  // One embedded database for all workers: started here, reached by the workers through DATABASE_URL.
+  const db = await openOrExit(logger);
+  if (db.embedded) logger.info(`embedded PGlite in ${describeDataDir(config.db.pgliteDataDir)} for ${config.webConcurrency} workers`);
   runPrimary({
     workers: config.webConcurrency,
-    env: embedded ? { DATABASE_URL: embedded.url } : {},
+    env: db.embedded ? { DATABASE_URL: db.url } : {},
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     logger,
-    onStopped: async () => embedded?.close(),
+    onStopped: () => db.close(),
   });
 } else {
   await serve(config, logger);
 }
 
-/** Starts the embedded database and applies pending migrations; exits the process when that fails. */
-async function openEmbedded(config: Config, logger: Logger): Promise<EmbeddedDatabase> {
-  let embedded: EmbeddedDatabase | undefined;
+/** DATABASE_URL, else the embedded database with pending migrations applied; exits the process when that fails. */
+async function openOrExit(logger: Logger): Promise<BootstrappedDatabase> {
   try {
-    embedded = await startEmbeddedDatabase({ dataDir: config.db.pgliteDataDir });
-    const { applied } = await deployMigrations(embedded.url);
-    if (applied.length) logger.info({ applied }, "applied pending migrations to the embedded database");
-    return embedded;
+    const db = await bootstrapDatabase("serve");
+    if (db.applied.length) logger.info({ applied: db.applied }, "applied pending migrations to the embedded database");
+    return db;
   } catch (error) {
-    logger.fatal(`embedded database failed to start: ${(error as Error).message}`);
-    await embedded?.close();
+    logger.fatal(error instanceof ConfigError ? error.message : `embedded database failed to start: ${(error as Error).message}`);
     process.exit(1);
   }
 }
 
-function describeDataDir(config: Config): string {
-  return path.relative(projectRoot, config.db.pgliteDataDir) || ".";
-}
-
 async function serve(config: Config, logger: Logger): Promise<void> {
-  const embedded = config.db.url ? undefined : await openEmbedded(config, logger);
-  const url = embedded?.url ?? config.db.url!;
+  const db = await openOrExit(logger);
+  const { url, embedded } = db;
 
   const database = await createDatabase({ ...config.db, url }, logger);
   // `npm start` and `npm run build` build the page first (scripts/web.ts); the API serves without it.
@@ -84,12 +76,12 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     const code = (error as NodeJS.ErrnoException).code;
     logger.fatal(code === "EADDRINUSE" ? `Port ${config.port} is in use: set PORT to another port` : String(error));
     await database.close();
-    await embedded?.close();
+    await db.close();
     process.exit(1);
   }
 
   const where = embedded
-    ? `embedded PGlite in ${describeDataDir(config)} (set DATABASE_URL to a Neon URL to use Neon)`
+    ? `embedded PGlite in ${describeDataDir(config.db.pgliteDataDir)} (set DATABASE_URL to a Neon URL to use Neon)`
     : database.describe;
   // PORT=0 picks a free port: report the one bound.
   const { port } = server.address() as AddressInfo;
@@ -122,7 +114,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     await closed;
     clearInterval(reaper);
     await database.close();
-    await embedded?.close();
+    await db.close();
     logger.info("stopped");
     process.exit(0);
   }
