@@ -48,7 +48,8 @@ async function handle<TRouter extends AnyTRPCRouter>(
   });
   const body = Buffer.from(await response.arrayBuffer());
   if (res.statusCode === 200) res.statusCode = response.status;
-  for (const [key, value] of response.headers) res.setHeader(key, value);
+  // A streamed (jsonl) answer says `transfer-encoding: chunked`; buffered, it has a Content-Length instead.
+  for (const [key, value] of response.headers) if (key !== "transfer-encoding") res.setHeader(key, value);
   res.setHeader("content-length", body.length);
   res.end(body);
 }
