@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { OPERATIONS, type Operation } from "./workload.ts";
 
-export const CONFIGURATIONS = ["neon", "pg", "embedded", "baseline"] as const;
+export const CONFIGURATIONS = ["neon", "pg", "pg-prepared", "embedded", "baseline"] as const;
 export type Configuration = (typeof CONFIGURATIONS)[number];
 
 export interface Options {

@@ -53,6 +53,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     WEB_CONCURRENCY: String(options.workers),
     RATE_LIMIT_PER_IP: "0",
     RATE_LIMIT_PER_USER: "0",
+    DB_PREPARED_STATEMENTS: options.config === "pg-prepared" ? "on" : "off",
   };
   const child = spawnLogged({
     name: `${options.config}-w${options.workers}`,

@@ -26,7 +26,7 @@ const where = (c: CellResult) => `${seriesName(c)} ${c.op} c=${c.concurrency}`;
  * - with --rtt: p50 ≤ rtt + 3 ms for the single-todo operations at the lowest concurrency measured.
  */
 export function checkTargets(run: RunResult, rttMs: number | undefined): TargetCheck[] {
-  const api = run.cells.filter((c) => c.config === "pg" || c.config === "neon");
+  const api = run.cells.filter((c) => c.config === "pg" || c.config === "pg-prepared" || c.config === "neon");
   const checks: TargetCheck[] = [];
   for (const c of api) {
     const min = RATIO_TARGETS[c.config];

@@ -53,6 +53,7 @@ const envSchema = z.object({
   DB_POOL_MAX: int(1, 1000).default(10),
   DB_POOL_IDLE_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
   DB_CONNECTION_TIMEOUT_MS: int(1, 600_000).default(5_000),
+  DB_PREPARED_STATEMENTS: z.enum(["off", "on"]).default("off"),
   PGLITE_DATA_DIR: z.string().min(1).default(DEFAULT_PGLITE_DATA_DIR),
 
   AUTH_SECRET: optionalString.pipe(z.string().min(32, "must be at least 32 characters").optional()),
@@ -104,6 +105,8 @@ export interface Config {
     poolMax: number;
     idleTimeoutMs: number;
     connectionTimeoutMs: number;
+    /** Named statements (pg driver): parsed and planned once per connection; needs a server that keeps them. */
+    preparedStatements: boolean;
     pgliteDataDir: string;
   };
   auth: {
@@ -129,6 +132,11 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${name} ${issue.message}` + (echo ? ` (got ${JSON.stringify(value)})` : ""));
   }
   const e = parsed.data;
+  if (e.DB_PREPARED_STATEMENTS === "on") {
+    if (e.DB_DRIVER !== "pg") throw new ConfigError("Invalid configuration: DB_PREPARED_STATEMENTS=on needs DB_DRIVER=pg");
+    // PGlite serves every connection from one session, where a name prepared by one connection already exists.
+    if (!e.DATABASE_URL) throw new ConfigError("Invalid configuration: DB_PREPARED_STATEMENTS=on needs DATABASE_URL (the embedded database cannot keep them)");
+  }
   if (e.NODE_ENV === "production") {
     if (!e.DATABASE_URL) throw new ConfigError("Invalid configuration: DATABASE_URL is required when NODE_ENV=production");
     if (!e.AUTH_SECRET && !e.AUTH_JWKS_URL) {
@@ -156,6 +164,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
       poolMax: e.DB_POOL_MAX,
       idleTimeoutMs: e.DB_POOL_IDLE_TIMEOUT_MS,
       connectionTimeoutMs: e.DB_CONNECTION_TIMEOUT_MS,
+      preparedStatements: e.DB_PREPARED_STATEMENTS === "on",
       pgliteDataDir: pgliteDataDir({ PGLITE_DATA_DIR: e.PGLITE_DATA_DIR }),
     },
     auth: {

@@ -5,7 +5,7 @@
  * connects to it directly; the Neon driver's local proxy forwards to it like to any host.
  */
 import net, { type AddressInfo } from "node:net";
-import { createFrontendScanner, QUERY, SYNC } from "../src/db/pg-frames.ts";
+import { createFrontendScanner, PARSE, QUERY, SYNC } from "../src/db/pg-frames.ts";
 
 export interface PgRelayOptions {
   targetPort: number;
@@ -19,6 +19,8 @@ export interface PgRelay {
   readonly rttMs: number;
   /** Round trips clients started since the relay started or was reset. */
   roundTrips(): number;
+  /** Statement texts clients sent to be parsed (Parse messages) since the relay started or was reset. */
+  parses(): number;
   reset(): void;
   /** Drops every open connection with a reset, as a NAT or load balancer would: clients see ECONNRESET. */
   cut(): void;
@@ -43,6 +45,7 @@ export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs
   const oneWay = rttMs / 2;
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   let trips = 0;
+  let parses = 0;
 
   // setTimeout keeps order for equal delays, so delayed chunks arrive in the order they were sent.
   const forward = (to: net.Socket) => (chunk: Buffer) => {
@@ -58,6 +61,7 @@ export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs
     pairs.add(pair);
     const count = createFrontendScanner((type) => {
       if (type === SYNC || type === QUERY) trips++;
+      else if (type === PARSE) parses++;
     });
     client.on("data", count);
     client.on("data", forward(upstream));
@@ -81,8 +85,10 @@ export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs
     port: (server.address() as AddressInfo).port,
     rttMs,
     roundTrips: () => trips,
+    parses: () => parses,
     reset: () => {
       trips = 0;
+      parses = 0;
     },
     cut() {
       for (const { client, upstream } of pairs) {

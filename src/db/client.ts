@@ -33,7 +33,7 @@ export interface PoolStats {
 
 type DriverPool = { totalCount: number; idleCount: number; waitingCount: number };
 
-export type DatabaseOptions = Config["db"] & { url: string; schema?: string };
+export type DatabaseOptions = Omit<Config["db"], "preparedStatements"> & { url: string; schema?: string; preparedStatements?: boolean };
 
 /** Neon endpoints are reached directly over secure WebSockets; anything else goes through the local proxy. */
 export function isNeonHost(hostname: string): boolean {
@@ -96,7 +96,8 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
     }
     trackPool((adapter = new PrismaNeon(pool, callbacks)));
   } else {
-    trackPool((adapter = new PrismaPg(pool, callbacks)));
+    const named = options.preparedStatements ? { statementNameGenerator: statementNames() } : {};
+    trackPool((adapter = new PrismaPg(pool, { ...callbacks, ...named })));
   }
 
   const prisma = new PrismaClient({
@@ -126,5 +127,19 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
         await proxy.close();
       }
     },
+  };
+}
+
+/**
+ * Names for prepared statements (DB_PREPARED_STATEMENTS=on): PostgreSQL then parses and plans each query text once
+ * per connection instead of on every call. The API sends a few dozen distinct texts; past `limit` a text goes
+ * unnamed, so unusual query shapes cannot grow every connection's statement cache without bound.
+ */
+function statementNames(limit = 500): (query: { sql: string }) => string {
+  const names = new Map<string, string>();
+  return ({ sql }) => {
+    let name = names.get(sql);
+    if (name === undefined && names.size < limit) names.set(sql, (name = `todo_${names.size}`));
+    return name ?? ""; // "" is pg's unnamed statement
   };
 }

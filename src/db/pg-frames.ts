@@ -9,6 +9,7 @@ const GSS_REQUEST = 80877104;
 export const TERMINATE = 0x58; // 'X'
 export const SYNC = 0x53; // 'S': ends an extended-protocol query (Parse/Bind/Execute…)
 export const QUERY = 0x51; // 'Q': a simple-protocol query
+export const PARSE = 0x50; // 'P': a statement's text to parse (skipped when a named statement is reused)
 
 /** Returns a function that takes the client's bytes in order, chunk by chunk, and calls `onMessage` per message type. */
 export function createFrontendScanner(onMessage: (type: number) => void): (chunk: Buffer) => void {
