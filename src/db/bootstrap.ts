@@ -8,7 +8,6 @@ import path from "node:path";
 import { ConfigError } from "../config.ts";
 import { pgliteDataDir, projectRoot } from "../project.ts";
 import { lockFileFor, startEmbeddedDatabase, type EmbeddedDatabase } from "./embedded.ts";
-import { deployMigrations } from "./migrations.ts";
 
 export type UrlVariable = "DATABASE_URL" | "DIRECT_URL";
 
@@ -117,6 +116,8 @@ export async function bootstrapDatabase(purpose: Purpose, { env = process.env, a
   announce?.(`No ${rule.reads.join(" or ")}: ${rule.doing} the embedded database in ${describeDataDir(choice.start)}`);
   const embedded = await startEmbeddedDatabase({ dataDir: choice.start });
   try {
+    // The schema engine's modules only load when there is something to migrate here.
+    const { deployMigrations } = await import("./migrations.ts");
     const { applied } = rule.migratesEmbedded ? await deployMigrations(embedded.url) : { applied: [] };
     return { url: embedded.url, source: "embedded", embedded, applied, close: () => embedded.close() };
   } catch (error) {

@@ -1,7 +1,5 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
-import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 
 /** PGlite (PostgreSQL in WebAssembly) served on loopback over the PostgreSQL wire protocol. */
 export interface EmbeddedDatabase {
@@ -25,6 +23,8 @@ export async function startEmbeddedDatabase({ dataDir, maxConnections = 32 }: Em
   const lock = dataDir ? acquireLock(dataDir) : undefined;
   try {
     if (dataDir) mkdirSync(dataDir, { recursive: true });
+    // Loaded here, not at import: a server on DATABASE_URL never needs PGlite's modules in memory.
+    const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-socket")]);
     const db = await PGlite.create(dataDir);
     const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections });
     await server.start();
