@@ -23,7 +23,7 @@ const TRANSACTION_TIMEOUT_MS = 10 * 60_000;
  * SQL: Prisma would otherwise serialise, JSON-encode and decode each of a batch's ~10,000 values one by one,
  * which was a third of the import's own CPU time.
  */
-export function arrayLiteral<T>(rows: readonly T[], pick: (row: T) => string | number | boolean | null): string {
+function arrayLiteral<T>(rows: readonly T[], pick: (row: T) => string | number | boolean | null): string {
   let out = "{";
   for (let i = 0; i < rows.length; i++) {
     const value = pick(rows[i]!);

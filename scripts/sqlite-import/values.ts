@@ -1,6 +1,8 @@
 // Parsers for the loosely typed values of the earlier app's SQLite files. Each returns a value or throws
 // an InvalidValue whose message becomes the reject reason.
 
+import { codePoints, hasNul } from "../../src/lib/text.ts";
+
 export class InvalidValue extends Error {}
 
 /** A SQLite value as read (text arrives as string, integers and reals as number, BLOBs as bytes). */
@@ -115,13 +117,10 @@ export function priority(value: SqliteValue, field: string): Priority {
   return p;
 }
 
-/** Characters as PostgreSQL counts them (code points), not UTF-16 units. */
-export const charLength = (s: string) => [...s].length;
-
 /** Text for a column of at most `max` characters; PostgreSQL text cannot hold NUL. */
 export function boundedText(value: string, field: string, max: number): string {
-  if (value.includes("\u0000")) throw new InvalidValue(`${field} contains NUL bytes`);
-  const length = charLength(value);
+  if (hasNul(value)) throw new InvalidValue(`${field} contains NUL bytes`);
+  const length = codePoints(value);
   if (length > max) throw new InvalidValue(`${field} is ${length} characters (at most ${max})`);
   return value;
 }

@@ -36,7 +36,7 @@ type DriverPool = { totalCount: number; idleCount: number; waitingCount: number 
 export type DatabaseOptions = Omit<Config["db"], "preparedStatements"> & { url: string; schema?: string; preparedStatements?: boolean };
 
 /** Neon endpoints are reached directly over secure WebSockets; anything else goes through the local proxy. */
-export function isNeonHost(hostname: string): boolean {
+function isNeonHost(hostname: string): boolean {
   return /\.neon\.(tech|build)$/i.test(hostname) || hostname.endsWith(".aws.neon.com");
 }
 

@@ -6,7 +6,7 @@
  */
 const SSL_REQUEST = 80877103;
 const GSS_REQUEST = 80877104;
-export const TERMINATE = 0x58; // 'X'
+const TERMINATE = 0x58; // 'X'
 export const SYNC = 0x53; // 'S': ends an extended-protocol query (Parse/Bind/Execute…)
 export const QUERY = 0x51; // 'Q': a simple-protocol query
 export const PARSE = 0x50; // 'P': a statement's text to parse (skipped when a named statement is reused)

@@ -36,10 +36,10 @@ const TODOS: [string, string | null, "LOW" | "MEDIUM" | "HIGH", number | null, b
 ];
 
 /** Fixed ids (a valid v4 layout), so a second run finds every row and adds nothing. */
-export const demoTodoId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+const demoTodoId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
 
 /** Dates are relative to `now`, set on the first run only: later runs leave existing rows (and edits to them) alone. */
-export function demoTodos(now: Date): Prisma.TodoCreateManyInput[] {
+function demoTodos(now: Date): Prisma.TodoCreateManyInput[] {
   return TODOS.map(([title, description, priority, dueInDays, completed], i) => ({
     id: demoTodoId(i + 1),
     userId: DEMO_USER.id,

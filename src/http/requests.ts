@@ -34,7 +34,7 @@ function loggedPath(path: string, route: string, metrics: Metrics): string {
   return known ? path : "/trpc/(unknown)";
 }
 
-export function requestId(header: string | string[] | undefined): string {
+function requestId(header: string | string[] | undefined): string {
   return typeof header === "string" && REQUEST_ID.test(header) ? header : randomUUID();
 }
 

@@ -37,7 +37,7 @@ const date = z
 /** Todo ids are UUIDs, but any string is accepted so an unknown id is NOT_FOUND, never a type error. */
 export const isStorableText = (s: string, max: number) => isStorableString(s) && codePoints(s) <= max;
 
-export const todoId = z.string().min(1).max(100).refine(noNul, "id must not contain NUL characters");
+const todoId = z.string().min(1).max(100).refine(noNul, "id must not contain NUL characters");
 
 export const byIdInput = z.object({ id: todoId });
 

@@ -1,6 +1,6 @@
 /**
  * tRPC initialisation: the builders every router uses.
- * - publicProcedure: no caller needed (maps database errors to client-facing codes).
+ * - publicProcedure (internal): the deadline, metrics and the mapping of database errors to client-facing codes.
  * - protectedProcedure: a verified Bearer token; `ctx.user` is the caller, whose User row exists.
  */
 import { initTRPC, TRPCError } from "@trpc/server";
@@ -33,7 +33,7 @@ export const createCallerFactory = t.createCallerFactory;
 
 const timedOut = (ms: number) => new TRPCError({ code: "SERVICE_UNAVAILABLE", message: `Request timed out after ${ms} ms, retry later` });
 
-export const publicProcedure = t.procedure.use(async ({ ctx, path, next }) => {
+const publicProcedure = t.procedure.use(async ({ ctx, path, next }) => {
   const started = performance.now();
   try {
     const result = await withDeadline(next(), ctx.callTimeoutMs, () => timedOut(ctx.callTimeoutMs!));
