@@ -1,23 +1,15 @@
-import { Writable } from "node:stream";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { createLogger } from "../../src/logger.ts";
+import { captureLogs } from "../support/capture-logs.ts";
 import { codeOf } from "../support/errors.ts";
 import { startTestServer, TEST_SECRET, type TestServer } from "../support/server.ts";
 
 // Everything the API logs, at the most verbose level, captured line by line.
-const lines: string[] = [];
-const capture = new Writable({
-  write(chunk, _encoding, done) {
-    lines.push(...String(chunk).split("\n").filter(Boolean));
-    done();
-  },
-});
-const entries = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+const { logger, lines, entries } = captureLogs("trace");
 
 let api: TestServer;
 beforeAll(async () => {
-  api = await startTestServer({ NODE_ENV: "production", RATE_LIMIT_PER_USER: "40" }, undefined, { logger: createLogger("trace", capture) });
+  api = await startTestServer({ NODE_ENV: "production", RATE_LIMIT_PER_USER: "40" }, undefined, { logger });
 });
 afterAll(async () => {
   await api?.close();
@@ -93,18 +85,12 @@ test("each request logs one line with its request id, method, path without query
 });
 
 test("LOG_LEVEL above info drops request lines but keeps failures", async () => {
-  const quiet: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      quiet.push(String(chunk));
-      done();
-    },
-  });
-  const warnOnly = await api.variant({}, { logger: createLogger("warn", sink) });
+  const quiet = captureLogs("warn");
+  const warnOnly = await api.variant({}, { logger: quiet.logger });
   try {
     await fetch(`${warnOnly.url}/healthz`);
     await fetch(`${warnOnly.trpcUrl}/todo.stats`);
-    expect(quiet.join("")).toBe("");
+    expect(quiet.lines.join("")).toBe("");
   } finally {
     await warnOnly.close();
   }

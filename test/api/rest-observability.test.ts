@@ -1,25 +1,17 @@
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createLogger } from "../../src/logger.ts";
+import { captureLogs } from "../support/capture-logs.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 
 // REST calls are measured and logged as tRPC calls are: by procedure, never by the URL a client typed.
 
-const lines: string[] = [];
-const capture = new Writable({
-  write(chunk, _encoding, done) {
-    lines.push(...String(chunk).split("\n").filter(Boolean));
-    done();
-  },
-});
-const entries = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+const { logger, lines, entries } = captureLogs("info");
 // Let the last 'close' events log and count.
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
 let api: TestServer;
 let auth: string;
 beforeAll(async () => {
-  api = await startTestServer({}, undefined, { logger: createLogger("info", capture) });
+  api = await startTestServer({}, undefined, { logger });
   auth = `Bearer ${await api.token("rest-obs-user")}`;
 });
 afterAll(async () => {
