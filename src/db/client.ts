@@ -6,6 +6,8 @@ import ws from "ws";
 import type { Config } from "../config.ts";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { withDeadline } from "../lib/deadline.ts";
+import { withUtcInstants } from "./utc-dates.ts";
+import type { SqlDriverAdapter } from "@prisma/driver-adapter-utils";
 import { startWsProxy, type WsProxy } from "./ws-proxy.ts";
 
 export type { PrismaClient };
@@ -55,9 +57,7 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
     max: options.poolMax,
     idleTimeoutMillis: options.idleTimeoutMs,
     connectionTimeoutMillis: options.connectionTimeoutMs,
-    // The adapters send Dates without an offset, read in the session's time zone: pin it to UTC.
-    // Neon endpoints run in UTC, and their pooler refuses startup options, so they get none.
-    ...(neonHost ? {} : { options: "-c TimeZone=UTC" }),
+    // No startup options (a transaction-mode pooler refuses them): instants are made zone-proof per statement.
   };
   const callbacks = {
     schema: options.schema,
@@ -67,10 +67,10 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
 
   // Both adapters build their pool inside connect(): keep a reference to the one in use, for metrics.
   let driverPool: DriverPool | undefined;
-  const trackPool = <A extends { underlyingDriver(): DriverPool }>(factory: { connect(): Promise<A> }) => {
+  const trackPool = <A extends SqlDriverAdapter & { underlyingDriver(): DriverPool }>(factory: { connect(): Promise<A> }) => {
     const connect = factory.connect.bind(factory);
     factory.connect = async () => {
-      const connected = await connect();
+      const connected = withUtcInstants(await connect());
       driverPool = connected.underlyingDriver();
       return connected;
     };

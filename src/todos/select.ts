@@ -15,10 +15,15 @@ export const todoSelect = {
   updatedAt: true,
 } satisfies Prisma.TodoSelect;
 
-/** The same columns for raw statements (RETURNING …). */
+const INSTANTS = new Set(["dueAt", "completedAt", "createdAt", "updatedAt"]);
+
+/**
+ * The same columns for raw statements (SELECT …, RETURNING …). Instants are read as UTC wall time: the adapters
+ * take a timestamptz's text as if its offset were +00, which holds only in a UTC session (src/db/utc-dates.ts).
+ */
 export const todoColumns = Prisma.raw(
   Object.keys(todoSelect)
-    .map((column) => `"${column}"`)
+    .map((column) => (INSTANTS.has(column) ? `("${column}" AT TIME ZONE 'UTC') AS "${column}"` : `"${column}"`))
     .join(", "),
 );
 

@@ -38,7 +38,30 @@ test("timestamps are the same instants whatever the database's time zone", async
   await client.todo.create.mutate({ title: "due in an hour", dueAt: new Date(Date.now() + 3_600_000) });
   expect(await client.todo.stats.query()).toMatchObject({ total: 3, overdue: 1 });
 
-  // What the database holds is the same instant too.
-  const [row] = await api.database.prisma.$queryRaw<{ due: Date }[]>`SELECT "dueAt" AS due FROM "Todo" WHERE "id" = ${todo.id}::uuid`;
-  expect(row!.due).toEqual(new Date("2031-06-01T08:30:00.000Z"));
+  // Keyset pages over dueAt: the cursor's instant compares right in the session's zone.
+  const walked: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: { items: { id: string }[]; nextCursor: string | null } = await client.todo.list.query({ orderBy: "dueAt", order: "asc", limit: 1, cursor });
+    walked.push(...page.items.map((t) => t.id));
+    cursor = page.nextCursor;
+  } while (cursor);
+  const all = await client.todo.list.query({ orderBy: "dueAt", order: "asc", limit: 100 });
+  expect(walked).toEqual(all.items.map((t) => t.id));
+  expect(all.items.map((t) => t.title)).toEqual(["due an hour ago", "due in an hour", "tz"]);
+
+  // toggleAll's completedAt goes through Prisma's own query path.
+  await client.todo.toggleAll.mutate({ completed: true });
+  const toggled = await client.todo.list.query({ status: "completed", limit: 100 });
+  for (const t of toggled.items) expect(Math.abs(t.completedAt!.getTime() - Date.now())).toBeLessThan(60_000);
+
+  // What the database holds is the same instant too, read without any driver's conversion.
+  const raw = new pg.Client({ connectionString: api.testDatabase.url });
+  await raw.connect();
+  try {
+    const { rows } = await raw.query(`SELECT (extract(epoch FROM "dueAt") * 1000)::bigint::text AS ms FROM "Todo" WHERE "id" = $1`, [todo.id]);
+    expect(Number(rows[0].ms)).toBe(Date.parse("2031-06-01T08:30:00.000Z"));
+  } finally {
+    await raw.end();
+  }
 });
