@@ -11,7 +11,7 @@ import {
   migrationStatus,
   resetDatabase,
 } from "../src/db/migrations.ts";
-import { bootstrapDatabase } from "../src/db/bootstrap.ts";
+import { bootstrapDatabase, chooseDatabase } from "../src/db/bootstrap.ts";
 import { loadEnvFile } from "../src/project.ts";
 
 loadEnvFile();
@@ -77,6 +77,8 @@ async function status(url: string): Promise<number> {
 async function migrate(name: string | undefined, createOnly: boolean) {
   if (!name) throw new UsageError('migrate needs a name: migrate --name <name> (e.g. --name add_todo_tags).');
   refuseInProduction("migrate");
+  // A URL that would be refused is refused before any file is written.
+  if (!createOnly) chooseDatabase("migrate");
   const created = await createMigration({ name });
   if (!created) {
     console.log("No changes: schema.prisma matches the latest migration.");

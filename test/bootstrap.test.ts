@@ -144,3 +144,31 @@ test("with a URL nothing is started and close() does nothing", async () => {
   await db.close();
   expect(existsSync(env.PGLITE_DATA_DIR)).toBe(false);
 });
+
+describe("migrations refuse a Neon pooler URL before connecting", () => {
+  const pooler = "postgresql://u:p@ep-cool-name-123456-pooler.eu-central-1.aws.neon.tech/app?sslmode=require";
+  const direct = "postgresql://u:p@ep-cool-name-123456.eu-central-1.aws.neon.tech/app?sslmode=require";
+  const line = (name: string) =>
+    `${name} is a Neon pooler (-pooler) URL, which cannot hold migrations' session locks: set DIRECT_URL to the direct (non-pooler) endpoint.`;
+
+  test("DIRECT_URL, or DATABASE_URL as its fallback, on a pooler host is refused; the direct host is used", () => {
+    expect(() => chooseDatabase("migrate", { DIRECT_URL: pooler })).toThrow(new ConfigError(line("DIRECT_URL")));
+    expect(() => chooseDatabase("migrate", { DATABASE_URL: pooler })).toThrow(new ConfigError(line("DATABASE_URL")));
+    expect(chooseDatabase("migrate", { DIRECT_URL: direct, DATABASE_URL: pooler })).toEqual({ url: direct, source: "DIRECT_URL" });
+    // The server itself runs on the pooler, as the README recommends.
+    expect(chooseDatabase("serve", { DATABASE_URL: pooler })).toEqual({ url: pooler, source: "DATABASE_URL" });
+  });
+
+  test.each(["deploy", "status", "reset"])("npm run db:%s says so in one line and exits 1", async (command) => {
+    const { execFile } = await import("node:child_process");
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, ["--import", "tsx", "scripts/db.ts", command], {
+        cwd: projectRoot,
+        env: { ...process.env, DIRECT_URL: "", DATABASE_URL: pooler, NODE_ENV: "development" },
+      }, (error, _stdout, stderr) => resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stderr }));
+      child.stdin?.end();
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(`Error: ${line("DATABASE_URL")}`);
+  }, 30_000);
+});

@@ -22,6 +22,8 @@ export interface PurposeRule {
   migratesEmbedded: boolean;
   /** For the line announcing the embedded database: "No DATABASE_URL: <doing> the embedded database in …". */
   doing: string;
+  /** Refuse a Neon pooler URL: migrations hold session-level advisory locks, which transaction pooling drops. */
+  refusesPooler?: boolean;
 }
 
 export const DATABASE_PURPOSES = {
@@ -38,6 +40,7 @@ export const DATABASE_PURPOSES = {
     embedded: "start",
     migratesEmbedded: false,
     doing: "using",
+    refusesPooler: true,
   },
   seed: {
     commands: "`npm run db:seed`, `npx prisma db seed`",
@@ -77,6 +80,11 @@ export function chooseDatabase(purpose: Purpose, env: NodeJS.ProcessEnv = proces
   const rule: PurposeRule = DATABASE_PURPOSES[purpose];
   for (const name of rule.reads) {
     const url = env[name]?.trim();
+    if (url && rule.refusesPooler && isNeonPooler(url)) {
+      throw new ConfigError(
+        `${name} is a Neon pooler (-pooler) URL, which cannot hold migrations' session locks: set DIRECT_URL to the direct (non-pooler) endpoint.`,
+      );
+    }
     if (url) return { url, source: name };
   }
   const set = rule.reads.join(" or ");
@@ -88,6 +96,13 @@ export function chooseDatabase(purpose: Purpose, env: NodeJS.ProcessEnv = proces
   const url = runningEmbeddedUrl(dataDir);
   if (url) return { url, source: "embedded" };
   throw new ConfigError(`No database URL: set ${set}, or start the embedded database with npm start.`);
+}
+
+/** Neon's pooled endpoints: `<endpoint>-pooler.<region>.aws.neon.tech` (PgBouncer in transaction mode). */
+function isNeonPooler(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const { hostname } = new URL(url);
+  return /^[^.]+-pooler\./i.test(hostname) && /\.neon\.(tech|build)$|\.aws\.neon\.com$/i.test(hostname);
 }
 
 export interface BootstrappedDatabase {
