@@ -4,6 +4,8 @@ import path from "node:path";
 /** PGlite (PostgreSQL in WebAssembly) served on loopback over the PostgreSQL wire protocol. */
 export interface EmbeddedDatabase {
   url: string;
+  /** The data folder as a tarball, for `loadDataDir`. */
+  dumpDataDir(): Promise<Blob>;
   close(): Promise<void>;
 }
 
@@ -12,6 +14,8 @@ export interface EmbeddedOptions {
   dataDir?: string;
   /** Simultaneous client connections (PGlite runs one query at a time and queues the rest). */
   maxConnections?: number;
+  /** Start from a `dumpDataDir()` tarball instead of an empty database (tests: copies of one migrated database). */
+  loadDataDir?: Blob;
 }
 
 /** `<dataDir>.lock.json`: who has the folder open and where it is served (read by prisma.config.ts for Studio). */
@@ -19,13 +23,13 @@ export function lockFileFor(dataDir: string): string {
   return `${path.resolve(dataDir)}.lock.json`;
 }
 
-export async function startEmbeddedDatabase({ dataDir, maxConnections = 32 }: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
+export async function startEmbeddedDatabase({ dataDir, maxConnections = 32, loadDataDir }: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
   const lock = dataDir ? acquireLock(dataDir) : undefined;
   try {
     if (dataDir) mkdirSync(dataDir, { recursive: true });
     // Loaded here, not at import: a server on DATABASE_URL never needs PGlite's modules in memory.
     const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-socket")]);
-    const db = await PGlite.create(dataDir);
+    const db = await PGlite.create({ dataDir, loadDataDir });
     const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections });
     await server.start();
     const [, port] = server.getServerConn().split(":");
@@ -33,6 +37,7 @@ export async function startEmbeddedDatabase({ dataDir, maxConnections = 32 }: Em
     if (lock) writeFileSync(lock, JSON.stringify({ pid: process.pid, url }) + "\n");
     return {
       url,
+      dumpDataDir: () => db.dumpDataDir("none"),
       async close() {
         await server.stop();
         await db.close();

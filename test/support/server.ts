@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { createTRPCClient, httpBatchLink, httpLink, type TRPCClient } from "@trpc/client";
 import { signToken } from "../../src/auth/tokens.ts";
 import { createApp } from "../../src/http/app.ts";
-import { parseConfig } from "../../src/config.ts";
+import { parseConfig, type Config } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
 import { createLogger, type Logger } from "../../src/logger.ts";
 import type { AppRouter } from "../../src/trpc/routers/_app.ts";
@@ -32,6 +32,24 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** The API's configuration in tests: the project's driver (DB_DRIVER) on `url`, signing with TEST_SECRET. */
+export function testConfig(url: string, env: Record<string, string> = {}): Config {
+  return parseConfig({
+    NODE_ENV: "test",
+    AUTH_SECRET: TEST_SECRET,
+    DATABASE_URL: url,
+    DB_DRIVER: process.env.DB_DRIVER ?? "neon",
+    // Generous: on a busy machine the embedded database can take seconds to accept a connection.
+    DB_CONNECTION_TIMEOUT_MS: "10000",
+    // Many requests come from one address and user here; the tests for the limits turn them on.
+    RATE_LIMIT_PER_IP: "0",
+    RATE_LIMIT_PER_USER: "0",
+    ...env,
+  });
+}
+
+export const testLogger = (): Logger => createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
+
 /**
  * `prepare` runs on the migrated database before the API connects (e.g. to change its settings); the URL
  * it returns, if any, is where the API connects instead (e.g. a relay in front of the database).
@@ -46,19 +64,8 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const testDatabase = sharedDatabase ?? (await createTestDatabase({ migrated: true }));
   const apiUrl = (await prepare?.(testDatabase.url)) ?? testDatabase.url;
-  const config = parseConfig({
-    NODE_ENV: "test",
-    AUTH_SECRET: TEST_SECRET,
-    DATABASE_URL: apiUrl,
-    DB_DRIVER: process.env.DB_DRIVER ?? "neon",
-    // Generous: on a busy machine the embedded database can take seconds to accept a connection.
-    DB_CONNECTION_TIMEOUT_MS: "10000",
-    // Many requests come from one address and user here; the tests for the limits turn them on.
-    RATE_LIMIT_PER_IP: "0",
-    RATE_LIMIT_PER_USER: "0",
-    ...env,
-  });
-  const logger = givenLogger ?? createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
+  const config = testConfig(apiUrl, env);
+  const logger = givenLogger ?? testLogger();
   const database = await createDatabase({ ...config.db, url: apiUrl }, logger);
   const app = createApp({ config, database, logger, webDir });
   const server = app.listen(0, "127.0.0.1");
