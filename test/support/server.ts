@@ -1,7 +1,7 @@
 /** A real API for a test file: its own database, the configured driver, Express on a free port, real clients. */
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
-import { createTRPCClient, httpBatchLink, httpLink, type TRPCClient } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, type TRPCClient } from "@trpc/client";
 import { signToken } from "../../src/auth/tokens.ts";
 import { createApp } from "../../src/http/app.ts";
 import { parseConfig, type Config } from "../../src/config.ts";
@@ -21,7 +21,10 @@ export interface TestServer {
   database: Database;
   testDatabase: TestDatabase;
   token(userId: string, claims?: { email?: string; name?: string }): Promise<string>;
-  /** A typed client for a user (batched, as frontends use it). */
+  /**
+   * A typed client for a user (batched, as frontends use it): httpBatchLink in the neon projects,
+   * httpBatchStreamLink in the pg ones, so the whole API suite runs through both tRPC links that batch.
+   */
   client(userId: string): Promise<Client>;
   /** A typed client for a user, one HTTP request per call. */
   clientUnbatched(userId: string): Promise<Client>;
@@ -73,10 +76,11 @@ export async function startTestServer(
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const trpcUrl = `${url}/trpc`;
 
+  const batchLink = process.env.DB_DRIVER === "pg" ? httpBatchStreamLink : httpBatchLink;
   const clientWithHeader = (authorization: string | undefined, batch = false): Client =>
     createTRPCClient<AppRouter>({
       links: [
-        (batch ? httpBatchLink : httpLink)({
+        (batch ? batchLink : httpLink)({
           url: trpcUrl,
           transformer,
           headers: () => (authorization ? { authorization } : {}),
