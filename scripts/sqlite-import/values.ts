@@ -40,7 +40,7 @@ export function legacyId(value: SqliteValue, field: string): string {
   }
   const s = text(value, field);
   if (s === null || s.trim() === "") throw new InvalidValue(`${field} is missing`);
-  if (s.includes("\u0000")) throw new InvalidValue(`${field} contains NUL bytes`);
+  if (hasNul(s)) throw new InvalidValue(`${field} contains NUL bytes`);
   return s;
 }
 

@@ -19,7 +19,7 @@ export function sendError(req: Request, res: Response, status: number, code: TRP
   res.status(status);
   if (route === "/trpc") {
     const shape = { message, code: TRPC_ERROR_CODES_BY_KEY[code], data: { code, httpStatus: status, zodError: null } };
-    res.type("application/json").end(JSON.stringify({ error: transformer.serialize(shape) }));
+    res.type("application/json").end(JSON.stringify({ error: transformer.output.serialize(shape) }));
   } else if (route === "/api") {
     res.json({ message, code, data: { code, httpStatus: status, zodError: null } });
   } else {
