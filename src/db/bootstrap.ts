@@ -8,6 +8,7 @@ import path from "node:path";
 import { ConfigError } from "../config.ts";
 import { pgliteDataDir, projectRoot } from "../project.ts";
 import { lockFileFor, startEmbeddedDatabase, type EmbeddedDatabase } from "./embedded.ts";
+import { isNeonPoolerUrl } from "./neon-hosts.ts";
 
 export type UrlVariable = "DATABASE_URL" | "DIRECT_URL";
 
@@ -80,7 +81,7 @@ export function chooseDatabase(purpose: Purpose, env: NodeJS.ProcessEnv = proces
   const rule: PurposeRule = DATABASE_PURPOSES[purpose];
   for (const name of rule.reads) {
     const url = env[name]?.trim();
-    if (url && rule.refusesPooler && isNeonPooler(url)) {
+    if (url && rule.refusesPooler && isNeonPoolerUrl(url)) {
       throw new ConfigError(
         `${name} is a Neon pooler (-pooler) URL, which cannot hold migrations' session locks: set DIRECT_URL to the direct (non-pooler) endpoint.`,
       );
@@ -96,13 +97,6 @@ export function chooseDatabase(purpose: Purpose, env: NodeJS.ProcessEnv = proces
   const url = runningEmbeddedUrl(dataDir);
   if (url) return { url, source: "embedded" };
   throw new ConfigError(`No database URL: set ${set}, or start the embedded database with npm start.`);
-}
-
-/** Neon's pooled endpoints: `<endpoint>-pooler.<region>.aws.neon.tech` (PgBouncer in transaction mode). */
-function isNeonPooler(url: string): boolean {
-  if (!URL.canParse(url)) return false;
-  const { hostname } = new URL(url);
-  return /^[^.]+-pooler\./i.test(hostname) && /\.neon\.(tech|build)$|\.aws\.neon\.com$/i.test(hostname);
 }
 
 export interface BootstrappedDatabase {
@@ -131,9 +125,8 @@ export async function bootstrapDatabase(purpose: Purpose, { env = process.env, a
   announce?.(`No ${rule.reads.join(" or ")}: ${rule.doing} the embedded database in ${describeDataDir(choice.start)}`);
   const embedded = await startEmbeddedDatabase({ dataDir: choice.start });
   try {
-    // The schema engine's modules only load when there is something to migrate here.
-    const { deployMigrations } = await import("./migrations.ts");
-    const { applied } = rule.migratesEmbedded ? await deployMigrations(embedded.url) : { applied: [] };
+    // The schema engine's modules load only when this purpose migrates the embedded database.
+    const { applied } = rule.migratesEmbedded ? await (await import("./migrations.ts")).deployMigrations(embedded.url) : { applied: [] };
     return { url: embedded.url, source: "embedded", embedded, applied, close: () => embedded.close() };
   } catch (error) {
     await embedded.close();

@@ -6,6 +6,7 @@ import ws from "ws";
 import type { Config } from "../config.ts";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { withDeadline } from "../lib/deadline.ts";
+import { isNeonHost } from "./neon-hosts.ts";
 import { withUtcInstants } from "./utc-dates.ts";
 import type { SqlDriverAdapter } from "@prisma/driver-adapter-utils";
 import { startWsProxy, type WsProxy } from "./ws-proxy.ts";
@@ -36,11 +37,6 @@ export interface PoolStats {
 type DriverPool = { totalCount: number; idleCount: number; waitingCount: number };
 
 export type DatabaseOptions = Omit<Config["db"], "preparedStatements"> & { url: string; schema?: string; preparedStatements?: boolean };
-
-/** Neon endpoints are reached directly over secure WebSockets; anything else goes through the local proxy. */
-function isNeonHost(hostname: string): boolean {
-  return /\.neon\.(tech|build)$/i.test(hostname) || hostname.endsWith(".aws.neon.com");
-}
 
 // neonConfig is process-wide: route each proxied host:port to its own local proxy.
 const proxied = new Map<string, string>();

@@ -110,11 +110,11 @@ function convert(value: string, schema: z.ZodType): unknown {
  * The query as the adapter reads it: every value in an array, which it unwraps when it holds one value (a repeated
  * key stays an array, refused with a field error). A bare value would be dropped when falsy (0, false, "").
  */
-function queryInput(req: Request, procedure: Procedure): Record<string, unknown[]> {
+function queryInput(params: URLSearchParams, procedure: Procedure): Record<string, unknown[]> {
   const object = unwrapZodType(getInputOutputParsers(procedure).inputParser as z.ZodType, true);
   const shape = instanceofZodTypeObject(object) ? (object.shape as Record<string, z.ZodType>) : {};
   const query: Record<string, unknown[]> = {};
-  for (const [key, value] of new URL(req.url, "http://localhost").searchParams) {
+  for (const [key, value] of params) {
     (query[key] ??= []).push(shape[key] ? convert(value, shape[key]) : value);
   }
   return query;
@@ -156,7 +156,7 @@ export function createRestRouter({ router, createContext, bodyLimitBytes, onCall
       if (!req.headers["content-type"].startsWith("application/json")) return next();
       return parseJson(req, res, next);
     }
-    Object.defineProperty(req, "query", { value: queryInput(req, found.procedure.procedure as Procedure), writable: true });
+    Object.defineProperty(req, "query", { value: queryInput(url.searchParams, found.procedure.procedure as Procedure), writable: true });
     next();
   };
   rest.use(prepare);

@@ -44,6 +44,9 @@ function lazyInput(read: () => Promise<unknown>) {
   };
 }
 
+// Stateless between calls (no `stream` option): one for every request.
+const utf8 = new TextDecoder();
+
 /** The body as Fetch's `text()` reads it (UTF-8, a leading BOM dropped), refused above maxBodySize like the adapter. */
 function readBody(req: Request, maxBodySize: number | null): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -57,7 +60,7 @@ function readBody(req: Request, maxBodySize: number | null): Promise<string> {
     };
     const onEnd = () => {
       req.off("data", onData).off("end", onEnd);
-      resolve(new TextDecoder().decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+      resolve(utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     };
     req.on("data", onData).on("end", onEnd);
   });

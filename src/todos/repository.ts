@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { Prisma } from "../generated/prisma/client.ts";
 import type { PrismaClient } from "../db/client.ts";
+import { driverErrorCause } from "../db/driver-errors.ts";
 import type { Identity } from "../auth/tokens.ts";
 import type { UserRegistry } from "../users/registry.ts";
 import { decodeCursor, encodeCursor, type Cursor } from "./cursor.ts";
@@ -202,9 +203,7 @@ function after({ orderBy, order, value, id }: Cursor): Prisma.Sql {
 
 /** P2003 from Prisma's own queries; raw queries report the driver's view under P2010. */
 function isForeignKeyViolation(error: unknown): boolean {
-  if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return false;
-  if (error.code === "P2003") return true;
-  const cause = (error.meta as { driverAdapterError?: { cause?: { kind?: unknown; originalCode?: unknown } } } | undefined)
-    ?.driverAdapterError?.cause;
+  if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2003") return true;
+  const cause = driverErrorCause(error);
   return cause?.kind === "ForeignKeyConstraintViolation" || cause?.originalCode === "23503";
 }

@@ -1,4 +1,5 @@
 import { TRPCError } from "@trpc/server";
+import { driverErrorCause } from "../db/driver-errors.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 
 // Prisma codes that mean "the database is not there right now": the client may retry.
@@ -24,8 +25,7 @@ export function toTRPCError(error: unknown): TRPCError | undefined {
 // Prisma reports PostgreSQL errors it has no code for (a terminated session is one), and every
 // failure of a raw query, under a generic code; the driver adapter's view is kept in meta.
 function isUnavailableCause(error: Prisma.PrismaClientKnownRequestError): boolean {
-  type Cause = { kind?: unknown; originalCode?: unknown };
-  const cause = (error.meta as { driverAdapterError?: { cause?: Cause } } | undefined)?.driverAdapterError?.cause;
+  const cause = driverErrorCause(error);
   if (!cause) return false;
   if (typeof cause.kind === "string" && UNAVAILABLE_KINDS.has(cause.kind)) return true;
   return typeof cause.originalCode === "string" && UNAVAILABLE_SQLSTATE.test(cause.originalCode);

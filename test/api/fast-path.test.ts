@@ -13,15 +13,13 @@ import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { signToken } from "../../src/auth/tokens.ts";
-import { parseConfig } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
 import { createApp } from "../../src/http/app.ts";
-import { createLogger } from "../../src/logger.ts";
 import { appRouter, type AppRouter } from "../../src/trpc/routers/_app.ts";
 import { transformer } from "../../src/trpc/transformer.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
+import { TEST_SECRET, testConfig, testLogger } from "../support/server.ts";
 
-const SECRET = "fast-path-secret-that-is-at-least-32-characters";
 const SEED = 20261202;
 const BODY_LIMIT = 4096;
 
@@ -34,19 +32,8 @@ interface Api {
 
 async function startApi(fastPath: boolean, env: Record<string, string>): Promise<Api> {
   const testDatabase: TestDatabase = await createTestDatabase({ migrated: true });
-  const config = parseConfig({
-    NODE_ENV: "production",
-    AUTH_SECRET: SECRET,
-    DATABASE_URL: testDatabase.url,
-    DB_DRIVER: process.env.DB_DRIVER ?? "neon",
-    DB_CONNECTION_TIMEOUT_MS: "10000",
-    BODY_LIMIT_BYTES: String(BODY_LIMIT),
-    MAX_BATCH_SIZE: "3",
-    RATE_LIMIT_PER_IP: "0",
-    RATE_LIMIT_PER_USER: "0",
-    ...env,
-  });
-  const logger = createLogger("silent");
+  const config = testConfig(testDatabase.url, { NODE_ENV: "production", BODY_LIMIT_BYTES: String(BODY_LIMIT), MAX_BATCH_SIZE: "3", ...env });
+  const logger = testLogger();
   const database = await createDatabase({ ...config.db, url: testDatabase.url }, logger);
   const server = createApp({ config, database, logger, trpcFastPath: fastPath }).listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -234,8 +221,8 @@ let slowFast: Api;
 let slowStock: Api;
 
 beforeAll(async () => {
-  tokens.alice = await signToken(SECRET, { sub: "alice" });
-  tokens.bob = await signToken(SECRET, { sub: "bob" });
+  tokens.alice = await signToken(TEST_SECRET, { sub: "alice" });
+  tokens.bob = await signToken(TEST_SECRET, { sub: "bob" });
   [fast, stock] = await Promise.all([startApi(true, {}), startApi(false, {})]);
   [limitedFast, limitedStock] = await Promise.all([
     startApi(true, { RATE_LIMIT_PER_USER: "3", RATE_LIMIT_WINDOW_MS: "600000" }),
