@@ -9,7 +9,14 @@ import { OPERATIONS } from "./workload.ts";
  */
 const PANEL = { width: 420, height: 230, left: 60, right: 20, top: 30, bottom: 40 };
 /** A colour per configuration; more workers draw the same colour dashed. */
-const COLORS: Record<Configuration, string> = { neon: "#2ca02c", pg: "#1f77b4", "pg-prepared": "#17becf", embedded: "#9467bd", baseline: "#d62728" };
+const COLORS: Record<Configuration, string> = {
+  baseline: "#d62728",
+  stock: "#ff7f0e",
+  neon: "#2ca02c",
+  pg: "#1f77b4",
+  "pg-prepared": "#17becf",
+  embedded: "#9467bd",
+};
 
 interface Series {
   name: string;

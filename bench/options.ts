@@ -1,7 +1,8 @@
 import { parseArgs } from "node:util";
 import { OPERATIONS, type Operation } from "./workload.ts";
 
-export const CONFIGURATIONS = ["neon", "pg", "pg-prepared", "embedded", "baseline"] as const;
+/** In the report's order: the hand-written baseline, the stock packages, then the API's configurations. */
+export const CONFIGURATIONS = ["baseline", "stock", "neon", "pg", "pg-prepared", "embedded"] as const;
 export type Configuration = (typeof CONFIGURATIONS)[number];
 
 export interface Options {
@@ -21,6 +22,8 @@ export interface Options {
   adminUrl: string;
   outDir: string;
   quick: boolean;
+  /** Write a CPU profile per server and a top self-time table per server in the report. */
+  profile: boolean;
 }
 
 export const usage = `usage: npm run bench -- [options]
@@ -36,6 +39,9 @@ export const usage = `usage: npm run bench -- [options]
   --pool <n>            DB_POOL_MAX for every server (default: 10)
   --database-url <url>  PostgreSQL server where the bench database is created
                         (default: $BENCH_DATABASE_URL or postgresql://postgres@127.0.0.1:5432/postgres)
+  --profile             run each server under node --cpu-prof: a .cpuprofile per server process (opens in
+                        Chrome DevTools) in <out>/<timestamp>-profiles/, and a top-20 self-time table per
+                        server in the report; profiling slows the servers a little
   --out <dir>           where results are written (default: bench/results)`;
 
 export class UsageError extends Error {}
@@ -70,6 +76,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
       args: argv,
       options: {
         quick: { type: "boolean", default: false },
+        profile: { type: "boolean", default: false },
         rtt: { type: "string" },
         configs: { type: "string" },
         ops: { type: "string" },
@@ -109,5 +116,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     adminUrl,
     outDir: values.out,
     quick,
+    profile: values.profile,
   };
 }

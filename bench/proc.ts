@@ -30,6 +30,16 @@ function readStat(pid: number): Stat | undefined {
   }
 }
 
+/** False once the process has exited (a zombie waiting to be reaped counts as exited). */
+export function isRunning(pid: number): boolean {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return text[text.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
 /** The process and every process below it. */
 export function processTree(root: number): number[] {
   const children = new Map<number, number[]>();

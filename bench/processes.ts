@@ -4,7 +4,7 @@ import net from "node:net";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { processTree } from "./proc.ts";
+import { isRunning, processTree } from "./proc.ts";
 
 /** A child process the harness started, its output going to a log file. */
 export interface Child {
@@ -53,6 +53,9 @@ export function spawnLogged({ name, command, args, env, logDir, cwd }: SpawnOpti
           child.kill("SIGKILL");
           await exited;
         }
+        // Workers may still be finishing their own shutdown (and writing a CPU profile): give them a moment.
+        const deadline = Date.now() + 10_000;
+        while (descendants.some(isRunning) && Date.now() < deadline) await sleep(50);
         for (const pid of descendants) {
           try {
             process.kill(pid, "SIGKILL");

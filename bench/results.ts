@@ -1,4 +1,5 @@
 import { CONFIGURATIONS, type Configuration } from "./options.ts";
+import type { ProfileSummary } from "./profile.ts";
 import type { TargetCheck } from "./targets.ts";
 import type { Operation } from "./workload.ts";
 
@@ -24,6 +25,8 @@ export interface CellResult {
   roundTripsPerRequest: number | null;
   /** Requests/s over the baseline's in the same op, concurrency and worker count; null for the baseline. */
   ratioToBaseline: number | null;
+  /** The same over the stock server's; null for the baseline, the stock server, or without a stock cell. */
+  ratioToStock: number | null;
 }
 
 export interface RunResult {
@@ -36,6 +39,8 @@ export interface RunResult {
   targets: TargetCheck[];
   /** Configurations that could not be measured, with the reason. */
   failures: { config: Configuration; workers: number; error: string }[];
+  /** With --profile: each server's top self time. */
+  profiles?: ProfileSummary[];
 }
 
 /** The series a cell belongs to in tables and charts, e.g. "pg ×2". */
@@ -43,17 +48,19 @@ export function seriesName(cell: Pick<CellResult, "config" | "workers">): string
   return cell.workers > 1 ? `${cell.config} ×${cell.workers}` : cell.config;
 }
 
-/** Neon, pg, embedded, then the baseline; fewer workers first. */
+/** In CONFIGURATIONS' order (baseline, stock, then the API's); fewer workers first. */
 export function compareSeries(a: Pick<CellResult, "config" | "workers">, b: Pick<CellResult, "config" | "workers">): number {
   return CONFIGURATIONS.indexOf(a.config) - CONFIGURATIONS.indexOf(b.config) || a.workers - b.workers;
 }
 
+/** Fills each cell's ratios to the baseline and to the stock server of the same op, concurrency and worker count. */
 export function fillRatios(cells: CellResult[]): void {
+  const ratio = (cell: CellResult, config: Configuration) => {
+    const ref = cells.find((r) => r.config === config && r.op === cell.op && r.concurrency === cell.concurrency && r.workers === cell.workers);
+    return ref && ref.requestsPerSecond > 0 ? cell.requestsPerSecond / ref.requestsPerSecond : null;
+  };
   for (const cell of cells) {
-    if (cell.config === "baseline") continue;
-    const base = cells.find(
-      (b) => b.config === "baseline" && b.op === cell.op && b.concurrency === cell.concurrency && b.workers === cell.workers,
-    );
-    cell.ratioToBaseline = base && base.requestsPerSecond > 0 ? cell.requestsPerSecond / base.requestsPerSecond : null;
+    cell.ratioToBaseline = cell.config === "baseline" ? null : ratio(cell, "baseline");
+    cell.ratioToStock = cell.config === "baseline" || cell.config === "stock" ? null : ratio(cell, "stock");
   }
 }

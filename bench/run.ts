@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: the API in each configuration (Neon driver via the local proxy, pg driver, embedded
- * PGlite) and the hand-written baseline, driven by autocannon; a Markdown table on stdout, JSON + Markdown
+ * PGlite), the hand-written baseline and the stock packages (bench/stock.ts), driven by autocannon; a Markdown table on stdout, JSON + Markdown
  * + SVG chart in bench/results/. Exits 1 when any cell saw an error. See bench/README.md.
  */
 import { randomBytes } from "node:crypto";
@@ -8,12 +8,14 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { signToken } from "../src/auth/tokens.ts";
 import { runCell, startDriver, type Driver } from "./cell.ts";
 import { chartSvg } from "./chart.ts";
 import { createBenchDatabase, READER, seed, WRITER } from "./database.ts";
-import { parseOptions, usage, UsageError, type Configuration, type Options } from "./options.ts";
+import { CONFIGURATIONS, parseOptions, usage, UsageError, type Configuration, type Options } from "./options.ts";
 import type { Child } from "./processes.ts";
+import { profilesMarkdown, summarizeProfiles, type ProfileSummary } from "./profile.ts";
 import { spawnLogged } from "./processes.ts";
 import { startPgRelayFor, viaRelay, type PgRelay as Relay } from "../tools/pg-relay.ts";
 import { fillRatios, seriesName, type CellResult, type RunResult } from "./results.ts";
@@ -74,6 +76,7 @@ async function startContestant(
   options: Options,
   authSecret: string,
   logDir: string,
+  profileDir: string | undefined,
 ): Promise<Contestant> {
   let relay: Relay | undefined;
   let databaseUrl = database.url;
@@ -82,7 +85,7 @@ async function startContestant(
     databaseUrl = viaRelay(database.url, relay);
   }
   try {
-    const server = await startServer({ config, workers, databaseUrl, authSecret, poolMax: options.poolMax, logDir });
+    const server = await startServer({ config, workers, databaseUrl, authSecret, poolMax: options.poolMax, logDir, profileDir });
     const contestant: Contestant = {
       config,
       workers,
@@ -104,6 +107,20 @@ async function startContestant(
     await relay?.close();
     throw error;
   }
+}
+
+/** A stopped server's CPU profiles, summed (they are written as its processes exit: wait a little for them). */
+async function collectProfile(c: Contestant): Promise<ProfileSummary | undefined> {
+  const profile = c.server.profile;
+  if (!profile) return undefined;
+  const deadline = Date.now() + 5_000;
+  while (profile.files().length < profile.processes && Date.now() < deadline) await sleep(100);
+  const files = profile.files();
+  if (files.length < profile.processes) {
+    log(`${c.name}: ${files.length} of ${profile.processes} CPU profiles written (a process did not exit from its SIGTERM handler?)`);
+  }
+  if (!files.length) return undefined;
+  return summarizeProfiles(c.name, files, projectRoot);
 }
 
 /** The server should live through every cell; if something else stops it, say so instead of counting errors. */
@@ -140,6 +157,7 @@ async function measureCell(driver: Driver, c: Contestant, op: Operation, concurr
     peakRssBytes: m.peakRssBytes,
     roundTripsPerRequest: m.roundTripsPerRequest,
     ratioToBaseline: null,
+    ratioToStock: null,
   };
   log(
     `${c.name.padEnd(12)} ${op.padEnd(6)} c=${String(concurrency).padEnd(3)} ${cell.requestsPerSecond.toFixed(0).padStart(6)} req/s` +
@@ -160,15 +178,17 @@ async function benchWorkers(
   options: Options,
   authSecret: string,
   logDir: string,
+  profileDir: string | undefined,
   failures: RunResult["failures"],
+  profiles: ProfileSummary[],
 ): Promise<CellResult[]> {
   const fail = (config: Configuration, error: unknown) => {
     const message = (error as Error).message;
     log(`${seriesName({ config, workers })} failed: ${message}`);
     failures.push({ config, workers, error: message });
   };
-  // Baseline first, so each API cell follows its reference.
-  const order = [...options.configs].sort((a, b) => (a === "baseline" ? -1 : b === "baseline" ? 1 : 0));
+  // The report's order (baseline, stock, then the API), so each API cell follows its references.
+  const order = [...options.configs].sort((a, b) => CONFIGURATIONS.indexOf(a) - CONFIGURATIONS.indexOf(b));
   const contestants: Contestant[] = [];
   const driver = startDriver();
   const cells: CellResult[] = [];
@@ -179,7 +199,7 @@ async function benchWorkers(
       const database = config === "embedded" ? databases.embedded! : databases.postgres!;
       let c: Contestant | undefined;
       try {
-        c = await startContestant(config, workers, database, options, authSecret, logDir);
+        c = await startContestant(config, workers, database, options, authSecret, logDir, profileDir);
         const warmup = { url: c.server.url, data: c.data, op: "mixed" as const, connections: 16, warmupSeconds: 0 };
         await runCell(driver, { ...warmup, durationSeconds: options.serverWarmup }, c.server.child.pid, c.relay);
         contestants.push(c);
@@ -206,14 +226,25 @@ async function benchWorkers(
     driver.close();
     for (const c of contestants) await c.stop();
   }
+  for (const c of contestants) {
+    const summary = await collectProfile(c);
+    if (summary) profiles.push(summary);
+  }
   return cells;
 }
 
 async function main(options: Options): Promise<number> {
   assertBuilt();
   const startedAt = new Date();
+  const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
+  const outDir = path.resolve(projectRoot, options.outDir);
   const logDir = mkdtempSync(path.join(os.tmpdir(), "todo-bench-"));
   log(`bench: server logs in ${logDir}`);
+  const profileDir = options.profile ? path.join(outDir, `${stamp}-profiles`) : undefined;
+  if (profileDir) {
+    mkdirSync(profileDir, { recursive: true });
+    log(`bench: CPU profiles in ${path.relative(process.cwd(), profileDir)}`);
+  }
 
   const authSecret = randomBytes(32).toString("base64url");
   const tokens = {
@@ -235,8 +266,9 @@ async function main(options: Options): Promise<number> {
 
   const cells: CellResult[] = [];
   const failures: RunResult["failures"] = [];
+  const profiles: ProfileSummary[] = [];
   for (const workers of options.workers) {
-    cells.push(...(await benchWorkers(workers, databases, options, authSecret, logDir, failures)));
+    cells.push(...(await benchWorkers(workers, databases, options, authSecret, logDir, profileDir, failures, profiles)));
   }
   fillRatios(cells);
 
@@ -248,12 +280,12 @@ async function main(options: Options): Promise<number> {
     cells,
     targets: [],
     failures,
+    ...(options.profile ? { profiles } : {}),
   };
   run.targets = checkTargets(run, options.rttMs);
-  const report = `${describeRun(run, options)}\n\n${markdownTable(run)}\n\n${targetsMarkdown(run.targets)}\n`;
-  const outDir = path.resolve(projectRoot, options.outDir);
+  const sections = [describeRun(run, options), markdownTable(run), targetsMarkdown(run.targets), profilesMarkdown(profiles)];
+  const report = `${sections.filter(Boolean).join("\n\n")}\n`;
   mkdirSync(outDir, { recursive: true });
-  const stamp = run.startedAt.replace(/[:.]/g, "-");
   writeFileSync(path.join(outDir, `${stamp}.json`), JSON.stringify(run, null, 2) + "\n");
   writeFileSync(path.join(outDir, `${stamp}.md`), `# Benchmark ${run.startedAt}\n\n${report}`);
   writeFileSync(path.join(outDir, `${stamp}.svg`), chartSvg(run));
@@ -273,6 +305,7 @@ function describeRun(run: RunResult, o: Options): string {
     `${run.machine.cpus} × ${run.machine.cpuModel}, Node ${run.machine.node}.`,
     `${o.duration} s per cell after ${o.warmup} s warm-up; pool ${o.poolMax} per process;` +
       (o.rttMs === undefined ? " no relay (round trips not counted)." : ` relay with rtt ${o.rttMs} ms.`),
+    ...(o.profile ? ["Servers ran under `node --cpu-prof`, which costs some speed: compare ratios within this run only."] : []),
   ].join(" ");
 }
 

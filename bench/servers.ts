@@ -2,10 +2,12 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Configuration } from "./options.ts";
 import { freePort, spawnLogged, waitUntilReady, type Child } from "./processes.ts";
+import { profileFiles } from "./profile.ts";
 
 export const projectRoot = path.resolve(import.meta.dirname, "..");
 export const apiEntry = path.join(projectRoot, "dist", "server.js");
 export const baselineEntry = path.join(projectRoot, "dist", "baseline", "bench", "baseline.js");
+export const stockEntry = path.join(projectRoot, "dist", "baseline", "bench", "stock.js");
 
 export interface ServerOptions {
   config: Configuration;
@@ -14,28 +16,54 @@ export interface ServerOptions {
   authSecret: string;
   poolMax: number;
   logDir: string;
+  /** With --profile: the folder for this run's CPU profiles. */
+  profileDir?: string;
 }
 
 export interface Server {
   url: string;
   child: Child;
+  /** With --profile: this server's `.cpuprofile` files written so far (they appear as its processes exit), and how many to expect. */
+  profile?: { files(): string[]; processes: number };
+}
+
+/**
+ * `node --cpu-prof` writes a profile when the process exits normally (the servers exit from their SIGTERM handlers).
+ * One process: `<series>.cpuprofile`. Cluster workers inherit the flags, so with several each process writes
+ * node's default name (it holds the pid) into a folder of the series.
+ */
+function profileFlags(profileDir: string, name: string, workers: number): { args: string[]; profile: NonNullable<Server["profile"]> } {
+  if (workers === 1) {
+    const file = path.join(profileDir, `${name}.cpuprofile`);
+    return {
+      args: ["--cpu-prof", "--cpu-prof-dir", profileDir, "--cpu-prof-name", path.basename(file)],
+      profile: { files: () => (existsSync(file) ? [file] : []), processes: 1 },
+    };
+  }
+  const dir = path.join(profileDir, name);
+  return { args: ["--cpu-prof", "--cpu-prof-dir", dir], profile: { files: () => profileFiles(dir), processes: workers + 1 } };
+}
+
+function entryOf(config: Configuration): string {
+  if (config === "baseline") return baselineEntry;
+  if (config === "stock") return stockEntry;
+  return apiEntry;
 }
 
 /** Fails with the command to run when the compiled entries are missing. */
 export function assertBuilt(): void {
-  for (const file of [apiEntry, baselineEntry]) {
+  for (const file of [apiEntry, baselineEntry, stockEntry]) {
     if (!existsSync(file)) throw new Error(`${path.relative(projectRoot, file)} is missing: run \`npm run bench\`, which compiles first`);
   }
 }
 
 /**
- * Starts the compiled API (NODE_ENV=production, as `npm run start:prod` does) or the baseline, and waits
+ * Starts the compiled API (NODE_ENV=production, as `npm run start:prod` does), the baseline or the stock server, and waits
  * for /readyz. Variables from the parent that would change the server's behaviour are cleared; rate limits
  * are turned off (the load comes from one address and two users).
  */
 export async function startServer(options: ServerOptions): Promise<Server> {
   const port = await freePort();
-  const api = options.config !== "baseline";
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     NODE_ENV: "production",
@@ -55,10 +83,12 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     RATE_LIMIT_PER_USER: "0",
     DB_PREPARED_STATEMENTS: options.config === "pg-prepared" ? "on" : "off",
   };
+  const name = `${options.config}-w${options.workers}`;
+  const profiling = options.profileDir === undefined ? undefined : profileFlags(options.profileDir, name, options.workers);
   const child = spawnLogged({
-    name: `${options.config}-w${options.workers}`,
+    name,
     command: process.execPath,
-    args: ["--enable-source-maps", api ? apiEntry : baselineEntry],
+    args: [...(profiling?.args ?? []), "--enable-source-maps", entryOf(options.config)],
     env,
     cwd: projectRoot,
     logDir: options.logDir,
@@ -70,5 +100,5 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     await child.stop();
     throw error;
   }
-  return { url, child };
+  return { url, child, profile: profiling?.profile };
 }

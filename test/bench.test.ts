@@ -7,6 +7,7 @@ import { createFrontendScanner } from "../src/db/pg-frames.ts";
 import { startPgRelayFor, viaRelay, type PgRelay as Relay } from "../tools/pg-relay.ts";
 import { fillRatios, type CellResult, type RunResult } from "../bench/results.ts";
 import { markdownTable } from "../bench/table.ts";
+import { profilesMarkdown, selfTimes, type CpuProfile } from "../bench/profile.ts";
 import { checkTargets } from "../bench/targets.ts";
 import { requestFactory, type WorkloadData } from "../bench/workload.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
@@ -97,6 +98,8 @@ test("options: defaults, --quick, and one line naming a bad flag", () => {
     rttMs: 4,
     configs: ["pg", "baseline"],
   });
+  expect(full).toMatchObject({ profile: false });
+  expect(parseOptions(["--profile"], {})).toMatchObject({ profile: true });
   expect(parseOptions(["--help"], {})).toBe("help");
   expect(() => parseOptions(["--configs", "mysql"], {})).toThrow(UsageError);
   expect(() => parseOptions(["--concurrency", "0"], {})).toThrow(/--concurrency/);
@@ -120,13 +123,15 @@ function cell(config: CellResult["config"], requestsPerSecond: number): CellResu
     peakRssBytes: 100 * 1024 * 1024,
     roundTripsPerRequest: 1,
     ratioToBaseline: null,
+    ratioToStock: null,
   };
 }
 
-test("reports: ratio to the baseline of the same cell, a table row per cell, a chart with every series", () => {
-  const cells = [cell("baseline", 4000), cell("pg", 3000), cell("neon", 2000)];
+test("reports: ratios to the baseline and to stock of the same cell, a table row per cell in order, a chart with every series", () => {
+  const cells = [cell("neon", 2000), cell("pg", 3000), cell("stock", 1000), cell("baseline", 4000)];
   fillRatios(cells);
-  expect(cells.map((c) => c.ratioToBaseline)).toEqual([null, 0.75, 0.5]);
+  expect(cells.map((c) => c.ratioToBaseline)).toEqual([0.5, 0.75, 0.25, null]);
+  expect(cells.map((c) => c.ratioToStock)).toEqual([2, 3, null, null]);
   const run: RunResult = {
     startedAt: "2026-01-01T00:00:00.000Z",
     finishedAt: "2026-01-01T00:01:00.000Z",
@@ -138,24 +143,64 @@ test("reports: ratio to the baseline of the same cell, a table row per cell, a c
   };
   const table = markdownTable(run).split("\n");
   expect(table).toHaveLength(2 + cells.length);
-  expect(table.find((line) => line.includes("| pg |"))).toContain("| 3000 | 0.75 |");
+  expect(table.find((line) => line.includes("| pg |"))).toContain("| 3000 | 0.75 | 3.00 |");
+  expect(table.find((line) => line.includes("| stock |"))).toContain("| 1000 | 0.25 | – |");
+  // hand-written, stock, then the API's configurations
+  expect(table.slice(2).map((line) => line.split(" | ")[2])).toEqual(["baseline", "stock", "neon", "pg"]);
   const svg = chartSvg(run);
-  for (const name of ["baseline", "pg", "neon"]) expect(svg).toContain(`>${name}</text>`);
+  for (const name of ["baseline", "stock", "pg", "neon"]) expect(svg).toContain(`>${name}</text>`);
   expect(svg.match(/<circle /g)).toHaveLength(2 * cells.length);
 });
 
-test("targets: ratios at 16 connections, p99/errors/RSS at 64, one round trip with --rtt", () => {
+test("targets: ratios and byId CPU at 16 connections, p99/errors/RSS at 64, one round trip with --rtt", () => {
   const at64 = { ...cell("pg", 3000), concurrency: 64, latencyMs: { p50: 5, p95: 20, p99: 60, max: 80 } };
   const at1 = { ...cell("neon", 500), concurrency: 1, op: "create" as const, latencyMs: { p50: 6.5, p95: 8, p99: 9, max: 10 } };
-  const cells = [cell("baseline", 4000), cell("pg", 2000), cell("neon", 2100), at64, at1];
+  const neon = { ...cell("neon", 2500), cpuMsPerRequest: 0.9 };
+  const cells = [cell("baseline", 4000), cell("stock", 1500), cell("pg", 2700), neon, at64, at1];
   fillRatios(cells);
   const run = { startedAt: "", finishedAt: "", machine: { cpus: 2, cpuModel: "", node: "", platform: "" }, options: {}, cells, targets: [], failures: [] };
   const checks = checkTargets(run, 4);
   const find = (cellName: string, target: string) => checks.find((c) => c.cell === cellName && c.target.startsWith(target));
-  expect(find("pg byId c=16", "≥ 0.6")).toMatchObject({ met: false, value: "0.50 ×" });
-  expect(find("neon byId c=16", "≥ 0.5")).toMatchObject({ met: true });
+  expect(find("pg byId c=16", "≥ 0.7")).toMatchObject({ met: false, value: "0.68 ×" });
+  expect(find("neon byId c=16", "≥ 0.6")).toMatchObject({ met: true, value: "0.63 ×" });
+  expect(find("pg byId c=16", "server CPU ≤ 0.7 ms")).toMatchObject({ met: true, value: "0.200 ms" });
+  expect(find("neon byId c=16", "server CPU")).toMatchObject({ met: false, value: "0.900 ms" });
+  expect(checks.filter((c) => c.cell.startsWith("stock") || c.cell.startsWith("baseline"))).toEqual([]);
   expect(find("pg byId c=64", "p99")).toMatchObject({ met: false });
   expect(find("pg byId c=64", "no errors")).toMatchObject({ met: true });
   expect(find("pg byId c=64", "peak RSS")).toMatchObject({ met: true, value: "100 MB" });
   expect(find("neon create c=1", "p50")).toMatchObject({ met: true, target: "p50 ≤ rtt + 3 = 7 ms" });
+});
+
+test("profiles: self time per function and location, idle left out, V8's entries marked", () => {
+  const frame = (functionName: string, url = "", lineNumber = -1) => ({ functionName, url, lineNumber, columnNumber: 0, scriptId: "0" });
+  const profile: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: frame("(root)") },
+      { id: 2, callFrame: frame("(idle)") },
+      { id: 3, callFrame: frame("handle", "file:///app/dist/server.js", 9) },
+      { id: 4, callFrame: frame("", "node:internal/streams/readable", 0) },
+      { id: 5, callFrame: frame("(garbage collector)") },
+      { id: 6, callFrame: frame("handle", "file:///app/dist/server.js", 9) }, // the same function, another stack
+    ],
+    startTime: 1_000,
+    endTime: 11_000,
+    // timestamps 1000, 2000, 4000, 5000, 8000, 9000; each sample lasts until the next, the last until endTime
+    samples: [2, 3, 4, 6, 5, 3],
+    timeDeltas: [0, 1_000, 2_000, 1_000, 3_000, 1_000],
+  };
+  const summary = selfTimes([profile, { ...profile }], "/app");
+  expect(summary.idleMs).toBe(2); // 1 ms in each profile
+  expect(summary.busyMs).toBe(18);
+  expect(summary.top).toEqual([
+    { name: "handle", location: "dist/server.js:10", selfMs: 14, share: 14 / 18 },
+    { name: "(anonymous)", location: "node:internal/streams/readable:1", selfMs: 2, share: 2 / 18 },
+    { name: "(garbage collector)", location: "", selfMs: 2, share: 2 / 18 },
+  ]);
+  expect(selfTimes([profile], "/app", 1).top).toHaveLength(1);
+
+  const markdown = profilesMarkdown([{ series: "pg", files: ["bench/results/x-profiles/pg-w1.cpuprofile"], ...summary }]);
+  expect(markdown).toContain("### pg");
+  expect(markdown).toContain("| 1 | 14 | 77.8 | `handle` | dist/server.js:10 |");
+  expect(markdown).toContain("| *(garbage collector)* |");
 });
