@@ -121,7 +121,7 @@ export function profilesMarkdown(summaries: ProfileSummary[]): string {
   ];
   for (const s of summaries) {
     out.push("", `### ${s.series}`, "");
-    out.push(`${s.busyMs.toFixed(0)} ms busy, ${s.idleMs.toFixed(0)} ms idle; ${s.files.map((f) => `\`${f}\``).join(", ")}`, "");
+    out.push(`${s.busyMs.toFixed(0)} ms sampled not idle (wall clock), ${s.idleMs.toFixed(0)} ms idle; ${s.files.map((f) => `\`${f}\``).join(", ")}`, "");
     out.push("| # | self ms | % | function | location |", "|---:|---:|---:|---|---|");
     s.top.forEach((row, i) => {
       const name = row.name in V8_ENTRIES ? `*${row.name}*` : `\`${cell(row.name)}\``;
