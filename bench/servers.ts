@@ -23,7 +23,7 @@ export interface ServerOptions {
 export interface Server {
   url: string;
   child: Child;
-  /** With --profile: this server's `.cpuprofile` files written so far (they appear as its processes exit), and how many to expect. */
+  /** With --profile: the `.cpuprofile` files written so far (each appears as its process exits), and how many to expect. */
   profile?: { files(): string[]; processes: number };
 }
 
@@ -58,8 +58,8 @@ export function assertBuilt(): void {
 }
 
 /**
- * Starts the compiled API (NODE_ENV=production, as `npm run start:prod` does), the baseline or the stock server, and waits
- * for /readyz. Variables from the parent that would change the server's behaviour are cleared; rate limits
+ * Starts the compiled API (NODE_ENV=production, as `npm run start:prod` does), the baseline or the stock server,
+ * and waits for /readyz. Variables from the parent that would change the server's behaviour are cleared; rate limits
  * are turned off (the load comes from one address and two users).
  */
 export async function startServer(options: ServerOptions): Promise<Server> {
