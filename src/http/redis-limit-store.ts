@@ -3,7 +3,7 @@
  * not answer within the timeout is skipped: the limits fail open rather than fail requests.
  */
 import type { IncrementResponse, Options, Store } from "express-rate-limit";
-import { RedisStore } from "rate-limit-redis";
+import { RedisStore, type RedisReply } from "rate-limit-redis";
 import type { RedisConnection } from "./redis.ts";
 
 export type Limiter = "ip" | "user";
@@ -19,7 +19,10 @@ export interface RedisLimitStoreOptions {
 }
 
 export function redisLimitStore({ redis, limiter, timeoutMs, onSkip }: RedisLimitStoreOptions): Store {
-  const store = new RedisStore({ prefix: `todo-api:rl:${limiter}:`, sendCommand: (...args: string[]) => redis.send(args) as never });
+  const store = new RedisStore({
+    prefix: `todo-api:rl:${limiter}:`,
+    sendCommand: (...args: string[]) => redis.send(args) as Promise<RedisReply>,
+  });
   let options: Options | undefined;
   let loading = false;
   // rate-limit-redis loads its Lua scripts in init(); one that failed (Redis away) is loaded again on reconnection.
