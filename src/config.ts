@@ -8,6 +8,12 @@ const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+const redisUrl = optionalString.pipe(
+  z
+    .string()
+    .refine((s) => URL.canParse(s) && /^rediss?:$/.test(new URL(s).protocol), "must be a redis:// or rediss:// URL")
+    .optional(),
+);
 const postgresUrl = optionalString.pipe(
   z
     .string()
@@ -70,6 +76,8 @@ const envSchema = z.object({
   RATE_LIMIT_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
   RATE_LIMIT_PER_IP: int(0, 10_000_000).default(1_200),
   RATE_LIMIT_PER_USER: int(0, 10_000_000).default(600),
+  REDIS_URL: redisUrl,
+  REDIS_TIMEOUT_MS: int(10, 5_000).default(100),
   TRUST_PROXY: trustProxy,
   CORS_ORIGINS: origins,
   METRICS_TOKEN: optionalString.pipe(z.string().min(16, "must be at least 16 characters").optional()),
@@ -91,6 +99,12 @@ export interface Config {
   requestTimeoutMs: number;
   /** Requests per window; 0 disables that limit. */
   rateLimit: { windowMs: number; perIp: number; perUser: number };
+  /** Unset: the limits count in this process's memory. */
+  redis: {
+    url: string | undefined;
+    /** Longest a request waits for Redis before its check is skipped (fail open). */
+    timeoutMs: number;
+  };
   /** Express's `trust proxy`: whose X-Forwarded-For to believe for the client address. */
   trustProxy: boolean | number | string;
   /** Origins allowed to call from a browser; empty: no cross-origin access. */
@@ -154,6 +168,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     webConcurrency: e.WEB_CONCURRENCY,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perIp: e.RATE_LIMIT_PER_IP, perUser: e.RATE_LIMIT_PER_USER },
+    redis: { url: e.REDIS_URL, timeoutMs: e.REDIS_TIMEOUT_MS },
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
     metricsToken: e.METRICS_TOKEN,

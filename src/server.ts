@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { createApp } from "./http/app.ts";
+import { connectRedis } from "./http/redis.ts";
 import { runPrimary } from "./cluster.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { loadEnvFile, webDistDir } from "./project.ts";
@@ -64,7 +65,9 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   // `npm start` and `npm run build` build the page first (scripts/web.ts); the API serves without it.
   const webDir = existsSync(path.join(webDistDir, "index.html")) ? webDistDir : undefined;
   if (!webDir) logger.warn("no TodoMVC page in web/dist (npm run web:build): / answers 404");
-  const app = createApp({ config, database, logger, webDir });
+  // Connects in the background: a Redis that is down at boot only means unshared limits until it is up.
+  const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
+  const app = createApp({ config, database, logger, redis, webDir });
   const server = app.listen(config.port, config.host);
   // Slow senders (slowloris): the whole request must arrive within REQUEST_TIMEOUT_MS, its headers within a minute.
   // Node answers 408 and closes the connection. Handlers have their own deadline (src/trpc/init.ts).
@@ -75,6 +78,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     logger.fatal(code === "EADDRINUSE" ? `Port ${config.port} is in use: set PORT to another port` : String(error));
+    await redis?.close();
     await database.close();
     await db.close();
     process.exit(1);
@@ -87,7 +91,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   const { port } = server.address() as AddressInfo;
   logger.info(
     { port },
-    `Todo API on http://localhost:${port}/trpc${webDir ? `, the page on http://localhost:${port}/` : ""} — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}`,
+    `Todo API on http://localhost:${port}/trpc${webDir ? `, the page on http://localhost:${port}/` : ""} — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}, rate limits: ${redis ? "Redis" : "memory"}`,
   );
 
   // The API starts even when the database is down (/readyz reports it); say so at once.
@@ -113,6 +117,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     server.closeIdleConnections();
     await closed;
     clearInterval(reaper);
+    await redis?.close();
     await database.close();
     await db.close();
     logger.info("stopped");

@@ -43,6 +43,22 @@ describe("configuration", () => {
     expect(parseConfig({ RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_USER: "0" }).rateLimit).toMatchObject({ perIp: 0, perUser: 0 });
   });
 
+  test("REDIS_URL: unset or empty keeps the limits in memory; redis:// and rediss:// are taken; never echoed", () => {
+    expect(parseConfig({}).redis).toEqual({ url: undefined, timeoutMs: 100 });
+    expect(parseConfig({ REDIS_URL: " " }).redis.url).toBeUndefined();
+    expect(parseConfig({ REDIS_URL: "redis://127.0.0.1:6380/2" }).redis.url).toBe("redis://127.0.0.1:6380/2");
+    expect(parseConfig({ REDIS_URL: "rediss://:pw@cache.example:6380", REDIS_TIMEOUT_MS: "50" }).redis).toEqual({
+      url: "rediss://:pw@cache.example:6380",
+      timeoutMs: 50,
+    });
+    expect(() => parseConfig({ REDIS_URL: "https://:Secret123@cache.example" })).toThrow(/^Invalid configuration: REDIS_URL/);
+    try {
+      parseConfig({ REDIS_URL: "https://:Secret123@cache.example" });
+    } catch (error) {
+      expect((error as Error).message).not.toContain("Secret123");
+    }
+  });
+
   test("METRICS_TOKEN is never echoed", () => {
     expect(() => parseConfig({ METRICS_TOKEN: "short-secret" })).toThrow(/METRICS_TOKEN/);
     try {
@@ -79,6 +95,9 @@ describe("configuration", () => {
     [{ CORS_ORIGINS: "https://app.example/path" }, /^Invalid configuration: CORS_ORIGINS .*https:\/\/app\.example\/path/],
     [{ CORS_ORIGINS: "*" }, /^Invalid configuration: CORS_ORIGINS/],
     [{ METRICS_TOKEN: "short" }, /^Invalid configuration: METRICS_TOKEN must be at least 16 characters$/],
+    [{ REDIS_URL: "http://cache:6379" }, /^Invalid configuration: REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL$/],
+    [{ REDIS_URL: "cache:6379" }, /^Invalid configuration: REDIS_URL must be a redis/],
+    [{ REDIS_TIMEOUT_MS: "0" }, /^Invalid configuration: REDIS_TIMEOUT_MS .*"0"/],
   ])("%o stops start-up with one line naming the variable", (env, message) => {
     expect(() => parseConfig(env)).toThrow(message);
     try {

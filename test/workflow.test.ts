@@ -40,4 +40,9 @@ test("PostgreSQL service, npm ci, prisma migrate deploy on DIRECT_URL, then npm 
   expect(tests).toBeGreaterThan(migrate);
   expect(steps[migrate]!.env?.DIRECT_URL).toMatch(/^postgresql:\/\/.*@localhost:5432\//);
   expect(steps[tests]!.env?.TEST_DATABASE_URL).toMatch(/^postgresql:\/\/.*@localhost:5432\//);
+  // The shared rate-limit tests must run there, not skip.
+  const redis = steps.findIndex((step) => /apt-get install -y redis-server/.test(step.run ?? ""));
+  expect(redis).toBeGreaterThan(-1);
+  expect(redis).toBeLessThan(tests);
+  expect(steps[tests]!.env?.REQUIRE_REDIS).toBe("1");
 });

@@ -9,6 +9,8 @@ import { devTokenRouter } from "./dev-token.ts";
 import { callFailureHandler, sendError } from "./errors.ts";
 import type { Logger } from "../logger.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import type { RedisConnection } from "./redis.ts";
+import { redisLimitStore, type Limiter } from "./redis-limit-store.ts";
 import { requestLogger } from "./requests.ts";
 import { createRestRouter, restNotFound } from "./rest.ts";
 import { appRouter } from "../trpc/routers/_app.ts";
@@ -25,12 +27,15 @@ export interface AppOptions {
     | "maxBatchSize"
     | "requestTimeoutMs"
     | "rateLimit"
+    | "redis"
     | "trustProxy"
     | "corsOrigins"
     | "metricsToken"
   >;
   database: Pick<Database, "prisma" | "ping" | "poolStats">;
   logger: Logger;
+  /** Where the rate limits count (REDIS_URL), shared by every process on it; without it, in memory. */
+  redis?: RedisConnection;
   /** The built TodoMVC page (web/dist), served at `/`; without it `/` is a 404. */
   webDir?: string;
   /** false: every tRPC request through tRPC's own handler (src/http/trpc-fast-path.ts is then unused). */
@@ -42,8 +47,10 @@ export interface AppOptions {
  * liveness at /healthz, readiness at /readyz, Prometheus at /metrics, the page at /, and outside production
  * POST /dev/token. Starts nothing.
  */
-export function createApp({ config, database, logger, webDir, trpcFastPath = true }: AppOptions) {
+export function createApp({ config, database, logger, redis, webDir, trpcFastPath = true }: AppOptions) {
   const metrics = createMetrics({ procedures: Object.keys(appRouter._def.procedures), poolStats: database.poolStats });
+  const sharedStore = (limiter: Limiter) =>
+    redis && redisLimitStore({ redis, limiter, timeoutMs: config.redis.timeoutMs, onSkip: () => metrics.countSkippedLimit(limiter) });
   // Both surfaces count and log their failed calls the same way.
   const onCallError = callFailureHandler({ metrics, logger });
   const app = express();
@@ -74,13 +81,13 @@ export function createApp({ config, database, logger, webDir, trpcFastPath = tru
     verifyToken: createTokenVerifier(config.auth),
     users: createUserRegistry(database.prisma),
     production: config.env === "production",
-    limitUser: userRateLimit(config.rateLimit),
+    limitUser: userRateLimit(config.rateLimit, sharedStore("user")),
     metrics,
     callTimeoutMs: config.requestTimeoutMs,
   });
   // One middleware instance per concern, so both surfaces share the per-IP counters.
   const cors = corsAllowlist(config.corsOrigins);
-  const ipLimit = ipRateLimit(config.rateLimit);
+  const ipLimit = ipRateLimit(config.rateLimit, { store: sharedStore("ip"), logger });
   for (const middleware of [cors, ipLimit]) {
     if (middleware) app.use(["/trpc", "/api"], middleware);
   }

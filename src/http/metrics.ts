@@ -19,6 +19,8 @@ export interface Metrics {
   countError(procedure: string, code: string): void;
   /** One HTTP request was answered. */
   observeRequest(route: string, status: number, seconds: number): void;
+  /** One rate-limit check was skipped because its shared store (Redis) did not answer. */
+  countSkippedLimit(limiter: "ip" | "user"): void;
 }
 
 export function createMetrics(options: { procedures: string[]; poolStats: () => PoolStats | undefined }): Metrics {
@@ -45,6 +47,14 @@ export function createMetrics(options: { procedures: string[]; poolStats: () => 
     buckets: SECONDS,
     registers: [registry],
   });
+
+  const skippedLimits = new Counter({
+    name: "rate_limit_store_skipped_total",
+    help: "Rate-limit checks let through unlimited because Redis did not answer (fail open), by limiter",
+    labelNames: ["limiter"],
+    registers: [registry],
+  });
+  const skippedChildren = { ip: skippedLimits.labels("ip"), user: skippedLimits.labels("user") };
 
   // Read at scrape time only: nothing to do per request.
   const pool = (name: string, help: string, pick: (stats: PoolStats) => number) =>
@@ -81,6 +91,9 @@ export function createMetrics(options: { procedures: string[]; poolStats: () => 
       let child = requestChildren.get(key);
       if (!child) requestChildren.set(key, (child = requests.labels(route, String(status))));
       child.observe(seconds);
+    },
+    countSkippedLimit(limiter) {
+      skippedChildren[limiter].inc();
     },
   };
 }

@@ -1,10 +1,12 @@
 /** Express middleware in front of /trpc: security headers, CORS allowlist, per-IP rate limit, JSON-only bodies. */
 import cors from "cors";
 import type { RequestHandler } from "express";
-import { MemoryStore, rateLimit, type Options } from "express-rate-limit";
+import { MemoryStore, rateLimit, type Options, type Store } from "express-rate-limit";
 import helmet from "helmet";
 import type { Config } from "../config.ts";
+import type { Logger } from "../logger.ts";
 import { sendError } from "./errors.ts";
+import { LimitSkippedError } from "./redis-limit-store.ts";
 
 /**
  * helmet's defaults, but for `upgrade-insecure-requests`: it would make browsers fetch the page's own assets over
@@ -25,12 +27,27 @@ export function corsAllowlist(origins: string[]): RequestHandler | undefined {
   });
 }
 
-/** RATE_LIMIT_PER_IP requests per RATE_LIMIT_WINDOW_MS from one client address (in this process), then 429. */
-export function ipRateLimit({ windowMs, perIp }: Config["rateLimit"]): RequestHandler | undefined {
+/**
+ * RATE_LIMIT_PER_IP requests per RATE_LIMIT_WINDOW_MS from one client address, then 429. Counted in `store`
+ * (Redis, shared) or else in this process's memory.
+ */
+export function ipRateLimit(
+  { windowMs, perIp }: Config["rateLimit"],
+  { store, logger }: { store?: Store; logger: Logger },
+): RequestHandler | undefined {
   if (perIp === 0) return undefined;
   return rateLimit({
     windowMs,
     limit: perIp,
+    ...(store && { store }),
+    // A check the store skipped lets the request through (fail open); the store counts and logs those.
+    passOnStoreError: true,
+    logger: {
+      error(error, message) {
+        if (!(error instanceof LimitSkippedError)) logger.error({ err: error }, message ?? "rate limiter failed");
+      },
+      warn: (error, message) => logger.warn({ err: error }, message ?? "rate limiter warning"),
+    },
     // RateLimit and RateLimit-Policy headers, and Retry-After on 429.
     standardHeaders: "draft-7",
     legacyHeaders: false,
@@ -66,15 +83,21 @@ export class RateLimitedError extends Error {
 export type UserRateLimit = (userId: string) => Promise<number | undefined>;
 
 /**
- * RATE_LIMIT_PER_USER calls per RATE_LIMIT_WINDOW_MS for one verified user id, in memory (express-rate-limit's
- * store): no database round trip. Each call of a batch counts.
+ * RATE_LIMIT_PER_USER calls per RATE_LIMIT_WINDOW_MS for one verified user id, counted in an express-rate-limit
+ * store: Redis (shared) or this process's memory; no database round trip. Each call of a batch counts.
  */
-export function userRateLimit({ windowMs, perUser }: Config["rateLimit"]): UserRateLimit | undefined {
+export function userRateLimit({ windowMs, perUser }: Config["rateLimit"], store: Store = new MemoryStore()): UserRateLimit | undefined {
   if (perUser === 0) return undefined;
-  const store = new MemoryStore();
-  store.init({ windowMs } as Options);
+  void store.init?.({ windowMs } as Options);
   return async (userId) => {
-    const { totalHits, resetTime } = await store.increment(userId);
+    let counted;
+    try {
+      counted = await store.increment(userId);
+    } catch (error) {
+      if (error instanceof LimitSkippedError) return undefined; // fail open, as the per-IP limit does
+      throw error;
+    }
+    const { totalHits, resetTime } = counted;
     if (totalHits <= perUser) return undefined;
     return Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + windowMs) - Date.now()) / 1000));
   };

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, type TRPCClient } from "@trpc/client";
 import { signToken } from "../../src/auth/tokens.ts";
 import { createApp } from "../../src/http/app.ts";
+import { connectRedis } from "../../src/http/redis.ts";
 import { parseConfig, type Config } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
 import { createLogger, type Logger } from "../../src/logger.ts";
@@ -70,7 +71,8 @@ export async function startTestServer(
   const config = testConfig(apiUrl, env);
   const logger = givenLogger ?? testLogger();
   const database = await createDatabase({ ...config.db, url: apiUrl }, logger);
-  const app = createApp({ config, database, logger, webDir });
+  const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
+  const app = createApp({ config, database, logger, redis, webDir });
   const server = app.listen(0, "127.0.0.1");
   await once(server, "listening");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -107,6 +109,7 @@ export async function startTestServer(
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+      await redis?.close();
       await database.close();
       if (!sharedDatabase) await testDatabase.close();
     },
