@@ -9,6 +9,7 @@ import { withDeadline } from "../lib/deadline.ts";
 import { isNeonHost } from "./neon-hosts.ts";
 import { withStatementTimeout, type CancellablePool } from "./statement-timeout.ts";
 import { withUtcInstants } from "./utc-dates.ts";
+import { withUtcReads } from "./utc-reads.ts";
 import type { SqlDriverAdapter } from "@prisma/driver-adapter-utils";
 import { startWsProxy, type WsProxy } from "./ws-proxy.ts";
 
@@ -75,6 +76,7 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
       const connected = withUtcInstants(await connect());
       driverPool = connected.underlyingDriver();
       // Before the pool's first client connects: the pool only opens them on demand.
+      withUtcReads(driverPool as unknown as CancellablePool);
       withStatementTimeout(driverPool as unknown as CancellablePool, {
         timeoutMs: options.statementTimeoutMs ?? 0,
         connectTimeoutMs: options.connectionTimeoutMs,
