@@ -1,4 +1,26 @@
+import { existsSync } from "node:fs";
 import { defineConfig } from "vitest/config";
+
+// The pgbouncer projects need a PostgreSQL server (TEST_DATABASE_URL) and Debian's pgbouncer; without either they
+// are left out, unless REQUIRE_PGBOUNCER=1 (CI), where their global setup then fails with what is missing.
+const withPgBouncer =
+  process.env.REQUIRE_PGBOUNCER === "1" || (Boolean(process.env.TEST_DATABASE_URL) && existsSync("/usr/sbin/pgbouncer"));
+const pgbouncer = (driver: "neon" | "pg") => ({
+  extends: true as const,
+  test: {
+    name: `pgbouncer:${driver}`,
+    // What depends on the database path (the rest of the API suite is HTTP-only and runs in api:*): every procedure
+    // over tRPC and REST, isolation, the pagination walk, the concurrency race, one round trip per call, the raw SQL,
+    // readiness, the time zone, the statement limit, the SQLite import's interactive transactions and its CLI.
+    include: [
+      "test/api/{todo,router,list,rest,isolation,repository,round-trips,http,timezone,statement-timeout,pooler,prepared-statements}.test.ts",
+      "test/import/{import-sqlite,cli}.test.ts",
+    ],
+    // Added to the root global setup (which creates and migrates directly): the pooler in front of those databases.
+    globalSetup: ["test/support/pgbouncer-setup.ts"],
+    env: { DB_DRIVER: driver },
+  },
+});
 
 // The API and import suites run twice: through the Neon driver (via the local WebSocket proxy) and through pg.
 // The fault suite runs last, one file at a time: each file owns a PostgreSQL instance it stops and cuts.
@@ -17,6 +39,9 @@ export default defineConfig({
       // The SQLite import writes through the same client and drivers as the API: both drivers again.
       { extends: true, test: { name: "import:neon", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
       { extends: true, test: { name: "import:pg", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
+      // The API and import suites again through PgBouncer in transaction mode (Neon's -pooler URL), on databases
+      // set to America/New_York.
+      ...(withPgBouncer ? [pgbouncer("neon"), pgbouncer("pg")] : []),
       {
         extends: true,
         test: {

@@ -49,7 +49,9 @@ function parse() {
 /** The server's database: DATABASE_URL, else (outside production) the embedded one, migrated as `npm start` does. */
 async function openDatabase(config: Config, logger: pino.Logger): Promise<{ database: Database; target: BootstrappedDatabase }> {
   const target = await bootstrapDatabase("import", { announce: (line) => process.stderr.write(`${line}\n`) });
-  const database = await createDatabase({ ...config.db, url: target.url }, logger);
+  // The embedded database cannot cancel a statement (src/server.ts): no statement limit there.
+  const statementTimeoutMs = target.embedded ? 0 : config.db.statementTimeoutMs;
+  const database = await createDatabase({ ...config.db, url: target.url, statementTimeoutMs }, logger);
   try {
     await database.ping();
   } catch (error) {

@@ -59,6 +59,7 @@ const envSchema = z.object({
   DB_POOL_MAX: int(1, 1000).default(10),
   DB_POOL_IDLE_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
   DB_CONNECTION_TIMEOUT_MS: int(1, 600_000).default(5_000),
+  DB_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
   DB_PREPARED_STATEMENTS: z.enum(["off", "on"]).default("off"),
   PGLITE_DATA_DIR: z.string().min(1).default(DEFAULT_PGLITE_DATA_DIR),
 
@@ -119,6 +120,8 @@ export interface Config {
     poolMax: number;
     idleTimeoutMs: number;
     connectionTimeoutMs: number;
+    /** PostgreSQL cancels a statement of the API running longer (the client gets 503); 0: no limit. */
+    statementTimeoutMs: number;
     /** Named statements (pg driver): parsed and planned once per connection; needs a server that keeps them. */
     preparedStatements: boolean;
     pgliteDataDir: string;
@@ -179,6 +182,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
       poolMax: e.DB_POOL_MAX,
       idleTimeoutMs: e.DB_POOL_IDLE_TIMEOUT_MS,
       connectionTimeoutMs: e.DB_CONNECTION_TIMEOUT_MS,
+      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
       preparedStatements: e.DB_PREPARED_STATEMENTS === "on",
       pgliteDataDir: pgliteDataDir({ PGLITE_DATA_DIR: e.PGLITE_DATA_DIR }),
     },

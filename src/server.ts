@@ -61,7 +61,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   const db = await openOrExit(logger);
   const { url, embedded } = db;
 
-  const database = await createDatabase({ ...config.db, url }, logger);
+  // The embedded database has no CancelRequest (one session serves every connection): no statement limit there.
+  const database = await createDatabase({ ...config.db, url, statementTimeoutMs: embedded ? 0 : config.db.statementTimeoutMs }, logger);
   // `npm start` and `npm run build` build the page first (scripts/web.ts); the API serves without it.
   const webDir = existsSync(path.join(webDistDir, "index.html")) ? webDistDir : undefined;
   if (!webDir) logger.warn("no TodoMVC page in web/dist (npm run web:build): / answers 404");

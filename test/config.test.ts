@@ -68,6 +68,12 @@ describe("configuration", () => {
     }
   });
 
+  test("DB_STATEMENT_TIMEOUT_MS: 10 s unless set, 0 turns the limit off", () => {
+    expect(parseConfig({}).db.statementTimeoutMs).toBe(10_000);
+    expect(parseConfig({ DB_STATEMENT_TIMEOUT_MS: "0" }).db.statementTimeoutMs).toBe(0);
+    expect(parseConfig({ DB_STATEMENT_TIMEOUT_MS: "2500" }).db.statementTimeoutMs).toBe(2_500);
+  });
+
   test("DIRECT_URL defaults to DATABASE_URL", () => {
     expect(parseConfig({ DATABASE_URL: "postgresql://a/b" }).db.directUrl).toBe("postgresql://a/b");
     expect(parseConfig({ DATABASE_URL: "postgresql://a/b", DIRECT_URL: "postgresql://c/d" }).db.directUrl).toBe("postgresql://c/d");
@@ -77,6 +83,8 @@ describe("configuration", () => {
     [{ PORT: "eighty" }, /^Invalid configuration: PORT .*"eighty"/],
     [{ DB_DRIVER: "mysql" }, /^Invalid configuration: DB_DRIVER/],
     [{ DB_POOL_MAX: "0" }, /^Invalid configuration: DB_POOL_MAX/],
+    [{ DB_STATEMENT_TIMEOUT_MS: "-1" }, /^Invalid configuration: DB_STATEMENT_TIMEOUT_MS .*"-1"/],
+    [{ DB_STATEMENT_TIMEOUT_MS: "5s" }, /^Invalid configuration: DB_STATEMENT_TIMEOUT_MS .*"5s"/],
     [{ DATABASE_URL: "mysql://x" }, /^Invalid configuration: DATABASE_URL must be a postgres/],
     [{ AUTH_SECRET: "short" }, /^Invalid configuration: AUTH_SECRET must be at least 32 characters$/],
     [{ DATABASE_URL: "postgresql://admin:S3cret@[::1/d" }, /^Invalid configuration: DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL$/],

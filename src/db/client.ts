@@ -7,7 +7,9 @@ import type { Config } from "../config.ts";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { withDeadline } from "../lib/deadline.ts";
 import { isNeonHost } from "./neon-hosts.ts";
+import { withStatementTimeout, type CancellablePool } from "./statement-timeout.ts";
 import { withUtcInstants } from "./utc-dates.ts";
+import { withUtcReads } from "./utc-reads.ts";
 import type { SqlDriverAdapter } from "@prisma/driver-adapter-utils";
 import { startWsProxy, type WsProxy } from "./ws-proxy.ts";
 
@@ -36,7 +38,12 @@ export interface PoolStats {
 
 type DriverPool = { totalCount: number; idleCount: number; waitingCount: number };
 
-export type DatabaseOptions = Omit<Config["db"], "preparedStatements"> & { url: string; schema?: string; preparedStatements?: boolean };
+export type DatabaseOptions = Omit<Config["db"], "preparedStatements" | "statementTimeoutMs"> & {
+  url: string;
+  schema?: string;
+  preparedStatements?: boolean;
+  statementTimeoutMs?: number;
+};
 
 // neonConfig is process-wide: route each proxied host:port to its own local proxy.
 const proxied = new Map<string, string>();
@@ -68,6 +75,13 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
     factory.connect = async () => {
       const connected = withUtcInstants(await connect());
       driverPool = connected.underlyingDriver();
+      // Before the pool's first client connects: the pool only opens them on demand.
+      withUtcReads(driverPool as unknown as CancellablePool);
+      withStatementTimeout(driverPool as unknown as CancellablePool, {
+        timeoutMs: options.statementTimeoutMs ?? 0,
+        connectTimeoutMs: options.connectionTimeoutMs,
+        onCancelError: (error) => logger.warn({ err: error }, "statement cancel request failed"),
+      });
       return connected;
     };
   };

@@ -2,8 +2,8 @@
  * Instants that mean the same in any session time zone, with no startup option (a transaction-mode pooler refuses
  * those) and no extra statement. The adapters send a Date as UTC wall time without an offset, which PostgreSQL
  * reads in the session's TimeZone; this sends it as ISO 8601 with `Z` instead. Reads are the other half:
- * src/todos/select.ts selects each timestamptz `AT TIME ZONE 'UTC'`, because the adapters read a timestamptz's
- * text as if its offset were +00.
+ * src/todos/select.ts selects each timestamptz `AT TIME ZONE 'UTC'`, and src/db/utc-reads.ts fixes Prisma's own
+ * reads, because the adapters read a timestamptz's text as if its offset were +00.
  */
 import type { ArgType, SqlDriverAdapter, SqlQuery, SqlQueryable, Transaction } from "@prisma/driver-adapter-utils";
 

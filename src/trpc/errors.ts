@@ -5,8 +5,9 @@ import { Prisma } from "../generated/prisma/client.ts";
 // Prisma codes that mean "the database is not there right now": the client may retry.
 const UNAVAILABLE = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2037"]);
 // SQLSTATEs of a server that went away or is not accepting connections yet: class 08 connection
-// exceptions (not 08P01, a protocol violation), 57P01–57P03 (admin shutdown, crash shutdown, starting up).
-const UNAVAILABLE_SQLSTATE = /^(080\d\d|57P0[1-3])$/;
+// exceptions (not 08P01, a protocol violation), 57P01–57P03 (admin shutdown, crash shutdown, starting up), and
+// 57014, a statement cancelled by DB_STATEMENT_TIMEOUT_MS (src/db/statement-timeout.ts).
+const UNAVAILABLE_SQLSTATE = /^(080\d\d|57P0[1-3]|57014)$/;
 // Driver adapter error kinds with the same meaning (raw queries report them under P2010).
 const UNAVAILABLE_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
 

@@ -2,12 +2,14 @@
  * DB_PREPARED_STATEMENTS=on (pg driver on PostgreSQL): each statement text is parsed once per connection, then
  * reused by name; off (the default) parses it on every call. Counted on the wire by a relay (Parse messages).
  */
-import { expect, test } from "vitest";
+import { expect, inject, test } from "vitest";
 import { parseConfig } from "../../src/config.ts";
 import { startPgRelayFor, viaRelay, type PgRelay } from "../../tools/pg-relay.ts";
 import { startTestServer } from "../support/server.ts";
 
-const onPostgres = Boolean(process.env.TEST_DATABASE_URL) && process.env.DB_DRIVER === "pg";
+// Not through the pgbouncer projects' PgBouncer 1.18: it has no protocol-level prepared statements (1.21 has), so a
+// name prepared on one server connection is missing on the next; DB_PREPARED_STATEMENTS stays off behind it.
+const onPostgres = Boolean(process.env.TEST_DATABASE_URL) && process.env.DB_DRIVER === "pg" && !inject("pgbouncerUrl");
 
 test.runIf(onPostgres).each([
   ["on", 0],

@@ -55,6 +55,12 @@ test("timestamps are the same instants whatever the database's time zone", async
   const toggled = await client.todo.list.query({ status: "completed", limit: 100 });
   for (const t of toggled.items) expect(Math.abs(t.completedAt!.getTime() - Date.now())).toBeLessThan(60_000);
 
+  // Prisma's own reads (the import, the users) too: the adapters would drop the session's offset.
+  const read = await api.database.prisma.todo.findUniqueOrThrow({ where: { id: todo.id } });
+  expect(read.dueAt).toEqual(new Date("2031-06-01T08:30:00.000Z"));
+  expect(read.createdAt).toEqual(done.createdAt);
+  expect(read.completedAt).toEqual(done.completedAt);
+
   // What the database holds is the same instant too, read without any driver's conversion.
   const raw = new pg.Client({ connectionString: api.testDatabase.url });
   await raw.connect();

@@ -4,6 +4,8 @@
  *   cloned from a template migrated once per run (see global-setup.ts) when `migrated` is asked for.
  * - Without it: an in-memory embedded PGlite per call, loaded from a data folder dumped once per run (empty or
  *   migrated, see global-setup.ts).
+ * - In the pgbouncer projects (pgbouncer-setup.ts): created directly as above, set to America/New_York, and `url`
+ *   goes through the private PgBouncer, as DATABASE_URL does on Neon; `directUrl` stays direct, as DIRECT_URL does.
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -12,7 +14,10 @@ import { inject } from "vitest";
 import { startEmbeddedDatabase } from "../../src/db/embedded.ts";
 
 export interface TestDatabase {
+  /** Where the API connects: through the pooler in the pgbouncer projects. */
   url: string;
+  /** The database itself (migrations, a second session that must not share the pooler's connections). */
+  directUrl: string;
   close(): Promise<void>;
 }
 
@@ -54,13 +59,18 @@ export async function createTestDatabase({ migrated = false }: { migrated?: bool
   const server = serverUrl();
   if (!server) {
     const templates = inject("embeddedTemplates")!;
-    return startEmbeddedDatabase({ maxConnections: 64, loadDataDir: await tarball(migrated ? templates.migrated : templates.empty) });
+    const embedded = await startEmbeddedDatabase({ maxConnections: 64, loadDataDir: await tarball(migrated ? templates.migrated : templates.empty) });
+    return { url: embedded.url, directUrl: embedded.url, close: () => embedded.close() };
   }
   const name = `todo_test_${randomBytes(6).toString("hex")}`;
   const template = migrated ? inject("templateDatabase") : undefined;
   await adminQuery(`CREATE DATABASE "${name}"${template ? ` TEMPLATE "${template}"` : ""}`);
+  const pooler = inject("pgbouncerUrl");
+  // Before any pooled connection: PgBouncer keeps its server sessions, which read the setting when they start.
+  if (pooler) await adminQuery(`ALTER DATABASE "${name}" SET timezone TO 'America/New_York'`);
   return {
-    url: withDatabase(server, name),
+    url: withDatabase(pooler ?? server, name),
+    directUrl: withDatabase(server, name),
     close: () => adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
   };
 }
