@@ -66,6 +66,7 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   WEB_CONCURRENCY: int(1, 256).default(1),
   REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
+  IDEMPOTENCY_TTL_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
 
   RATE_LIMIT_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
   RATE_LIMIT_PER_IP: int(0, 10_000_000).default(1_200),
@@ -89,6 +90,8 @@ export interface Config {
   webConcurrency: number;
   /** Deadline for one tRPC call (503 after it) and for receiving a whole request (Node answers 408). */
   requestTimeoutMs: number;
+  /** How long an Idempotency-Key and its stored result are kept; an expired key is as good as new. */
+  idempotencyTtlMs: number;
   /** Requests per window; 0 disables that limit. */
   rateLimit: { windowMs: number; perIp: number; perUser: number };
   /** Express's `trust proxy`: whose X-Forwarded-For to believe for the client address. */
@@ -153,6 +156,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     webConcurrency: e.WEB_CONCURRENCY,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    idempotencyTtlMs: e.IDEMPOTENCY_TTL_MS,
     rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perIp: e.RATE_LIMIT_PER_IP, perUser: e.RATE_LIMIT_PER_USER },
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,

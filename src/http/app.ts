@@ -12,7 +12,8 @@ import { createMetrics, type Metrics } from "./metrics.ts";
 import { requestLogger } from "./requests.ts";
 import { createRestRouter, restNotFound } from "./rest.ts";
 import { appRouter } from "../trpc/routers/_app.ts";
-import { corsAllowlist, ipRateLimit, RateLimitedError, requireJsonBody, securityHeaders, userRateLimit } from "./security.ts";
+import { responseMeta } from "./response-meta.ts";
+import { corsAllowlist, ipRateLimit, requireJsonBody, securityHeaders, userRateLimit } from "./security.ts";
 import { createTrpcMiddleware } from "./trpc-adapter.ts";
 import { createUserRegistry } from "../users/registry.ts";
 
@@ -24,6 +25,7 @@ export interface AppOptions {
     | "bodyLimitBytes"
     | "maxBatchSize"
     | "requestTimeoutMs"
+    | "idempotencyTtlMs"
     | "rateLimit"
     | "trustProxy"
     | "corsOrigins"
@@ -77,6 +79,7 @@ export function createApp({ config, database, logger, webDir, trpcFastPath = tru
     limitUser: userRateLimit(config.rateLimit),
     metrics,
     callTimeoutMs: config.requestTimeoutMs,
+    idempotencyTtlMs: config.idempotencyTtlMs,
   });
   // One middleware instance per concern, so both surfaces share the per-IP counters.
   const cors = corsAllowlist(config.corsOrigins);
@@ -97,18 +100,14 @@ export function createApp({ config, database, logger, webDir, trpcFastPath = tru
       maxBatchSize: config.maxBatchSize,
       // Queries may also come as POST (`methodOverride: "POST"` on the client): no URL length limit.
       allowMethodOverride: true,
-      responseMeta({ errors }) {
-        if (!errors.length) return {};
-        const limited = errors.find((error) => error.cause instanceof RateLimitedError)?.cause as RateLimitedError | undefined;
-        return limited ? { headers: { "retry-after": String(limited.retryAfterSeconds) } } : {};
-      },
+      responseMeta,
       onError({ error, path, type, ctx }) {
         onCallError({ error, path, type, reqId: ctx?.requestId, surface: "trpc" });
       },
     }),
   );
 
-  app.use("/api", createRestRouter({ router: appRouter, createContext, bodyLimitBytes: config.bodyLimitBytes, onCallError }));
+  app.use("/api", createRestRouter({ router: appRouter, createContext, bodyLimitBytes: config.bodyLimitBytes, onCallError, responseMeta }));
   app.use("/api", restNotFound(onCallError));
 
   const { secret } = config.auth;

@@ -4,7 +4,6 @@
  */
 import { randomUUID } from "node:crypto";
 import { Prisma } from "../generated/prisma/client.ts";
-import type { PrismaClient } from "../db/client.ts";
 import { driverErrorCause } from "../db/driver-errors.ts";
 import type { Identity } from "../auth/tokens.ts";
 import type { UserRegistry } from "../users/registry.ts";
@@ -13,6 +12,8 @@ import type { CreateInput, ListInput, SortField, UpdateInput } from "./schemas.t
 import { todoColumns, type TodoDTO } from "./select.ts";
 
 export type { TodoDTO };
+/** A client or a transaction's client (a keyed mutation runs in one: src/trpc/idempotency.ts). */
+export type Db = Prisma.TransactionClient;
 export interface TodoPage {
   items: TodoDTO[];
   nextCursor: string | null;
@@ -34,7 +35,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Ids that cannot exist are not found without a database round trip. */
 const canExist = (id: string) => UUID.test(id);
 
-export async function findTodo(db: PrismaClient, userId: string, id: string): Promise<TodoDTO | null> {
+export async function findTodo(db: Db, userId: string, id: string): Promise<TodoDTO | null> {
   if (!canExist(id)) return null;
   const rows = await db.$queryRaw<TodoDTO[]>`
     SELECT ${todoColumns} FROM "Todo" WHERE "id" = ${id}::uuid AND "userId" = ${userId}`;
@@ -42,7 +43,7 @@ export async function findTodo(db: PrismaClient, userId: string, id: string): Pr
 }
 
 /** One page in the list's order; null when `input.cursor` is not a cursor issued for this orderBy and order. */
-export async function listTodos(db: PrismaClient, userId: string, input: ListInput): Promise<TodoPage | null> {
+export async function listTodos(db: Db, userId: string, input: ListInput): Promise<TodoPage | null> {
   const cursor = input.cursor ? decodeCursor(input.cursor, input.orderBy, input.order) : null;
   if (input.cursor && !cursor) return null;
   // One extra row tells whether there is a next page, in the same query.
@@ -60,7 +61,7 @@ export async function listTodos(db: PrismaClient, userId: string, input: ListInp
   return { items, nextCursor };
 }
 
-export async function todoStats(db: PrismaClient, userId: string): Promise<TodoStats> {
+export async function todoStats(db: Db, userId: string): Promise<TodoStats> {
   const [row] = await db.$queryRaw<TodoStats[]>`
     SELECT count(*)::int AS "total",
            count(*) FILTER (WHERE NOT "completed")::int AS "active",
@@ -71,7 +72,7 @@ export async function todoStats(db: PrismaClient, userId: string): Promise<TodoS
 }
 
 /** Creates the owner's todo; the owner's User row is recreated once if it was deleted behind the registry's back. */
-export async function createTodo(db: PrismaClient, users: UserRegistry, owner: Identity, input: CreateInput): Promise<TodoDTO> {
+export async function createTodo(db: Db, users: UserRegistry, owner: Identity, input: CreateInput): Promise<TodoDTO> {
   const create = async () => {
     // What Prisma's create would send: a v4 id and both timestamps from the application clock, defaults for the rest.
     const now = new Date();
@@ -93,7 +94,7 @@ export async function createTodo(db: PrismaClient, users: UserRegistry, owner: I
   }
 }
 
-export async function updateTodo(db: PrismaClient, userId: string, input: UpdateInput, now = new Date()): Promise<UpdateOutcome> {
+export async function updateTodo(db: Db, userId: string, input: UpdateInput, now = new Date()): Promise<UpdateOutcome> {
   if (!canExist(input.id)) return { status: "not-found" };
   const sets = setClauses(input, now);
   if (sets.length === 0) return { status: "no-changes" };
@@ -116,14 +117,14 @@ export async function updateTodo(db: PrismaClient, userId: string, input: Update
 }
 
 /** True when the todo existed and is gone. */
-export async function deleteTodo(db: PrismaClient, userId: string, id: string): Promise<boolean> {
+export async function deleteTodo(db: Db, userId: string, id: string): Promise<boolean> {
   if (!canExist(id)) return false;
   const count = await db.$executeRaw`DELETE FROM "Todo" WHERE "id" = ${id}::uuid AND "userId" = ${userId}`;
   return count > 0;
 }
 
 /** Marks every todo of the user completed or active; returns how many changed. */
-export async function toggleAllTodos(db: PrismaClient, userId: string, completed: boolean): Promise<number> {
+export async function toggleAllTodos(db: Db, userId: string, completed: boolean): Promise<number> {
   const { count } = await db.todo.updateMany({
     where: { userId, completed: !completed },
     data: { completed, completedAt: completed ? new Date() : null, version: { increment: 1 } },
@@ -132,7 +133,7 @@ export async function toggleAllTodos(db: PrismaClient, userId: string, completed
 }
 
 /** Deletes the user's completed todos; returns how many. */
-export async function clearCompletedTodos(db: PrismaClient, userId: string): Promise<number> {
+export async function clearCompletedTodos(db: Db, userId: string): Promise<number> {
   const { count } = await db.todo.deleteMany({ where: { userId, completed: true } });
   return count;
 }
