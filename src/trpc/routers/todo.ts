@@ -3,14 +3,16 @@ import { byIdInput, createInput, listInput, toggleAllInput, updateInput } from "
 import {
   clearCompletedTodos,
   createTodo,
+  createTodoOnce,
   deleteTodo,
   findTodo,
   listTodos,
   todoStats,
   toggleAllTodos,
   updateTodo,
+  type TodoDTO,
 } from "../../todos/repository.ts";
-import { idempotent } from "../idempotency.ts";
+import { idempotent, idempotentStatement, settled } from "../idempotency.ts";
 import { protectedProcedure, router } from "../init.ts";
 import { countJson, deletedJson, errorResponses, idempotencyHeaders, statsJson, todoJson, todoPageJson } from "../openapi.ts";
 
@@ -60,7 +62,14 @@ export const todoRouter = router({
       response: todoJson,
     })
     .input(createInput)
-    .mutation(idempotent(({ ctx, input }) => createTodo(ctx.db, ctx.users, ctx.user, input))),
+    .mutation(
+      idempotentStatement(async ({ ctx, input }, request) => {
+        if (!request) return createTodo(ctx.db, ctx.users, ctx.user, input);
+        // One statement claims the key, writes the todo and stores it.
+        const outcome = await createTodoOnce(ctx.db, ctx.users, ctx.user, input, request);
+        return outcome.status === "created" ? outcome.todo : (settled(ctx, outcome) as TodoDTO);
+      }),
+    ),
 
   update: protectedProcedure
     .meta({
