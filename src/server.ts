@@ -13,6 +13,7 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { loadEnvFile, webDistDir } from "./project.ts";
 import { bootstrapDatabase, describeDataDir, type BootstrappedDatabase } from "./db/bootstrap.ts";
 import { createDatabase } from "./db/client.ts";
+import { startKeySweeper } from "./idempotency/sweeper.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
 loadEnvFile();
@@ -96,6 +97,9 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     logger.warn(`database not reachable yet: ${reason}`);
   });
 
+  // Expired Idempotency-Key rows, in the background (each worker; the batches skip each other's rows).
+  const sweeper = startKeySweeper({ db: database.prisma, logger });
+
   let stopping = false;
   async function shutdown(signal: string) {
     if (stopping) return;
@@ -113,6 +117,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     server.closeIdleConnections();
     await closed;
     clearInterval(reaper);
+    sweeper.stop();
     await database.close();
     await db.close();
     logger.info("stopped");

@@ -7,11 +7,12 @@ import { randomUUID } from "node:crypto";
 import { createTRPCClient, httpBatchLink } from "@trpc/client";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startKeySweeper } from "../../src/idempotency/sweeper.ts";
 import { KEYED } from "../../src/trpc/idempotency.ts";
 import { appRouter, type AppRouter } from "../../src/trpc/routers/_app.ts";
 import { transformer } from "../../src/trpc/transformer.ts";
 import { serverUrl } from "../support/db.ts";
-import { startTestServer, type TestServer } from "../support/server.ts";
+import { startTestServer, testLogger, type TestServer } from "../support/server.ts";
 
 let api: TestServer;
 let second: TestServer;
@@ -334,4 +335,50 @@ test("20 concurrent repeats over two instances: one write, every answer 200 with
     if (procedure === "create") expect(await todosTitled(title)).toBe(1);
     else expect((await api.database.prisma.todo.findUnique({ where: { id: target.id } }))!.version).toBe(2);
   }
+});
+
+describe("the expiry sweep", () => {
+  const insertKeys = async (userId: string, count: number, expired: boolean) => {
+    await api.database.prisma.user.upsert({ where: { id: userId }, create: { id: userId }, update: {} });
+    await api.database.prisma.$executeRaw`
+      INSERT INTO "IdempotencyKey" ("userId", "key", "procedure", "requestHash", "response", "expiresAt")
+      SELECT ${userId}, ${expired ? "old" : "live"} || n, 'todo.create', repeat('0', 64), '{"json":null}',
+             now() + CASE WHEN ${expired} THEN interval '-1 hour' ELSE interval '1 hour' END
+      FROM generate_series(1, ${count}) AS n`;
+  };
+  const countKeys = (userId: string) => api.database.prisma.idempotencyKey.count({ where: { userId } });
+
+  test("removes expired rows in bounded batches and keeps live ones", async () => {
+    await insertKeys("sweep", 250, true);
+    await insertKeys("sweep", 3, false);
+    const sweeper = startKeySweeper({ db: api.database.prisma, logger: testLogger(), batchSize: 100, maxBatches: 2 });
+    try {
+      // Two batches of 100 per run at most; the next run takes the rest.
+      expect(await sweeper.runOnce()).toBe(200);
+      expect(await sweeper.runOnce()).toBeGreaterThanOrEqual(50);
+      expect(await countKeys("sweep")).toBe(3);
+    } finally {
+      sweeper.stop();
+    }
+  });
+
+  test.skipIf(!serverUrl())("skips a row a running request holds instead of waiting for it", async () => {
+    await insertKeys("sweep-held", 5, true);
+    const holder = new pg.Client({ connectionString: api.testDatabase.url });
+    await holder.connect();
+    const sweeper = startKeySweeper({ db: api.database.prisma, logger: testLogger() });
+    try {
+      await holder.query("BEGIN");
+      await holder.query(`SELECT 1 FROM "IdempotencyKey" WHERE "userId" = 'sweep-held' AND "key" = 'old1' FOR UPDATE`);
+      const started = Date.now();
+      await sweeper.runOnce();
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect((await keyRows("sweep-held", "old1")).length).toBe(1);
+      expect(await countKeys("sweep-held")).toBe(1);
+    } finally {
+      sweeper.stop();
+      await holder.query("ROLLBACK");
+      await holder.end();
+    }
+  });
 });
