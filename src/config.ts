@@ -73,6 +73,7 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   WEB_CONCURRENCY: int(1, 256).default(1),
   REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
+  IDEMPOTENCY_TTL_MS: int(1_000, 30 * 86_400_000).default(86_400_000),
 
   RATE_LIMIT_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
   RATE_LIMIT_PER_IP: int(0, 10_000_000).default(1_200),
@@ -98,6 +99,8 @@ export interface Config {
   webConcurrency: number;
   /** Deadline for one tRPC call (503 after it) and for receiving a whole request (Node answers 408). */
   requestTimeoutMs: number;
+  /** How long an Idempotency-Key and its stored result are kept; an expired key is as good as new. */
+  idempotencyTtlMs: number;
   /** Requests per window; 0 disables that limit. */
   rateLimit: { windowMs: number; perIp: number; perUser: number };
   /** Unset: the limits count in this process's memory. */
@@ -170,6 +173,7 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     webConcurrency: e.WEB_CONCURRENCY,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    idempotencyTtlMs: e.IDEMPOTENCY_TTL_MS,
     rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perIp: e.RATE_LIMIT_PER_IP, perUser: e.RATE_LIMIT_PER_USER },
     redis: { url: e.REDIS_URL, timeoutMs: e.REDIS_TIMEOUT_MS },
     trustProxy: e.TRUST_PROXY,

@@ -14,6 +14,7 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { loadEnvFile, webDistDir } from "./project.ts";
 import { bootstrapDatabase, describeDataDir, type BootstrappedDatabase } from "./db/bootstrap.ts";
 import { createDatabase } from "./db/client.ts";
+import { startKeySweeper } from "./idempotency/sweeper.ts";
 import { createLogger, type Logger } from "./logger.ts";
 
 loadEnvFile();
@@ -101,6 +102,9 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     logger.warn(`database not reachable yet: ${reason}`);
   });
 
+  // Expired Idempotency-Key rows, in the background (each worker; the batches skip each other's rows).
+  const sweeper = startKeySweeper({ db: database.prisma, logger });
+
   let stopping = false;
   async function shutdown(signal: string) {
     if (stopping) return;
@@ -118,6 +122,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     server.closeIdleConnections();
     await closed;
     clearInterval(reaper);
+    sweeper.stop();
     await redis?.close();
     await database.close();
     await db.close();

@@ -18,6 +18,7 @@ describe("configuration", () => {
   test("security and operability defaults: limits on, no cross-origin access, no proxy trusted, /metrics open", () => {
     expect(parseConfig({})).toMatchObject({
       requestTimeoutMs: 30_000,
+      idempotencyTtlMs: 86_400_000,
       rateLimit: { windowMs: 60_000, perIp: 1200, perUser: 600 },
       trustProxy: false,
       corsOrigins: [],
@@ -98,6 +99,8 @@ describe("configuration", () => {
     [{ RATE_LIMIT_PER_USER: "many" }, /^Invalid configuration: RATE_LIMIT_PER_USER/],
     [{ RATE_LIMIT_WINDOW_MS: "10" }, /^Invalid configuration: RATE_LIMIT_WINDOW_MS/],
     [{ REQUEST_TIMEOUT_MS: "0" }, /^Invalid configuration: REQUEST_TIMEOUT_MS/],
+    [{ IDEMPOTENCY_TTL_MS: "a day" }, /^Invalid configuration: IDEMPOTENCY_TTL_MS .*"a day"/],
+    [{ IDEMPOTENCY_TTL_MS: "10" }, /^Invalid configuration: IDEMPOTENCY_TTL_MS/],
     [{ TRUST_PROXY: "yes please" }, /^Invalid configuration: TRUST_PROXY must be false, true, a hop count/],
     [{ TRUST_PROXY: "10.0.0.0/8,not-an-ip" }, /^Invalid configuration: TRUST_PROXY/],
     [{ CORS_ORIGINS: "https://app.example/path" }, /^Invalid configuration: CORS_ORIGINS .*https:\/\/app\.example\/path/],

@@ -1,3 +1,4 @@
+import { DriverAdapterError } from "@prisma/driver-adapter-utils";
 import { TRPCError } from "@trpc/server";
 import { expect, test } from "vitest";
 import { toTRPCError } from "../src/trpc/errors.ts";
@@ -23,6 +24,11 @@ test.each(["ConnectionClosed", "DatabaseNotReachable", "SocketTimeout"])("a raw 
     meta: { driverAdapterError: { name: "DriverAdapterError", cause: { kind } } },
   });
   expect(toTRPCError(error)?.code).toBe("SERVICE_UNAVAILABLE");
+});
+
+test("a transaction's COMMIT on a closed connection (the adapter's own error, unwrapped) is SERVICE_UNAVAILABLE", () => {
+  expect(toTRPCError(new DriverAdapterError({ kind: "ConnectionClosed" }))?.code).toBe("SERVICE_UNAVAILABLE");
+  expect(toTRPCError(new DriverAdapterError({ kind: "GenericJs", id: 1 }))).toBeUndefined();
 });
 
 test("other driver errors stay internal", () => {

@@ -1,7 +1,8 @@
 /**
  * A TCP relay in front of PostgreSQL, for tests and the benchmark: it counts the round trips clients make
  * (one per Sync — the end of an extended-protocol exchange — or simple Query they send), can add a network
- * delay (rtt/2 each way), or cut every connection. Either driver goes through it: pg
+ * delay (rtt/2 each way), cut every connection, or cut one right after the server answered a chosen statement
+ * (the answer dropped: the server did the work, the client never learns). Either driver goes through it: pg
  * connects to it directly; the Neon driver's local proxy forwards to it like to any host.
  */
 import net, { type AddressInfo } from "node:net";
@@ -24,6 +25,11 @@ export interface PgRelay {
   reset(): void;
   /** Drops every open connection with a reset, as a NAT or load balancer would: clients see ECONNRESET. */
   cut(): void;
+  /**
+   * Once: the next client bytes containing `text` (e.g. "COMMIT") are forwarded, and when the server's answer
+   * comes back that connection is cut instead of answered. Resolves when it was cut.
+   */
+  cutAfterAnswerTo(text: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -44,6 +50,7 @@ export function startPgRelayFor(url: string, rttMs = 0): Promise<PgRelay> {
 export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs = 0 }: PgRelayOptions): Promise<PgRelay> {
   const oneWay = rttMs / 2;
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  let armed: { text: Buffer; cut: () => void } | undefined;
   let trips = 0;
   let parses = 0;
 
@@ -63,9 +70,23 @@ export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs
       if (type === SYNC || type === QUERY) trips++;
       else if (type === PARSE) parses++;
     });
+    // Set when this connection sent the armed statement: its next answer is dropped with the connection.
+    let dropAnswer: (() => void) | undefined;
     client.on("data", count);
+    client.on("data", (chunk: Buffer) => {
+      if (armed && chunk.includes(armed.text)) {
+        dropAnswer = armed.cut;
+        armed = undefined;
+      }
+    });
     client.on("data", forward(upstream));
-    upstream.on("data", forward(client));
+    const toClient = forward(client);
+    upstream.on("data", (chunk: Buffer) => {
+      if (!dropAnswer) return toClient(chunk);
+      client.resetAndDestroy();
+      upstream.destroy();
+      dropAnswer();
+    });
     client.on("end", endAfterDelay(upstream));
     upstream.on("end", endAfterDelay(client));
     const finish = () => {
@@ -96,6 +117,11 @@ export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs
         upstream.destroy();
       }
       pairs.clear();
+    },
+    cutAfterAnswerTo(text) {
+      return new Promise((resolve) => {
+        armed = { text: Buffer.from(text), cut: resolve };
+      });
     },
     async close() {
       relay.cut();

@@ -1,7 +1,7 @@
 /** The TodoMVC page on the typed client: plain DOM, the list rendered from `state` after every change. */
 import "todomvc-app-css/index.css";
 import "./style.css";
-import { codeOf, createApi, describeError, type Api, type Stats, type Todo } from "./api.ts";
+import { codeOf, createApi, describeError, newKey, withRetries, type Api, type Stats, type Todo } from "./api.ts";
 import { devSignIn, forgetDevSession, hostSession, storedDevSession, type Session } from "./session.ts";
 
 type Filter = "all" | "active" | "completed";
@@ -111,12 +111,23 @@ function replace(todo: Todo) {
   state.items = state.items.flatMap((t) => (t.id !== todo.id ? [t] : matchesFilter(todo) ? [todo] : []));
 }
 
+/**
+ * The create being sent: its title and Idempotency-Key. Sending the same title again before it succeeded (a double
+ * Enter, a retry after an error) reuses the key, so the server writes it once; a new title gets a new key.
+ */
+let pendingCreate: { title: string; key: string } | null = null;
+
 async function addTodo(title: string) {
   if (!title.trim()) return;
-  const todo = await api().todo.create.mutate({ title });
-  ui.newTodo.value = "";
-  // Newest first: the new todo heads the list; the cursor of the pages below stays valid.
-  if (matchesFilter(todo)) state.items.unshift(todo);
+  if (pendingCreate?.title !== title) pendingCreate = { title, key: newKey() };
+  const { key } = pendingCreate;
+  const todo = await withRetries(() => api().todo.create.mutate({ title }, { context: { idempotencyKey: key } }));
+  if (pendingCreate?.key === key) {
+    pendingCreate = null;
+    ui.newTodo.value = "";
+  }
+  // Newest first: the new todo heads the list; the cursor of the pages below stays valid. A replay is already there.
+  if (matchesFilter(todo) && !state.items.some((t) => t.id === todo.id)) state.items.unshift(todo);
   await refreshStats();
 }
 

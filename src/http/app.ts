@@ -14,7 +14,8 @@ import { redisLimitStore, type Limiter } from "./redis-limit-store.ts";
 import { requestLogger } from "./requests.ts";
 import { createRestRouter, restNotFound } from "./rest.ts";
 import { appRouter } from "../trpc/routers/_app.ts";
-import { corsAllowlist, ipRateLimit, RateLimitedError, requireJsonBody, securityHeaders, userRateLimit } from "./security.ts";
+import { responseMeta } from "./response-meta.ts";
+import { corsAllowlist, ipRateLimit, requireJsonBody, securityHeaders, userRateLimit } from "./security.ts";
 import { createTrpcMiddleware } from "./trpc-adapter.ts";
 import { createUserRegistry } from "../users/registry.ts";
 
@@ -26,6 +27,7 @@ export interface AppOptions {
     | "bodyLimitBytes"
     | "maxBatchSize"
     | "requestTimeoutMs"
+    | "idempotencyTtlMs"
     | "rateLimit"
     | "redis"
     | "trustProxy"
@@ -84,6 +86,7 @@ export function createApp({ config, database, logger, redis, webDir, trpcFastPat
     limitUser: userRateLimit(config.rateLimit, sharedStore("user")),
     metrics,
     callTimeoutMs: config.requestTimeoutMs,
+    idempotencyTtlMs: config.idempotencyTtlMs,
   });
   // One middleware instance per concern, so both surfaces share the per-IP counters.
   const cors = corsAllowlist(config.corsOrigins);
@@ -104,18 +107,14 @@ export function createApp({ config, database, logger, redis, webDir, trpcFastPat
       maxBatchSize: config.maxBatchSize,
       // Queries may also come as POST (`methodOverride: "POST"` on the client): no URL length limit.
       allowMethodOverride: true,
-      responseMeta({ errors }) {
-        if (!errors.length) return {};
-        const limited = errors.find((error) => error.cause instanceof RateLimitedError)?.cause as RateLimitedError | undefined;
-        return limited ? { headers: { "retry-after": String(limited.retryAfterSeconds) } } : {};
-      },
+      responseMeta,
       onError({ error, path, type, ctx }) {
         onCallError({ error, path, type, reqId: ctx?.requestId, surface: "trpc" });
       },
     }),
   );
 
-  app.use("/api", createRestRouter({ router: appRouter, createContext, bodyLimitBytes: config.bodyLimitBytes, onCallError }));
+  app.use("/api", createRestRouter({ router: appRouter, createContext, bodyLimitBytes: config.bodyLimitBytes, onCallError, responseMeta }));
   app.use("/api", restNotFound(onCallError));
 
   const { secret } = config.auth;

@@ -24,6 +24,7 @@ import { projectRoot } from "../project.ts";
 import type { Context } from "../trpc/context.ts";
 import { errorJson, type ApiMeta } from "../trpc/openapi.ts";
 import { sendError, type FailedCall } from "./errors.ts";
+import type { responseMeta as sharedResponseMeta } from "./response-meta.ts";
 import { swaggerUi } from "./swagger-ui.ts";
 
 type Procedure = AnyProcedure & { _def: { meta?: ApiMeta; output?: unknown; inputs: unknown[] } };
@@ -126,10 +127,12 @@ export interface RestOptions {
   createContext: (opts: CreateExpressContextOptions) => Context;
   bodyLimitBytes: number;
   onCallError: (call: FailedCall) => void;
+  /** Headers from the call's outcome (Retry-After, Idempotent-Replayed), as on /trpc. */
+  responseMeta?: typeof sharedResponseMeta;
 }
 
 /** The Express router for /api. */
-export function createRestRouter({ router, createContext, bodyLimitBytes, onCallError }: RestOptions): Router {
+export function createRestRouter({ router, createContext, bodyLimitBytes, onCallError, responseMeta }: RestOptions): Router {
   for (const procedure of procedures(router)) for (const input of procedure._def.inputs) pinCoercion(input);
   attachResponseSchemas(router);
   const findProcedure = createProcedureCache(router);
@@ -165,6 +168,7 @@ export function createRestRouter({ router, createContext, bodyLimitBytes, onCall
     router,
     createContext: createContext as never,
     maxBodySize: bodyLimitBytes,
+    responseMeta: responseMeta as never,
     onError({ error, path, type, ctx }) {
       onCallError({ error, path, type, reqId: (ctx as Context | undefined)?.requestId, surface: "rest" });
     },

@@ -21,8 +21,8 @@ export function corsAllowlist(origins: string[]): RequestHandler | undefined {
   return cors({
     origin: origins,
     methods: ["GET", "POST", "PATCH", "DELETE"], // PATCH and DELETE: the REST surface
-    allowedHeaders: ["authorization", "content-type", "x-request-id"],
-    exposedHeaders: ["x-request-id", "retry-after", "ratelimit", "ratelimit-policy"],
+    allowedHeaders: ["authorization", "content-type", "x-request-id", "idempotency-key"],
+    exposedHeaders: ["x-request-id", "retry-after", "ratelimit", "ratelimit-policy", "idempotent-replayed"],
     maxAge: 600,
   });
 }

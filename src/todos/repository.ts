@@ -4,15 +4,27 @@
  */
 import { randomUUID } from "node:crypto";
 import { Prisma } from "../generated/prisma/client.ts";
-import type { PrismaClient } from "../db/client.ts";
 import { driverErrorCause } from "../db/driver-errors.ts";
 import type { Identity } from "../auth/tokens.ts";
 import type { UserRegistry } from "../users/registry.ts";
 import { decodeCursor, encodeCursor, type Cursor } from "./cursor.ts";
 import type { CreateInput, ListInput, SortField, UpdateInput } from "./schemas.ts";
-import { todoColumns, type TodoDTO } from "./select.ts";
+import { todoColumns, todoSerializedSql, type TodoDTO } from "./select.ts";
+import {
+  deleteExpiredKey,
+  expiresAtSql,
+  isUniqueViolation,
+  judge,
+  lockSql,
+  storedColumns,
+  storedOf,
+  type Claim,
+  type KeyedRequest,
+} from "../idempotency/store.ts";
 
 export type { TodoDTO };
+/** A client or a transaction's client (a keyed mutation runs in one: src/trpc/idempotency.ts). */
+export type Db = Prisma.TransactionClient;
 export interface TodoPage {
   items: TodoDTO[];
   nextCursor: string | null;
@@ -34,7 +46,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Ids that cannot exist are not found without a database round trip. */
 const canExist = (id: string) => UUID.test(id);
 
-export async function findTodo(db: PrismaClient, userId: string, id: string): Promise<TodoDTO | null> {
+export async function findTodo(db: Db, userId: string, id: string): Promise<TodoDTO | null> {
   if (!canExist(id)) return null;
   const rows = await db.$queryRaw<TodoDTO[]>`
     SELECT ${todoColumns} FROM "Todo" WHERE "id" = ${id}::uuid AND "userId" = ${userId}`;
@@ -42,7 +54,7 @@ export async function findTodo(db: PrismaClient, userId: string, id: string): Pr
 }
 
 /** One page in the list's order; null when `input.cursor` is not a cursor issued for this orderBy and order. */
-export async function listTodos(db: PrismaClient, userId: string, input: ListInput): Promise<TodoPage | null> {
+export async function listTodos(db: Db, userId: string, input: ListInput): Promise<TodoPage | null> {
   const cursor = input.cursor ? decodeCursor(input.cursor, input.orderBy, input.order) : null;
   if (input.cursor && !cursor) return null;
   // One extra row tells whether there is a next page, in the same query.
@@ -60,7 +72,7 @@ export async function listTodos(db: PrismaClient, userId: string, input: ListInp
   return { items, nextCursor };
 }
 
-export async function todoStats(db: PrismaClient, userId: string): Promise<TodoStats> {
+export async function todoStats(db: Db, userId: string): Promise<TodoStats> {
   const [row] = await db.$queryRaw<TodoStats[]>`
     SELECT count(*)::int AS "total",
            count(*) FILTER (WHERE NOT "completed")::int AS "active",
@@ -70,15 +82,21 @@ export async function todoStats(db: PrismaClient, userId: string): Promise<TodoS
   return row ?? { total: 0, active: 0, completed: 0, overdue: 0 };
 }
 
+const NEW_TODO_COLUMNS = Prisma.raw(`"id", "userId", "title", "description", "priority", "dueAt", "createdAt", "updatedAt"`);
+
+// What Prisma's create would send: a v4 id and both timestamps from the application clock, defaults for the rest.
+// Typed, so they also fit an INSERT … SELECT.
+function newTodoValues(owner: Identity, input: CreateInput): Prisma.Sql {
+  const now = new Date();
+  return Prisma.sql`${randomUUID()}::uuid, ${owner.id}::text, ${input.title}::text, ${input.description ?? null}::text,
+    ${input.priority ?? "MEDIUM"}::"Priority", ${input.dueAt ?? null}::timestamptz, ${now}::timestamptz, ${now}::timestamptz`;
+}
+
 /** Creates the owner's todo; the owner's User row is recreated once if it was deleted behind the registry's back. */
-export async function createTodo(db: PrismaClient, users: UserRegistry, owner: Identity, input: CreateInput): Promise<TodoDTO> {
+export async function createTodo(db: Db, users: UserRegistry, owner: Identity, input: CreateInput): Promise<TodoDTO> {
   const create = async () => {
-    // What Prisma's create would send: a v4 id and both timestamps from the application clock, defaults for the rest.
-    const now = new Date();
     const rows = await db.$queryRaw<TodoDTO[]>`
-      INSERT INTO "Todo" ("id", "userId", "title", "description", "priority", "dueAt", "createdAt", "updatedAt")
-      VALUES (${randomUUID()}::uuid, ${owner.id}, ${input.title}, ${input.description ?? null},
-              ${input.priority ?? "MEDIUM"}::"Priority", ${input.dueAt ?? null}, ${now}, ${now})
+      INSERT INTO "Todo" (${NEW_TODO_COLUMNS}) VALUES (${newTodoValues(owner, input)})
       RETURNING ${todoColumns}`;
     return rows[0]!;
   };
@@ -93,7 +111,55 @@ export async function createTodo(db: PrismaClient, users: UserRegistry, owner: I
   }
 }
 
-export async function updateTodo(db: PrismaClient, userId: string, input: UpdateInput, now = new Date()): Promise<UpdateOutcome> {
+export type CreateOnceOutcome = { status: "created"; todo: TodoDTO } | Exclude<Claim, { status: "free" }>;
+
+type CreateOnceRow = TodoDTO & { locked: boolean; procedure: string | null; requestHash: string | null; response: string | null; expired: boolean | null };
+
+/**
+ * A create with an Idempotency-Key, in one statement: the key's lock, its row, the todo and the key row with the
+ * todo as its result — the todo only when the lock was taken and the key is new. A key row committed after the
+ * statement's snapshot makes the key INSERT fail, which undoes the todo; the next attempt then reads that row.
+ */
+export async function createTodoOnce(db: Db, users: UserRegistry, owner: Identity, input: CreateInput, request: KeyedRequest): Promise<CreateOnceOutcome> {
+  const { userId, key } = request;
+  const attempt = async (): Promise<CreateOnceOutcome | { status: "expired" }> => {
+    const [row] = await db.$queryRaw<CreateOnceRow[]>`
+      WITH "lock" AS (${lockSql(userId, key)}),
+      "found" AS (SELECT ${storedColumns("k")} FROM "IdempotencyKey" AS "k" WHERE "k"."userId" = ${userId} AND "k"."key" = ${key}),
+      "todo" AS (
+        INSERT INTO "Todo" (${NEW_TODO_COLUMNS})
+        SELECT ${newTodoValues(owner, input)} WHERE (SELECT "locked" FROM "lock") AND NOT EXISTS (SELECT 1 FROM "found")
+        RETURNING ${todoColumns}),
+      "saved" AS (
+        INSERT INTO "IdempotencyKey" ("userId", "key", "procedure", "requestHash", "response", "createdAt", "expiresAt")
+        SELECT ${userId}, ${key}, ${request.procedure}, ${request.requestHash}, ${todoSerializedSql("todo")}, now(), ${expiresAtSql(request.ttlMs)}
+        FROM "todo")
+      SELECT "lock"."locked", "found".*, "todo".* FROM "lock" LEFT JOIN "found" ON true LEFT JOIN "todo" ON true`;
+    const { locked, procedure, requestHash, response, expired, ...todo } = row!;
+    if (todo.id) return { status: "created", todo: todo as TodoDTO };
+    const claim = judge(request, locked, storedOf({ locked, procedure, requestHash, response, expired }));
+    // An expired row blocks the key INSERT: removed, then tried again.
+    return claim.status === "free" ? { status: "expired" } : claim;
+  };
+  const TRIES = 3;
+  for (let tries = 1; tries <= TRIES; tries++) {
+    try {
+      const outcome = await attempt();
+      if (outcome.status !== "expired") return outcome;
+      await deleteExpiredKey(db, userId, key);
+    } catch (error) {
+      const userMissing = isForeignKeyViolation(error);
+      if (tries === TRIES || !(userMissing || isUniqueViolation(error))) throw error;
+      if (userMissing) {
+        users.forget(owner.id);
+        await users.ensure(owner);
+      }
+    }
+  }
+  throw new Error(`Idempotency-Key: no outcome for a create after ${TRIES} attempts`);
+}
+
+export async function updateTodo(db: Db, userId: string, input: UpdateInput, now = new Date()): Promise<UpdateOutcome> {
   if (!canExist(input.id)) return { status: "not-found" };
   const sets = setClauses(input, now);
   if (sets.length === 0) return { status: "no-changes" };
@@ -116,14 +182,14 @@ export async function updateTodo(db: PrismaClient, userId: string, input: Update
 }
 
 /** True when the todo existed and is gone. */
-export async function deleteTodo(db: PrismaClient, userId: string, id: string): Promise<boolean> {
+export async function deleteTodo(db: Db, userId: string, id: string): Promise<boolean> {
   if (!canExist(id)) return false;
   const count = await db.$executeRaw`DELETE FROM "Todo" WHERE "id" = ${id}::uuid AND "userId" = ${userId}`;
   return count > 0;
 }
 
 /** Marks every todo of the user completed or active; returns how many changed. */
-export async function toggleAllTodos(db: PrismaClient, userId: string, completed: boolean): Promise<number> {
+export async function toggleAllTodos(db: Db, userId: string, completed: boolean): Promise<number> {
   const { count } = await db.todo.updateMany({
     where: { userId, completed: !completed },
     data: { completed, completedAt: completed ? new Date() : null, version: { increment: 1 } },
@@ -132,7 +198,7 @@ export async function toggleAllTodos(db: PrismaClient, userId: string, completed
 }
 
 /** Deletes the user's completed todos; returns how many. */
-export async function clearCompletedTodos(db: PrismaClient, userId: string): Promise<number> {
+export async function clearCompletedTodos(db: Db, userId: string): Promise<number> {
   const { count } = await db.todo.deleteMany({ where: { userId, completed: true } });
   return count;
 }

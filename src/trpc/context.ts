@@ -3,6 +3,7 @@ import type { VerifyToken } from "../auth/tokens.ts";
 import type { PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { UserRateLimit } from "../http/security.ts";
+import { IDEMPOTENCY_KEY_HEADER } from "../idempotency/key.ts";
 import type { UserRegistry } from "../users/registry.ts";
 
 /** What every request shares: built once by createApp. */
@@ -18,19 +19,41 @@ export interface ContextDeps {
   metrics?: Metrics;
   /** A call still running after this long is answered with SERVICE_UNAVAILABLE (REQUEST_TIMEOUT_MS). */
   callTimeoutMs?: number;
+  /** How long an Idempotency-Key and its result are kept (IDEMPOTENCY_TTL_MS). */
+  idempotencyTtlMs: number;
+}
+
+/** The request's Idempotency-Key (src/trpc/idempotency.ts). */
+export interface IdempotencyState {
+  /** The header as sent, not yet checked; undefined without one. */
+  key: string | undefined;
+  /** Mutations the HTTP request carries (a tRPC batch may carry several; a key covers one). */
+  mutations: number;
+  /** Set when the answer is a stored result: the response then says `Idempotent-Replayed: true`. */
+  replayed: boolean;
 }
 
 /** The request context without HTTP: tests and server-side callers build it directly. */
-export function createContextInner(deps: ContextDeps, token: string | null, requestId?: string) {
-  return { ...deps, token, requestId };
+export function createContextInner(
+  deps: ContextDeps,
+  token: string | null,
+  requestId?: string,
+  { key, mutations = 1 }: { key?: string; mutations?: number } = {},
+) {
+  const idempotency: IdempotencyState = { key, mutations, replayed: false };
+  return { ...deps, token, requestId, idempotency };
 }
 
 export type Context = ReturnType<typeof createContextInner>;
 
-/** The request context for the Express adapter: the inner context plus the Bearer token. */
+/** The request context for the Express adapter: the inner context plus the Bearer token and Idempotency-Key. */
 export function createContextFactory(deps: ContextDeps) {
-  return ({ req, res }: CreateExpressContextOptions): Context =>
-    createContextInner(deps, bearerToken(req.headers.authorization), res.locals.requestId as string | undefined);
+  return ({ req, res, info }: CreateExpressContextOptions): Context =>
+    createContextInner(deps, bearerToken(req.headers.authorization), res.locals.requestId as string | undefined, {
+      key: req.headers[IDEMPOTENCY_KEY_HEADER] as string | undefined,
+      // REST (trpc-to-openapi) lists no calls: one procedure per request.
+      mutations: info?.calls.filter((call) => call.procedure?._def.type === "mutation").length || 1,
+    });
 }
 
 function bearerToken(header: string | undefined): string | null {

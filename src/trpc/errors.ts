@@ -1,3 +1,4 @@
+import { isDriverAdapterError } from "@prisma/driver-adapter-utils";
 import { TRPCError } from "@trpc/server";
 import { driverErrorCause } from "../db/driver-errors.ts";
 import { Prisma } from "../generated/prisma/client.ts";
@@ -19,6 +20,8 @@ export function toTRPCError(error: unknown): TRPCError | undefined {
     if (error.code === "P2002") return new TRPCError({ code: "CONFLICT", message: "Already exists", cause: error });
     if (UNAVAILABLE.has(error.code) || isUnavailableCause(error)) return unavailable(error);
   }
+  // An interactive transaction's COMMIT or ROLLBACK fails with the adapter's own error, unwrapped.
+  if (isDriverAdapterError(error) && UNAVAILABLE_KINDS.has(error.cause.kind)) return unavailable(error);
   if (error instanceof Prisma.PrismaClientInitializationError || isConnectionFailure(error)) return unavailable(error);
   return undefined;
 }

@@ -62,11 +62,21 @@ const ERRORS = {
   400: "Invalid input: field errors in data.zodError.fieldErrors",
   401: "Missing, malformed, wrongly signed or expired Bearer token",
   404: "No such todo for the caller (another user's todo is not found either)",
-  409: "expectedVersion is not the todo's current version: reload and retry",
+  409: "A stale expectedVersion (reload and retry), or a request with this Idempotency-Key still running (retry after Retry-After)",
   413: "Request body over BODY_LIMIT_BYTES",
+  422: "This Idempotency-Key was used with another procedure or input",
   500: "Internal server error",
   503: "Database or token issuer unavailable: retry later",
 } as const;
+
+/** The Idempotency-Key header every mutation accepts (src/trpc/idempotency.ts). */
+export const idempotencyHeaders = z.object({
+  "idempotency-key": z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/)
+    .optional()
+    .meta({ description: "1–255 visible ASCII characters; a repeat with the same key and input gets the stored answer (Idempotent-Replayed: true)" }),
+});
 
 /** The documented error responses of an operation: the given ones plus those every call can meet. */
 export function errorResponses(...statuses: (keyof typeof ERRORS)[]): Record<number, string> {

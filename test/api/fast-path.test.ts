@@ -183,12 +183,15 @@ const requestArb: fc.Arbitrary<WireRequest> = fc
     contentType: often<string | undefined>("application/json", "Application/JSON; charset=utf-8", undefined, "text/plain", "multipart/form-data"),
     accept: often<string | undefined>(undefined, "trpc-accept", "accept-jsonl"),
     host: often<string | undefined>(undefined, "example.com:8080", "bad host"),
+    // Repeats of a few keys: replays (Idempotent-Replayed), mismatches (422), invalid keys (400).
+    idempotencyKey: often<string | undefined>(undefined, "key-1", "key-2", "key-3", "bad key", ""),
   })
   // undefined: the method that matches the procedure's type.
   .map((r) => ({ ...r, method: r.method ?? (TYPES[r.procedure]?._def.type === "mutation" ? "POST" : "GET") }))
   .chain((r) => (inputs[r.procedure] ?? fc.constant({ json: 1 })).map((input) => ({ ...r, input })))
-  .map(({ procedure, method, user, form, contentType, accept, host, input }) => {
+  .map(({ procedure, method, user, form, contentType, accept, host, idempotencyKey, input }) => {
     const headers: Record<string, string> = { "x-request-id": "differential" };
+    if (idempotencyKey !== undefined) headers["idempotency-key"] = idempotencyKey;
     if (user === "alice" || user === "bob") headers.authorization = `Bearer ${tokens[user]}`;
     if (user === "forged") headers.authorization = `Bearer ${tokens.alice!.slice(0, -3)}abc`;
     if (user === "malformed") headers.authorization = "Bearer";
@@ -236,14 +239,17 @@ afterAll(async () => {
   await Promise.all([fast, stock, limitedFast, limitedStock, slowFast, slowStock].map((api) => api?.close()));
 });
 
-async function expectSameAnswers(requests: WireRequest[], a: Api, b: Api) {
+async function expectSameAnswers(requests: WireRequest[], a: Api, b: Api): Promise<Answer[]> {
   const names = [new Map<string, string>(), new Map<string, string>()] as const;
+  const answers: Answer[] = [];
   for (const request of requests) {
     // One at a time, the same order on both: the databases stay identical.
     const fromFast = masked(await send(a.url, request), request, names[0]);
     const fromStock = masked(await send(b.url, request), request, names[1]);
     expect(fromFast, `${request.method} ${request.path} ${JSON.stringify(request.headers)} ${request.body ?? ""}`).toEqual(fromStock);
+    answers.push(fromFast);
   }
+  return answers;
 }
 
 test("generated requests get the same status, headers and body from the fast path and from tRPC's handler", async () => {
@@ -253,8 +259,18 @@ test("generated requests get the same status, headers and body from the fast pat
     { method: "POST", path: "/trpc/todo.byId", headers: alice, body: JSON.stringify({ json: { id: SEEDED[0]!.id } }) },
     { method: "GET", path: "/trpc/todo.create", headers: alice },
   ];
+  // Idempotency-Key: a replay, a mismatch, an invalid key, a batch of two mutations with a key.
+  const keyed = (key: string) => ({ ...alice, "idempotency-key": key });
+  const create = (key: string, title: string): WireRequest => ({ method: "POST", path: "/trpc/todo.create", headers: keyed(key), body: JSON.stringify({ json: { title } }) });
+  const update: WireRequest = { method: "POST", path: "/trpc/todo.update", headers: keyed("fixed-2"), body: JSON.stringify({ json: { id: SEEDED[0]!.id, completed: true } }) };
+  const batch = JSON.stringify({ 0: { json: { title: "b" } }, 1: { json: { title: "c" } } });
+  fixed.push(create("fixed-1", "keyed"), create("fixed-1", "keyed"), create("fixed-1", "other"), update, update, create("bad key", "x"));
+  fixed.push({ method: "POST", path: "/trpc/todo.create,todo.create?batch=1", headers: keyed("fixed-3"), body: batch });
   const requests = [...fixed, ...fc.sample(requestArb, { seed: SEED, numRuns: 600 })];
-  await expectSameAnswers(requests, fast, stock);
+  const answers = await expectSameAnswers(requests, fast, stock);
+  // The keyed requests met every outcome: replays, mismatches, invalid keys.
+  expect(answers.filter((a) => a.headers.some(([name]) => name === "idempotent-replayed")).length).toBeGreaterThan(0);
+  expect(answers.filter((a) => a.status === 422).length).toBeGreaterThan(0);
   // Both databases went through the same writes.
   const rows = (api: Api) =>
     api.database.prisma.todo.findMany({ orderBy: [{ userId: "asc" }, { title: "asc" }, { version: "asc" }], select: { userId: true, title: true, completed: true, version: true, priority: true } });

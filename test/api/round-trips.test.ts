@@ -2,7 +2,11 @@
  * One database round trip per procedure in steady state, counted on the wire by a relay in front of the
  * database (Sync and simple Query messages), for whichever driver this project runs. Fails when one grows.
  */
+import { randomUUID } from "node:crypto";
+import { createTRPCClient, httpLink } from "@trpc/client";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import type { AppRouter } from "../../src/trpc/routers/_app.ts";
+import { transformer } from "../../src/trpc/transformer.ts";
 import { startPgRelayFor, viaRelay, type PgRelay } from "../../tools/pg-relay.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";
 
@@ -53,6 +57,16 @@ test.each<[string, () => Promise<unknown>]>([
   ["todo.clearCompleted", () => alice.todo.clearCompleted.mutate()],
 ])("%s: one round trip", async (_name, call) => {
   expect(await roundTrips(call)).toBe(1);
+});
+
+test("with an Idempotency-Key: a create stays one round trip; other mutations are one transaction", async () => {
+  const keyed = createTRPCClient<AppRouter>({
+    links: [httpLink({ url: api.trpcUrl, transformer, headers: async () => ({ authorization: `Bearer ${await api.token("alice")}`, "idempotency-key": randomUUID() }) })],
+  });
+  let id = "";
+  expect(await roundTrips(async () => ({ id } = await keyed.todo.create.mutate({ title: "keyed", dueAt: new Date() })))).toBe(1);
+  // BEGIN, the key's lock and row, the update, the key row, COMMIT.
+  expect(await roundTrips(() => keyed.todo.update.mutate({ id, title: "keyed update" }))).toBe(5);
 });
 
 test("a caller's first request adds one round trip (its User row); later requests add none", async () => {

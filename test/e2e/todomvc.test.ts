@@ -297,6 +297,39 @@ describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
     expect(failed).toEqual([]);
   });
 
+  test("a create whose answer is lost is retried with the same Idempotency-Key: one todo", async () => {
+    const page = await open(await newContext());
+    await signIn(page, "grace");
+    const keys: string[] = [];
+    let dropped = false;
+    await page.route("**/trpc/todo.create*", async (route) => {
+      keys.push(route.request().headers()["idempotency-key"] ?? "");
+      if (dropped) return route.continue();
+      // The server gets the request and commits; the page never sees the answer.
+      dropped = true;
+      await route.fetch();
+      await route.abort("connectionreset");
+    });
+    await add(page, "Written once");
+    expect(keys.length).toBe(2);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{32,36}$/);
+    expect(keys[1]).toBe(keys[0]);
+    expect(await server.database.prisma.todo.count({ where: { userId: "grace", title: "Written once" } })).toBe(1);
+    expect(await titles(page)).toEqual(["Written once"]);
+
+    // A double Enter sends the same key twice: one todo, listed once.
+    await page.unroute("**/trpc/todo.create*");
+    await page.locator(".new-todo").fill("Double Enter");
+    await page.locator(".new-todo").press("Enter");
+    await page.locator(".new-todo").press("Enter");
+    await expect.poll(() => titles(page), SOON).toEqual(["Double Enter", "Written once"]);
+    await expect.poll(() => page.locator(".new-todo").inputValue(), SOON).toBe("");
+    expect(await server.database.prisma.todo.count({ where: { userId: "grace", title: "Double Enter" } })).toBe(1);
+    // A new title is a new key.
+    await add(page, "Double Enter");
+    expect(await server.database.prisma.todo.count({ where: { userId: "grace", title: "Double Enter" } })).toBe(2);
+  });
+
   test("an invalid user name is refused with the server's reason", async () => {
     const page = await open(await newContext());
     await page.getByLabel("Sign in with a user name").fill("   ");

@@ -32,6 +32,7 @@ export async function startTestCallers(): Promise<TestCallers> {
     verifyToken: createTokenVerifier(config.auth),
     users: createUserRegistry(database.prisma),
     production: false,
+    idempotencyTtlMs: config.idempotencyTtlMs,
   };
   return {
     database,

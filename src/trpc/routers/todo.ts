@@ -3,15 +3,18 @@ import { byIdInput, createInput, listInput, toggleAllInput, updateInput } from "
 import {
   clearCompletedTodos,
   createTodo,
+  createTodoOnce,
   deleteTodo,
   findTodo,
   listTodos,
   todoStats,
   toggleAllTodos,
   updateTodo,
+  type TodoDTO,
 } from "../../todos/repository.ts";
+import { idempotent, idempotentStatement, settled } from "../idempotency.ts";
 import { protectedProcedure, router } from "../init.ts";
-import { countJson, deletedJson, errorResponses, statsJson, todoJson, todoPageJson } from "../openapi.ts";
+import { countJson, deletedJson, errorResponses, idempotencyHeaders, statsJson, todoJson, todoPageJson } from "../openapi.ts";
 
 // Input, REST meta and the mapping of outcomes to tRPC errors; the statements live in src/todos/repository.ts.
 // `meta` also serves each procedure as REST under /api (src/http/rest.ts); the tRPC contract is unaffected.
@@ -55,11 +58,18 @@ export const todoRouter = router({
 
   create: protectedProcedure
     .meta({
-      openapi: { method: "POST", path: "/todos", tags: ["todos"], summary: "Create a todo", errorResponses: errorResponses(400, 413) },
+      openapi: { method: "POST", path: "/todos", tags: ["todos"], summary: "Create a todo", requestHeaders: idempotencyHeaders, errorResponses: errorResponses(400, 409, 413, 422) },
       response: todoJson,
     })
     .input(createInput)
-    .mutation(({ ctx, input }) => createTodo(ctx.db, ctx.users, ctx.user, input)),
+    .mutation(
+      idempotentStatement(async ({ ctx, input }, request) => {
+        if (!request) return createTodo(ctx.db, ctx.users, ctx.user, input);
+        // One statement claims the key, writes the todo and stores it.
+        const outcome = await createTodoOnce(ctx.db, ctx.users, ctx.user, input, request);
+        return outcome.status === "created" ? outcome.todo : (settled(ctx, outcome) as TodoDTO);
+      }),
+    ),
 
   update: protectedProcedure
     .meta({
@@ -68,51 +78,56 @@ export const todoRouter = router({
         path: "/todos/{id}",
         tags: ["todos"],
         summary: "Change fields; with expectedVersion, only if the todo is still at that version",
-        errorResponses: errorResponses(400, 404, 409, 413),
+        requestHeaders: idempotencyHeaders,
+        errorResponses: errorResponses(400, 404, 409, 413, 422),
       },
       response: todoJson,
     })
     .input(updateInput)
-    .mutation(async ({ ctx, input }) => {
-      const outcome = await updateTodo(ctx.db, ctx.user.id, input);
-      switch (outcome.status) {
-        case "updated":
-          return outcome.todo;
-        case "not-found":
-          throw notFound(input.id);
-        case "no-changes":
-          throw new TRPCError({ code: "BAD_REQUEST", message: "Nothing to update: give at least one field to change" });
-        case "stale":
-          throw new TRPCError({
-            code: "CONFLICT",
-            message: `Todo ${input.id} is at version ${outcome.version}, not ${input.expectedVersion}: reload and retry`,
-          });
-      }
-    }),
+    .mutation(
+      idempotent(async ({ ctx, input }) => {
+        const outcome = await updateTodo(ctx.db, ctx.user.id, input);
+        switch (outcome.status) {
+          case "updated":
+            return outcome.todo;
+          case "not-found":
+            throw notFound(input.id);
+          case "no-changes":
+            throw new TRPCError({ code: "BAD_REQUEST", message: "Nothing to update: give at least one field to change" });
+          case "stale":
+            throw new TRPCError({
+              code: "CONFLICT",
+              message: `Todo ${input.id} is at version ${outcome.version}, not ${input.expectedVersion}: reload and retry`,
+            });
+        }
+      }),
+    ),
 
   delete: protectedProcedure
     .meta({
-      openapi: { method: "DELETE", path: "/todos/{id}", tags: ["todos"], summary: "Delete a todo", errorResponses: errorResponses(400, 404) },
+      openapi: { method: "DELETE", path: "/todos/{id}", tags: ["todos"], summary: "Delete a todo", requestHeaders: idempotencyHeaders, errorResponses: errorResponses(400, 404, 409, 422) },
       response: deletedJson,
     })
     .input(byIdInput)
-    .mutation(async ({ ctx, input }) => {
-      if (!(await deleteTodo(ctx.db, ctx.user.id, input.id))) throw notFound(input.id);
-      return { id: input.id };
-    }),
+    .mutation(
+      idempotent(async ({ ctx, input }) => {
+        if (!(await deleteTodo(ctx.db, ctx.user.id, input.id))) throw notFound(input.id);
+        return { id: input.id };
+      }),
+    ),
 
   toggleAll: protectedProcedure
     .meta({
-      openapi: { method: "POST", path: "/todos/toggle-all", tags: ["todos"], summary: "Mark every todo completed or active", errorResponses: errorResponses(400, 413) },
+      openapi: { method: "POST", path: "/todos/toggle-all", tags: ["todos"], summary: "Mark every todo completed or active", requestHeaders: idempotencyHeaders, errorResponses: errorResponses(400, 409, 413, 422) },
       response: countJson,
     })
     .input(toggleAllInput)
-    .mutation(async ({ ctx, input }) => ({ count: await toggleAllTodos(ctx.db, ctx.user.id, input.completed) })),
+    .mutation(idempotent(async ({ ctx, input }) => ({ count: await toggleAllTodos(ctx.db, ctx.user.id, input.completed) }))),
 
   clearCompleted: protectedProcedure
     .meta({
-      openapi: { method: "POST", path: "/todos/clear-completed", tags: ["todos"], summary: "Delete every completed todo", errorResponses: errorResponses() },
+      openapi: { method: "POST", path: "/todos/clear-completed", tags: ["todos"], summary: "Delete every completed todo", requestHeaders: idempotencyHeaders, errorResponses: errorResponses(409, 422) },
       response: countJson,
     })
-    .mutation(async ({ ctx }) => ({ count: await clearCompletedTodos(ctx.db, ctx.user.id) })),
+    .mutation(idempotent(async ({ ctx }) => ({ count: await clearCompletedTodos(ctx.db, ctx.user.id) }))),
 });
