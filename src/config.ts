@@ -80,6 +80,11 @@ const envSchema = z.object({
   RATE_LIMIT_PER_USER: int(0, 10_000_000).default(600),
   REDIS_URL: redisUrl,
   REDIS_TIMEOUT_MS: int(10, 5_000).default(100),
+  SSE_PING_MS: int(1_000, 600_000).default(15_000),
+  SSE_MAX_STREAMS: int(0, 1_000_000).default(10_000),
+  SSE_MAX_STREAMS_PER_USER: int(1, 10_000).default(16),
+  SSE_QUEUE_MAX: int(1, 100_000).default(256),
+  SSE_REPLAY_EVENTS: int(0, 1_000_000).default(10_000),
   TRUST_PROXY: trustProxy,
   CORS_ORIGINS: origins,
   METRICS_TOKEN: optionalString.pipe(z.string().min(16, "must be at least 16 characters").optional()),
@@ -108,6 +113,18 @@ export interface Config {
     url: string | undefined;
     /** Longest a request waits for Redis before its check is skipped (fail open). */
     timeoutMs: number;
+  };
+  /** Live updates (todo.onChange over server-sent events), per process. */
+  sse: {
+    /** A ping on an idle stream this often. */
+    pingMs: number;
+    /** Open streams in this process; 0 turns the subscription off. */
+    maxStreams: number;
+    maxStreamsPerUser: number;
+    /** Events waiting for one slow subscriber before it gets `changed` and its stream ends. */
+    queueMax: number;
+    /** Notifications remembered for replay on reconnect; 0: a reconnect always gets `changed`. */
+    replayEvents: number;
   };
   /** Express's `trust proxy`: whose X-Forwarded-For to believe for the client address. */
   trustProxy: boolean | number | string;
@@ -176,6 +193,13 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     idempotencyTtlMs: e.IDEMPOTENCY_TTL_MS,
     rateLimit: { windowMs: e.RATE_LIMIT_WINDOW_MS, perIp: e.RATE_LIMIT_PER_IP, perUser: e.RATE_LIMIT_PER_USER },
     redis: { url: e.REDIS_URL, timeoutMs: e.REDIS_TIMEOUT_MS },
+    sse: {
+      pingMs: e.SSE_PING_MS,
+      maxStreams: e.SSE_MAX_STREAMS,
+      maxStreamsPerUser: e.SSE_MAX_STREAMS_PER_USER,
+      queueMax: e.SSE_QUEUE_MAX,
+      replayEvents: e.SSE_REPLAY_EVENTS,
+    },
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
     metricsToken: e.METRICS_TOKEN,

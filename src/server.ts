@@ -13,6 +13,7 @@ import { runPrimary } from "./cluster.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { loadEnvFile, webDistDir } from "./project.ts";
 import { bootstrapDatabase, describeDataDir, type BootstrappedDatabase } from "./db/bootstrap.ts";
+import { createChangeFeed } from "./changes/feed.ts";
 import { createDatabase } from "./db/client.ts";
 import { startKeySweeper } from "./idempotency/sweeper.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -69,7 +70,18 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   if (!webDir) logger.warn("no TodoMVC page in web/dist (npm run web:build): / answers 404");
   // Connects in the background: a Redis that is down at boot only means unshared limits until it is up.
   const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
-  const app = createApp({ config, database, logger, redis, webDir });
+  // LISTEN needs a session of its own: DIRECT_URL, never the pooler (the embedded database is both).
+  const changes =
+    config.sse.maxStreams > 0
+      ? createChangeFeed({
+          ...config.sse,
+          db: database.prisma,
+          listenUrl: embedded ? url : (config.db.directUrl ?? url),
+          connectTimeoutMs: config.db.connectionTimeoutMs,
+          logger,
+        })
+      : undefined;
+  const app = createApp({ config, database, logger, redis, webDir, changes });
   const server = app.listen(config.port, config.host);
   // Slow senders (slowloris): the whole request must arrive within REQUEST_TIMEOUT_MS, its headers within a minute.
   // Node answers 408 and closes the connection. Handlers have their own deadline (src/trpc/init.ts).
@@ -118,6 +130,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 
     // Stop accepting; keep-alive sockets close as soon as their current request is answered.
     const closed = new Promise((resolve) => server.close(resolve));
+    // Live streams end as a dropped connection would: their clients reconnect, to another instance.
+    await changes?.close();
     const reaper = setInterval(() => server.closeIdleConnections(), 50);
     server.closeIdleConnections();
     await closed;

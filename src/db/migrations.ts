@@ -307,10 +307,32 @@ async function withEngine<T>(
 async function withDatabase<T>(url: string, run: (engine: SchemaEngine) => Promise<T>): Promise<T> {
   const pool = new pg.Pool({ connectionString: url });
   try {
-    return await withEngine(new PrismaPg(pool), run);
+    return await withEngine(wholeScripts(new PrismaPg(pool), pool), run);
   } finally {
     await pool.end();
   }
+}
+
+/**
+ * A migration script in one simple query, as Prisma's native engine sends it (PostgreSQL runs it as one
+ * implicit transaction). The adapter's executeScript splits on every ";", which breaks a function body
+ * (the live-updates trigger) and runs the pieces outside one transaction.
+ */
+function wholeScripts(factory: PrismaPg, pool: pg.Pool): PrismaPg {
+  const connect = factory.connect.bind(factory);
+  factory.connect = async () => {
+    const adapter = await connect();
+    const onError = (adapter as unknown as { onError(error: unknown): never }).onError.bind(adapter);
+    adapter.executeScript = async (script) => {
+      try {
+        await pool.query(script);
+      } catch (error) {
+        onError(error);
+      }
+    };
+    return adapter;
+  };
+  return factory;
 }
 
 /**

@@ -2,6 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import path from "node:path";
 import express, { type ErrorRequestHandler, type RequestHandler } from "express";
 import { createTokenVerifier } from "../auth/tokens.ts";
+import type { ChangeFeed } from "../changes/feed.ts";
 import type { Config } from "../config.ts";
 import { createContextFactory } from "../trpc/context.ts";
 import type { Database } from "../db/client.ts";
@@ -13,6 +14,7 @@ import type { RedisConnection } from "./redis.ts";
 import { redisLimitStore, type Limiter } from "./redis-limit-store.ts";
 import { requestLogger } from "./requests.ts";
 import { createRestRouter, restNotFound } from "./rest.ts";
+import { configureSse } from "../trpc/init.ts";
 import { appRouter } from "../trpc/routers/_app.ts";
 import { responseMeta } from "./response-meta.ts";
 import { corsAllowlist, ipRateLimit, requireJsonBody, securityHeaders, userRateLimit } from "./security.ts";
@@ -33,6 +35,7 @@ export interface AppOptions {
     | "trustProxy"
     | "corsOrigins"
     | "metricsToken"
+    | "sse"
   >;
   database: Pick<Database, "prisma" | "ping" | "poolStats">;
   logger: Logger;
@@ -40,6 +43,8 @@ export interface AppOptions {
   redis?: RedisConnection;
   /** The built TodoMVC page (web/dist), served at `/`; without it `/` is a 404. */
   webDir?: string;
+  /** Live updates for todo.onChange (src/changes/feed.ts); without it the subscription answers SERVICE_UNAVAILABLE. */
+  changes?: ChangeFeed;
   /** false: every tRPC request through tRPC's own handler (src/http/trpc-fast-path.ts is then unused). */
   trpcFastPath?: boolean;
 }
@@ -49,8 +54,13 @@ export interface AppOptions {
  * liveness at /healthz, readiness at /readyz, Prometheus at /metrics, the page at /, and outside production
  * POST /dev/token. Starts nothing.
  */
-export function createApp({ config, database, logger, redis, webDir, trpcFastPath = true }: AppOptions) {
-  const metrics = createMetrics({ procedures: Object.keys(appRouter._def.procedures), poolStats: database.poolStats });
+export function createApp({ config, database, logger, redis, webDir, changes, trpcFastPath = true }: AppOptions) {
+  const metrics = createMetrics({
+    procedures: Object.keys(appRouter._def.procedures),
+    poolStats: database.poolStats,
+    changeStats: changes && (() => changes.stats()),
+  });
+  configureSse({ pingMs: config.sse.pingMs });
   const sharedStore = (limiter: Limiter) =>
     redis && redisLimitStore({ redis, limiter, timeoutMs: config.redis.timeoutMs, onSkip: () => metrics.countSkippedLimit(limiter) });
   // Both surfaces count and log their failed calls the same way.
@@ -87,6 +97,7 @@ export function createApp({ config, database, logger, redis, webDir, trpcFastPat
     metrics,
     callTimeoutMs: config.requestTimeoutMs,
     idempotencyTtlMs: config.idempotencyTtlMs,
+    changes,
   });
   // One middleware instance per concern, so both surfaces share the per-IP counters.
   const cors = corsAllowlist(config.corsOrigins);

@@ -3,6 +3,7 @@
  * of the router, a few routes, HTTP statuses, tRPC codes — so a caller cannot grow the number of series.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from "prom-client";
+import type { ChangeFeedStats } from "../changes/feed.ts";
 import type { PoolStats } from "../db/client.ts";
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -23,7 +24,12 @@ export interface Metrics {
   countSkippedLimit(limiter: "ip" | "user"): void;
 }
 
-export function createMetrics(options: { procedures: string[]; poolStats: () => PoolStats | undefined }): Metrics {
+export function createMetrics(options: {
+  procedures: string[];
+  poolStats: () => PoolStats | undefined;
+  /** Live updates' counts (src/changes/feed.ts); undefined when they are off. */
+  changeStats?: () => ChangeFeedStats;
+}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -71,6 +77,49 @@ export function createMetrics(options: { procedures: string[]; poolStats: () => 
   pool("db_pool_total_connections", "Database connections open", (s) => s.total);
   pool("db_pool_idle_connections", "Database connections open and idle", (s) => s.idle);
   pool("db_pool_waiting_requests", "Queries waiting for a free connection", (s) => s.waiting);
+
+  const changes = options.changeStats;
+  if (changes) {
+    new Gauge({
+      name: "sse_streams_open",
+      help: "todo.onChange streams open in this process",
+      registers: [registry],
+      collect() {
+        this.set(changes().open);
+      },
+    });
+    new Gauge({
+      name: "sse_listening",
+      help: "1 while this process holds its LISTEN session (only while someone subscribes)",
+      registers: [registry],
+      collect() {
+        this.set(changes().listening ? 1 : 0);
+      },
+    });
+    // Kept as plain counts by the feed; copied at scrape time.
+    const counter = (name: string, help: string, label: string, read: (s: ChangeFeedStats) => Record<string, number>) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [value, count] of Object.entries(read(changes()))) this.inc({ [label]: value }, count);
+        },
+      });
+    counter("sse_events_sent_total", "Events sent to todo.onChange subscribers, by type", "type", (s) => s.sent);
+    counter("sse_streams_refused_total", "todo.onChange streams refused, by reason", "reason", (s) => s.refused);
+    new Counter({
+      name: "sse_streams_slow_total",
+      help: "Streams ended because their subscriber fell SSE_QUEUE_MAX events behind",
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(changes().slow);
+      },
+    });
+  }
 
   // Children are resolved once per label set, not on every observation.
   const known = new Set(options.procedures);

@@ -2,9 +2,9 @@
  * tRPC's Express adapter with a buffered response: the same request handling (tRPC's own
  * `incomingMessageToRequest` and `resolveResponse`), but the answer is written with one `res.end(body)`
  * and a Content-Length, instead of piped through a WritableStream as a chunked body (a stream, a
- * promise per chunk and a second socket write per response; see bench/README.md). No procedure here
- * streams (no subscriptions), so nothing is lost by buffering. The common single call skips even that
- * (src/http/trpc-fast-path.ts).
+ * promise per chunk and a second socket write per response; see bench/README.md). A subscription's
+ * server-sent events are the one answer that is streamed (streamEvents). The common single call skips even
+ * that (src/http/trpc-fast-path.ts).
  */
 import type { AnyTRPCRouter } from "@trpc/server";
 import {
@@ -46,10 +46,40 @@ async function handle<TRouter extends AnyTRPCRouter>(
     createContext: async (inner) => opts.createContext?.({ req, res, ...inner }),
     onError: (o) => opts.onError?.({ ...o, req }),
   });
-  const body = Buffer.from(await response.arrayBuffer());
   if (res.statusCode === 200) res.statusCode = response.status;
+  if (response.body && response.headers.get("content-type")?.startsWith("text/event-stream")) {
+    return streamEvents(response, res);
+  }
+  const body = Buffer.from(await response.arrayBuffer());
   // A streamed (jsonl) answer says `transfer-encoding: chunked`; buffered, it has a Content-Length instead.
   for (const [key, value] of response.headers) if (key !== "transfer-encoding") res.setHeader(key, value);
   res.setHeader("content-length", body.length);
   res.end(body);
+}
+
+/**
+ * Writes a subscription's events as they come. Reads the next one only once the socket took the last (a slow
+ * client stops the feed from pulling, so its bounded queue, not this process's memory, absorbs the backlog).
+ * The chunks of one event are corked into one socket write.
+ */
+async function streamEvents(response: globalThis.Response, res: Response): Promise<void> {
+  for (const [key, value] of response.headers) res.setHeader(key, value);
+  res.flushHeaders();
+  const reader = response.body!.getReader();
+  const closed = new Promise<void>((resolve) => res.once("close", resolve));
+  // The request's abort (tRPC's signal) ends the stream on the server side; this only stops the reads.
+  void closed.then(() => reader.cancel().catch(() => {}));
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || res.destroyed) break;
+      if (!res.writableCorked) {
+        res.cork();
+        process.nextTick(() => res.uncork());
+      }
+      if (!res.write(value)) await Promise.race([new Promise((resolve) => res.once("drain", resolve)), closed]);
+    }
+  } finally {
+    if (!res.destroyed) res.end();
+  }
 }

@@ -83,6 +83,8 @@ export const updateInput = z.object({
 });
 
 export const toggleAllInput = z.object({ completed: z.boolean() });
+/** `lastEventId`: the id of the last event seen (httpSubscriptionLink sends it on reconnect, as Last-Event-ID). */
+export const onChangeInput = z.object({ lastEventId: z.string().max(256).nullish() }).optional();
 
 export type CreateInput = z.output<typeof createInput>;
 export type ListInput = z.output<typeof listInput>;

@@ -1,5 +1,6 @@
 import type { CreateExpressContextOptions } from "@trpc/server/adapters/express";
 import type { VerifyToken } from "../auth/tokens.ts";
+import type { ChangeFeed } from "../changes/feed.ts";
 import type { PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { UserRateLimit } from "../http/security.ts";
@@ -21,6 +22,8 @@ export interface ContextDeps {
   callTimeoutMs?: number;
   /** How long an Idempotency-Key and its result are kept (IDEMPOTENCY_TTL_MS). */
   idempotencyTtlMs: number;
+  /** Live updates (todo.onChange); undefined: the subscription answers SERVICE_UNAVAILABLE. */
+  changes?: ChangeFeed;
 }
 
 /** The request's Idempotency-Key (src/trpc/idempotency.ts). */

@@ -17,6 +17,8 @@ const t = initTRPC.context<Context>().meta<ApiMeta>().create({
   transformer,
   // Stacks never leave the process; the server logs them.
   isDev: false,
+  // Subscriptions (todo.onChange) over server-sent events; the ping interval is SSE_PING_MS (configureSse).
+  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
   errorFormatter({ shape, error, ctx }) {
     const zodError = error.code === "BAD_REQUEST" && error.cause instanceof ZodError ? z.flattenError(error.cause as ZodError<Record<string, unknown>>) : null;
     const hideMessage = error.code === "INTERNAL_SERVER_ERROR" && (ctx?.production ?? true);
@@ -29,6 +31,14 @@ const t = initTRPC.context<Context>().meta<ApiMeta>().create({
 });
 
 export const router = t.router;
+
+/**
+ * Comments on idle streams every `pingMs`, so proxies keep them open; a client that hears nothing for a little
+ * over two intervals reconnects. tRPC reads these per stream from the (process-wide) root config.
+ */
+export function configureSse({ pingMs }: { pingMs: number }): void {
+  t._config.sse = { ...t._config.sse, ping: { enabled: true, intervalMs: pingMs }, client: { reconnectAfterInactivityMs: pingMs * 2 + 5_000 } };
+}
 export const createCallerFactory = t.createCallerFactory;
 
 const timedOut = (ms: number) => new TRPCError({ code: "SERVICE_UNAVAILABLE", message: `Request timed out after ${ms} ms, retry later` });

@@ -3,6 +3,7 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, type TRPCClient } from "@trpc/client";
 import { signToken } from "../../src/auth/tokens.ts";
+import { createChangeFeed, type ChangeFeed } from "../../src/changes/feed.ts";
 import { createApp } from "../../src/http/app.ts";
 import { connectRedis } from "../../src/http/redis.ts";
 import { parseConfig, type Config } from "../../src/config.ts";
@@ -21,6 +22,7 @@ export interface TestServer {
   trpcUrl: string;
   database: Database;
   testDatabase: TestDatabase;
+  changes: ChangeFeed;
   token(userId: string, claims?: { email?: string; name?: string }): Promise<string>;
   /**
    * A typed client for a user (batched, as frontends use it): httpBatchLink in the neon projects,
@@ -72,7 +74,15 @@ export async function startTestServer(
   const logger = givenLogger ?? testLogger();
   const database = await createDatabase({ ...config.db, url: apiUrl }, logger);
   const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
-  const app = createApp({ config, database, logger, redis, webDir });
+  // LISTEN on the database itself, as DIRECT_URL does (in the pgbouncer projects `url` is the pooler).
+  const changes = createChangeFeed({
+    ...config.sse,
+    db: database.prisma,
+    listenUrl: testDatabase.directUrl,
+    connectTimeoutMs: config.db.connectionTimeoutMs,
+    logger,
+  });
+  const app = createApp({ config, database, logger, redis, webDir, changes });
   const server = app.listen(0, "127.0.0.1");
   await once(server, "listening");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -106,7 +116,9 @@ export async function startTestServer(
     },
     clientWithHeader: (authorization) => clientWithHeader(authorization),
     variant: (variantEnv, options) => startTestServer(variantEnv, undefined, { ...options, database: testDatabase }),
+    changes,
     async close() {
+      await changes.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await redis?.close();

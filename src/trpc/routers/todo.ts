@@ -1,5 +1,5 @@
 import { TRPCError } from "@trpc/server";
-import { byIdInput, createInput, listInput, toggleAllInput, updateInput } from "../../todos/schemas.ts";
+import { byIdInput, createInput, listInput, onChangeInput, toggleAllInput, updateInput } from "../../todos/schemas.ts";
 import {
   clearCompletedTodos,
   createTodo,
@@ -130,4 +130,13 @@ export const todoRouter = router({
       response: countJson,
     })
     .mutation(idempotent(async ({ ctx }) => ({ count: await clearCompletedTodos(ctx.db, ctx.user.id) }))),
+
+  /**
+   * The caller's changes as they commit, on any instance (src/changes/): created, updated, deleted, or `changed`
+   * (refetch). Every event is tracked: reconnecting with the last id replays what was missed, or sends `changed`.
+   */
+  onChange: protectedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
+    if (!ctx.changes) throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Live updates are not enabled on this server" });
+    return ctx.changes.subscribe(ctx.user.id, input?.lastEventId, signal);
+  }),
 });

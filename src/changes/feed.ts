@@ -1,0 +1,306 @@
+/**
+ * Live updates for `todo.onChange`: the process's subscribers, fed by its one LISTEN session (listener.ts).
+ * - Every statement that writes todos notifies (a trigger); this process numbers the notifications it receives,
+ *   in commit order, and keeps the last SSE_REPLAY_EVENTS of them (ids and versions only) for reconnects.
+ * - A row is read once per notification, and only when this process has a subscriber for its user.
+ * - LISTEN runs only while someone subscribes (and a minute after): an idle process costs the database nothing.
+ * - Each subscriber's queue is bounded: one that falls behind gets `changed` and its stream ends.
+ */
+import { randomBytes } from "node:crypto";
+import { TRPCError, tracked, type TrackedEnvelope } from "@trpc/server";
+import type { Logger } from "../logger.ts";
+import { findTodo, type Db } from "../todos/repository.ts";
+import type { TodoDTO } from "../todos/select.ts";
+import { eventId, parseEventId, parseNotice, type Notice, type TodoChange } from "./events.ts";
+import { createListener, type Listener } from "./listener.ts";
+
+export interface ChangeFeedOptions {
+  db: Db;
+  /** DIRECT_URL (or DATABASE_URL): where the LISTEN session connects. */
+  listenUrl: string;
+  connectTimeoutMs: number;
+  logger: Logger;
+  /** Open streams in this process (SSE_MAX_STREAMS). */
+  maxStreams: number;
+  /** Open streams of one user in this process (SSE_MAX_STREAMS_PER_USER). */
+  maxStreamsPerUser: number;
+  /** Events waiting for one subscriber before it is cut off (SSE_QUEUE_MAX). */
+  queueMax: number;
+  /** Notifications kept for replay on reconnect (SSE_REPLAY_EVENTS). */
+  replayEvents: number;
+  /** How long LISTEN stays after the last stream closes. */
+  lingerMs?: number;
+}
+
+export interface ChangeFeedStats {
+  open: number;
+  listening: boolean;
+  /** Events sent to subscribers, by type. */
+  sent: Record<TodoChange["type"], number>;
+  /** Streams refused, by reason. */
+  refused: { user_limit: number; global_limit: number; unavailable: number };
+  /** Streams ended because their subscriber fell behind. */
+  slow: number;
+}
+
+export type ChangeEvent = TrackedEnvelope<TodoChange>;
+
+export interface ChangeFeed {
+  /**
+   * A stream of the user's changes, after `lastEventId` when given. Throws (before any event) TOO_MANY_REQUESTS
+   * over a stream limit, SERVICE_UNAVAILABLE when the database cannot be listened to or the process is stopping.
+   */
+  subscribe(userId: string, lastEventId: string | null | undefined, signal: AbortSignal | undefined): Promise<AsyncIterable<ChangeEvent>>;
+  stats(): ChangeFeedStats;
+  /** Ends every stream the way a lost connection would, so clients reconnect (to another instance). */
+  close(): Promise<void>;
+}
+
+/** One notification as this process numbered it; the row is read on first need, once for all subscribers. */
+interface Entry extends Notice {
+  seq: number;
+  row?: Promise<TodoDTO | null | Error>;
+}
+
+type Item = { entry: Entry } | { changed: number };
+
+interface Subscriber {
+  userId: string;
+  queue: Item[];
+  /** Set when the stream must end once its queue is sent (too slow), or at once (closing, aborted). */
+  ending?: "slow" | "now";
+  wake?: () => void;
+  /** Unregisters, once: from the stream's end, or from the request's abort when the stream never started. */
+  cleanup(): void;
+}
+
+// tRPC ends a stream without its `return` event on an AbortError: EventSource then reconnects by itself.
+const abortError = (message: string) => Object.assign(new Error(message), { name: "AbortError" });
+
+export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
+  const { db, logger } = options;
+  const lingerMs = options.lingerMs ?? 60_000;
+  const byUser = new Map<string, Set<Subscriber>>();
+  const reserved = new Map<string, number>();
+  let reservedTotal = 0;
+  let closing = false;
+  let linger: NodeJS.Timeout | undefined;
+
+  // The current LISTEN session: its epoch, its last seq, and the replay ring (oldest first from `head`).
+  let epoch: string | undefined;
+  let seq = 0;
+  let ring: Entry[] = [];
+  let head = 0;
+
+  const stats: ChangeFeedStats = {
+    open: 0,
+    listening: false,
+    sent: { created: 0, updated: 0, deleted: 0, changed: 0 },
+    refused: { user_limit: 0, global_limit: 0, unavailable: 0 },
+    slow: 0,
+  };
+
+  const push = (sub: Subscriber, item: Item) => {
+    if (sub.ending) return;
+    if (sub.queue.length >= options.queueMax) {
+      // Fallen behind: what it has not taken is replaced by one refetch, and then the stream ends.
+      sub.queue = [{ changed: seq }];
+      sub.ending = "slow";
+      stats.slow++;
+    } else {
+      sub.queue.push(item);
+    }
+    sub.wake?.();
+  };
+
+  const everyone = () => [...byUser.values()].flatMap((set) => [...set]);
+
+  const listener: Listener = createListener({
+    url: options.listenUrl,
+    connectTimeoutMs: options.connectTimeoutMs,
+    logger,
+    onListening() {
+      epoch = randomBytes(8).toString("hex");
+      seq = 0;
+      ring = [];
+      head = 0;
+      stats.listening = true;
+      // Whoever was subscribed while no session listened may have missed changes.
+      for (const sub of everyone()) push(sub, { changed: seq });
+    },
+    onLost() {
+      epoch = undefined;
+      stats.listening = false;
+    },
+    onNotification(payload) {
+      const notice = parseNotice(payload);
+      if (!notice || epoch === undefined) return;
+      const entry: Entry = { ...notice, seq: ++seq };
+      if (options.replayEvents > 0) {
+        ring.push(entry);
+        if (ring.length - head > options.replayEvents) head++;
+        // Compact now and then rather than shift() on every event.
+        if (head > 1024 && head * 2 > ring.length) {
+          ring = ring.slice(head);
+          head = 0;
+        }
+      }
+      const subs = byUser.get(notice.userId);
+      if (!subs) return;
+      if (needsRow(entry)) readRow(entry);
+      for (const sub of subs) push(sub, { entry });
+    },
+  });
+
+  const needsRow = (entry: Entry) => entry.op === "created" || entry.op === "updated";
+  const readRow = (entry: Entry) =>
+    (entry.row ??= findTodo(db, entry.userId, entry.id!).catch((error: Error) => {
+      logger.warn({ err: error }, "live updates: reading a changed todo failed; sending changed instead");
+      return error;
+    }));
+
+  /** The user's entries after `lastEventId`, or undefined when they cannot all be replayed. */
+  const replay = (userId: string, lastEventId: string): Entry[] | undefined => {
+    const last = parseEventId(lastEventId);
+    if (!last || last.epoch !== epoch || last.seq > seq) return undefined;
+    const oldest = ring[head]?.seq ?? seq + 1;
+    if (last.seq < oldest - 1) return undefined;
+    const missed: Entry[] = [];
+    for (let i = head; i < ring.length; i++) {
+      const entry = ring[i]!;
+      if (entry.seq > last.seq && entry.userId === userId) missed.push(entry);
+    }
+    return missed;
+  };
+
+  const release = (userId: string) => {
+    reservedTotal--;
+    const left = (reserved.get(userId) ?? 1) - 1;
+    if (left > 0) reserved.set(userId, left);
+    else reserved.delete(userId);
+    if (reservedTotal === 0 && !closing) {
+      clearTimeout(linger);
+      linger = setTimeout(() => void listener.stop(), lingerMs);
+      linger.unref();
+    }
+  };
+
+  async function* stream(sub: Subscriber): AsyncGenerator<ChangeEvent> {
+    try {
+      for (;;) {
+        if (sub.ending === "now") throw abortError("stream closed");
+        const item = sub.queue.shift();
+        if (!item) {
+          if (sub.ending) throw abortError("stream closed");
+          await new Promise<void>((resolve) => (sub.wake = resolve));
+          sub.wake = undefined;
+          continue;
+        }
+        const event = await toEvent(item);
+        if (!event) continue;
+        stats.sent[event[1].type]++;
+        yield event;
+      }
+    } finally {
+      sub.cleanup();
+    }
+  }
+
+  const changedEvent = (at: number): ChangeEvent => tracked(eventId(epoch ?? "0".repeat(16), at), { type: "changed" });
+
+  async function toEvent(item: Item): Promise<ChangeEvent | undefined> {
+    if ("changed" in item) return changedEvent(item.changed);
+    const { entry } = item;
+    const id = eventId(epoch ?? "0".repeat(16), entry.seq);
+    switch (entry.op) {
+      case "changed":
+        return tracked(id, { type: "changed" });
+      case "deleted":
+        return tracked(id, { type: "deleted", id: entry.id! });
+      case "created":
+      case "updated": {
+        const row = await readRow(entry);
+        if (row instanceof Error) return tracked(id, { type: "changed" });
+        // Deleted since: its `deleted` event follows.
+        if (!row) return undefined;
+        return tracked(id, { type: entry.op, todo: row });
+      }
+    }
+  }
+
+  return {
+    async subscribe(userId, lastEventId, signal) {
+      if (closing) {
+        stats.refused.unavailable++;
+        throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "This instance is shutting down: reconnect" });
+      }
+      if (reservedTotal >= options.maxStreams) {
+        stats.refused.global_limit++;
+        throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `This instance has its limit of ${options.maxStreams} open streams: retry later` });
+      }
+      const mine = reserved.get(userId) ?? 0;
+      if (mine >= options.maxStreamsPerUser) {
+        stats.refused.user_limit++;
+        throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `At most ${options.maxStreamsPerUser} open streams per user: close one first` });
+      }
+      reserved.set(userId, mine + 1);
+      reservedTotal++;
+      clearTimeout(linger);
+      try {
+        await listener.ready();
+      } catch (error) {
+        release(userId);
+        stats.refused.unavailable++;
+        throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Live updates are unavailable: the database cannot be listened to", cause: error });
+      }
+      if (closing || signal?.aborted) {
+        release(userId);
+        throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "This instance is shutting down: reconnect" });
+      }
+      // From here to registering, nothing awaits: no notification can fall between the replay and the live queue.
+      let registered = true;
+      const sub: Subscriber = {
+        userId,
+        queue: [],
+        cleanup() {
+          if (!registered) return;
+          registered = false;
+          signal?.removeEventListener("abort", onAbort);
+          stats.open--;
+          const subs = byUser.get(userId);
+          subs?.delete(sub);
+          if (subs?.size === 0) byUser.delete(userId);
+          release(userId);
+        },
+      };
+      // tRPC aborts the signal whenever the response ends, also when it ends before the stream was ever read.
+      const onAbort = () => {
+        sub.ending = "now";
+        if (sub.wake) sub.wake();
+        else sub.cleanup();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      stats.open++;
+      if (lastEventId) {
+        const missed = replay(userId, lastEventId);
+        if (!missed) sub.queue.push({ changed: seq });
+        else for (const entry of missed) sub.queue.push({ entry });
+        if (sub.queue.length > options.queueMax) sub.queue = [{ changed: seq }];
+      }
+      let subs = byUser.get(userId);
+      if (!subs) byUser.set(userId, (subs = new Set()));
+      subs.add(sub);
+      return stream(sub);
+    },
+    stats: () => stats,
+    async close() {
+      closing = true;
+      clearTimeout(linger);
+      for (const sub of everyone()) {
+        sub.ending = "now";
+        sub.wake?.();
+      }
+      await listener.stop();
+    },
+  };
+}

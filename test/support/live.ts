@@ -1,0 +1,87 @@
+/** Subscribing as a frontend does: splitLink, httpSubscriptionLink and an EventSource that sends the Bearer token. */
+import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, type TRPCClient } from "@trpc/client";
+import { EventSource } from "eventsource";
+import type { TodoChange } from "../../src/changes/events.ts";
+import type { AppRouter } from "../../src/trpc/routers/_app.ts";
+import { transformer } from "../../src/trpc/transformer.ts";
+
+export interface Received {
+  id: string;
+  data: TodoChange;
+}
+
+export function liveClient(trpcUrl: string, authorization: string | undefined): TRPCClient<AppRouter> {
+  const headers = (): Record<string, string> => (authorization ? { authorization } : {});
+  return createTRPCClient<AppRouter>({
+    links: [
+      splitLink({
+        condition: (op) => op.type === "subscription",
+        true: httpSubscriptionLink({
+          url: trpcUrl,
+          transformer,
+          EventSource,
+          eventSourceOptions: () => ({
+            fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, ...headers() } }),
+          }),
+        }),
+        false: httpLink({ url: trpcUrl, transformer, headers }),
+      }),
+    ],
+  });
+}
+
+export interface Subscription {
+  events: Received[];
+  errors: unknown[];
+  /** Resolves once the stream is open (tRPC's `started`). */
+  started: Promise<void>;
+  /** Resolves when `count` events (in all) have arrived; rejects after `timeoutMs`. */
+  waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
+  /** Resolves at the first error (rejects after `timeoutMs`). */
+  waitForError(timeoutMs?: number): Promise<unknown>;
+  unsubscribe(): void;
+}
+
+export function subscribe(client: TRPCClient<AppRouter>, lastEventId?: string | null): Subscription {
+  const events: Received[] = [];
+  const errors: unknown[] = [];
+  const listeners = new Set<() => void>();
+  const notify = () => listeners.forEach((l) => l());
+  let onStarted!: () => void;
+  const started = new Promise<void>((resolve) => (onStarted = resolve));
+  const sub = client.todo.onChange.subscribe(lastEventId === undefined ? undefined : { lastEventId }, {
+    onStarted: () => onStarted(),
+    onData(event) {
+      events.push(event as Received);
+      notify();
+    },
+    onError(error) {
+      errors.push(error);
+      notify();
+    },
+  });
+  const until = <T>(ready: () => T | undefined, timeoutMs: number, what: string) =>
+    new Promise<T>((resolve, reject) => {
+      const check = () => {
+        const value = ready();
+        if (value === undefined) return;
+        listeners.delete(check);
+        clearTimeout(timer);
+        resolve(value);
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(events.map((e) => e.data.type))}, errors ${errors.length}`));
+      }, timeoutMs);
+      listeners.add(check);
+      check();
+    });
+  return {
+    events,
+    errors,
+    started,
+    waitFor: (count, timeoutMs = 5_000) => until(() => (events.length >= count ? events.slice() : undefined), timeoutMs, `${count} events`),
+    waitForError: (timeoutMs = 5_000) => until(() => errors[0], timeoutMs, "an error"),
+    unsubscribe: () => sub.unsubscribe(),
+  };
+}
