@@ -213,6 +213,42 @@ const procedure = fc.constantFrom(...PROCEDURES, "todo", "todo.nope", "__proto__
 
 // --- Sending and checking
 
+/**
+ * A subscription (todo.onChange) that opened: its first event after `connected` (an error or nothing within
+ * 300 ms), then the stream is dropped. An internal error is a 5xx in disguise; a stream never writes.
+ */
+async function fireStream(shot: Shot, res: Response, controller: AbortController): Promise<boolean> {
+  const reader = res.body!.getReader();
+  const timer = setTimeout(() => controller.abort(), 300);
+  let text = "";
+  try {
+    while (!/\n\n(event|data|id):/.test(text.slice(text.indexOf("event: connected")))) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+  } catch {
+    // dropped after 300 ms
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
+  stats.requests++;
+  stats.statuses.set(res.status, (stats.statuses.get(res.status) ?? 0) + 1);
+  if (text.includes("INTERNAL_SERVER_ERROR")) {
+    stats.fiveHundreds++;
+    console.error(`internal error on the stream for ${shot.method} ${shot.path.slice(0, 200)}\n→ ${text.slice(0, 500)}`);
+    return false;
+  }
+  const now = await digests();
+  if (now.all !== baseline.all) {
+    console.error(`a subscription changed the database: ${shot.method} ${shot.path}`);
+    return false;
+  }
+  stats.refusedUnchanged++;
+  return true;
+}
+
 interface Shot {
   method: "GET" | "POST";
   path: string;
@@ -221,11 +257,14 @@ interface Shot {
 }
 
 async function fire(shot: Shot): Promise<boolean> {
+  const controller = new AbortController();
   const res = await fetch(`${api.trpcUrl}/${shot.path}`, {
     method: shot.method,
     headers: { authorization: auth, ...(shot.method === "POST" ? { "content-type": "application/json" } : {}), ...shot.headers },
     body: shot.body,
+    signal: controller.signal,
   });
+  if (res.headers.get("content-type") === "text/event-stream") return fireStream(shot, res, controller);
   const text = await res.text();
   stats.requests++;
   stats.statuses.set(res.status, (stats.statuses.get(res.status) ?? 0) + 1);

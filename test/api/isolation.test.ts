@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { SORT_FIELDS } from "../../src/todos/schemas.ts";
 import { codeOf } from "../support/errors.ts";
+import { liveClient, subscribe } from "../support/live.ts";
 import { startTestServer, type Client, type TestServer } from "../support/server.ts";
 
 let api: TestServer;
@@ -89,6 +90,16 @@ const asBob: [string, (id: string) => Promise<unknown>][] = [
   ["todo.toggleAll completed=true", () => bob.todo.toggleAll.mutate({ completed: true })],
   ["todo.toggleAll completed=false", () => bob.todo.toggleAll.mutate({ completed: false })],
   ["todo.clearCompleted", () => bob.todo.clearCompleted.mutate()],
+  [
+    "todo.onChange resuming from Alice's id",
+    async (id) => {
+      const sub = subscribe(liveClient(api.trpcUrl, `Bearer ${await api.token("bob")}`), id);
+      await sub.started;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      sub.unsubscribe();
+      return sub.events.map((e) => e.data);
+    },
+  ],
 ];
 
 for (const [name, call] of asBob) {
