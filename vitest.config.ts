@@ -13,7 +13,7 @@ const pgbouncer = (driver: "neon" | "pg") => ({
     // over tRPC and REST, isolation, the pagination walk, the concurrency race, one round trip per call, the raw SQL,
     // readiness, the time zone, the statement limit, the SQLite import's interactive transactions and its CLI.
     include: [
-      "test/api/{todo,router,list,rest,isolation,repository,round-trips,http,timezone,statement-timeout,pooler,prepared-statements}.test.ts",
+      "test/api/{todo,router,list,rest,isolation,repository,round-trips,http,timezone,statement-timeout,pooler,prepared-statements,live}.test.ts",
       "test/import/{import-sqlite,cli}.test.ts",
     ],
     // Added to the root global setup (which creates and migrates directly): the pooler in front of those databases.

@@ -8,6 +8,7 @@ import { parseConfig } from "../../src/config.ts";
 import { createDatabase } from "../../src/db/client.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createTestDatabase } from "../support/db.ts";
+import { liveClient, subscribe } from "../support/live.ts";
 import { startTestServer } from "../support/server.ts";
 import { editSqlite, writeCleanFixture, writeMessyFixture, writeSqlite, type CleanTask } from "../../tools/sqlite-fixtures.ts";
 import { createImportTarget, driver, tempDir, type ImportTarget } from "./support.ts";
@@ -395,3 +396,27 @@ describe("files of other shapes", () => {
     }
   });
 });
+
+test("the import notifies live subscribers: `changed` for each user whose todos it wrote, nothing for others", async () => {
+  const fixtureFile = dir.file("live.db");
+  await writeCleanFixture(fixtureFile, { users: 2, tasksPerUser: 30 });
+  const api = await startTestServer();
+  try {
+    const [imported, bystander] = [subscribe(await client(api, "user-1")), subscribe(await client(api, "someone-else"))];
+    await Promise.all([imported.started, bystander.started]);
+    const result = await importSqlite({ file: fixtureFile, rejectsPath: dir.file("live-rejects.jsonl"), batchSize: 25, prisma: api.database.prisma });
+    expect(result.verified).toBe(true);
+    const events = await imported.waitFor(1, 10_000);
+    expect(events.map((e) => e.data.type)).toContain("changed");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(bystander.events).toEqual([]);
+    imported.unsubscribe();
+    bystander.unsubscribe();
+  } finally {
+    await api.close();
+  }
+});
+
+async function client(api: Awaited<ReturnType<typeof startTestServer>>, user: string) {
+  return liveClient(api.trpcUrl, `Bearer ${await api.token(user)}`);
+}
