@@ -56,13 +56,15 @@ export interface ChangeFeed {
   close(): Promise<void>;
 }
 
-/** One notification as this process numbered it; the row is read on first need, once for all subscribers. */
+/** One notification as this process numbered it (kept in the replay ring: no row, a few dozen bytes). */
 interface Entry extends Notice {
   seq: number;
-  row?: Promise<TodoDTO | null | Error>;
+  eventId: string;
 }
 
-type Item = { entry: Entry } | { changed: number };
+type Row = Promise<TodoDTO | null | Error>;
+/** A live entry carries the row read once for all of its user's subscribers here; a replayed one reads it when sent. */
+type Item = { entry: Entry; row?: Row } | { changed: string };
 
 interface Subscriber {
   userId: string;
@@ -104,7 +106,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     if (sub.ending) return;
     if (sub.queue.length >= options.queueMax) {
       // Fallen behind: what it has not taken is replaced by one refetch, and then the stream ends.
-      sub.queue = [{ changed: seq }];
+      sub.queue = [{ changed: here() }];
       sub.ending = "slow";
       stats.slow++;
     } else {
@@ -126,7 +128,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       head = 0;
       stats.listening = true;
       // Whoever was subscribed while no session listened may have missed changes.
-      for (const sub of everyone()) push(sub, { changed: seq });
+      for (const sub of everyone()) push(sub, { changed: here() });
     },
     onLost() {
       epoch = undefined;
@@ -135,7 +137,8 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     onNotification(payload) {
       const notice = parseNotice(payload);
       if (!notice || epoch === undefined) return;
-      const entry: Entry = { ...notice, seq: ++seq };
+      seq++;
+      const entry: Entry = { ...notice, seq, eventId: eventId(epoch, seq) };
       if (options.replayEvents > 0) {
         ring.push(entry);
         if (ring.length - head > options.replayEvents) head++;
@@ -147,17 +150,19 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       }
       const subs = byUser.get(notice.userId);
       if (!subs) return;
-      if (needsRow(entry)) readRow(entry);
-      for (const sub of subs) push(sub, { entry });
+      const row = needsRow(entry) ? readRow(entry) : undefined;
+      for (const sub of subs) push(sub, { entry, row });
     },
   });
 
   const needsRow = (entry: Entry) => entry.op === "created" || entry.op === "updated";
-  const readRow = (entry: Entry) =>
-    (entry.row ??= findTodo(db, entry.userId, entry.id!).catch((error: Error) => {
+  const readRow = (entry: Entry): Row =>
+    findTodo(db, entry.userId, entry.id!).catch((error: Error) => {
       logger.warn({ err: error }, "live updates: reading a changed todo failed; sending changed instead");
       return error;
-    }));
+    });
+  /** The id of a `changed` sent now: a reconnect with it resumes after everything received so far. */
+  const here = () => eventId(epoch ?? "0".repeat(16), seq);
 
   /** The user's entries after `lastEventId`, or undefined when they cannot all be replayed. */
   const replay = (userId: string, lastEventId: string): Entry[] | undefined => {
@@ -206,12 +211,10 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     }
   }
 
-  const changedEvent = (at: number): ChangeEvent => tracked(eventId(epoch ?? "0".repeat(16), at), { type: "changed" });
-
   async function toEvent(item: Item): Promise<ChangeEvent | undefined> {
-    if ("changed" in item) return changedEvent(item.changed);
+    if ("changed" in item) return tracked(item.changed, { type: "changed" });
     const { entry } = item;
-    const id = eventId(epoch ?? "0".repeat(16), entry.seq);
+    const id = entry.eventId;
     switch (entry.op) {
       case "changed":
         return tracked(id, { type: "changed" });
@@ -219,7 +222,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         return tracked(id, { type: "deleted", id: entry.id! });
       case "created":
       case "updated": {
-        const row = await readRow(entry);
+        const row = await (item.row ?? readRow(entry));
         if (row instanceof Error) return tracked(id, { type: "changed" });
         // Deleted since: its `deleted` event follows.
         if (!row) return undefined;
@@ -283,9 +286,9 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       stats.open++;
       if (lastEventId) {
         const missed = replay(userId, lastEventId);
-        if (!missed) sub.queue.push({ changed: seq });
+        if (!missed) sub.queue.push({ changed: here() });
         else for (const entry of missed) sub.queue.push({ entry });
-        if (sub.queue.length > options.queueMax) sub.queue = [{ changed: seq }];
+        if (sub.queue.length > options.queueMax) sub.queue = [{ changed: here() }];
       }
       let subs = byUser.get(userId);
       if (!subs) byUser.set(userId, (subs = new Set()));
