@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { deliverNotifications } from "./embedded-notify.ts";
 
 /** PGlite (PostgreSQL in WebAssembly) served on loopback over the PostgreSQL wire protocol. */
 export interface EmbeddedDatabase {
@@ -31,6 +32,7 @@ export async function startEmbeddedDatabase({ dataDir, maxConnections = 32, load
     const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-socket")]);
     const db = await PGlite.create({ dataDir, loadDataDir });
     const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections });
+    deliverNotifications(server);
     await server.start();
     const [, port] = server.getServerConn().split(":");
     const url = `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`;
