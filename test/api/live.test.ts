@@ -7,6 +7,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TodoChange } from "../../src/changes/events.ts";
 import { createChangeFeed } from "../../src/changes/feed.ts";
+import { serverUrl } from "../support/db.ts";
 import { liveClient, subscribe, type Received, type Subscription } from "../support/live.ts";
 import { startTestServer, testLogger, type TestServer } from "../support/server.ts";
 
@@ -297,7 +298,8 @@ describe("todo.onChange", () => {
     }
   });
 
-  it("sends `changed` after its LISTEN session dropped, then delivers again", async () => {
+  // PGlite has one session and no backends to terminate.
+  it.skipIf(!serverUrl())("sends `changed` after its LISTEN session dropped, then delivers again", async () => {
     const jack = await client("live-jack");
     const sub = await open(jack);
     const admin = new pg.Client({ connectionString: api.testDatabase.directUrl });
