@@ -52,12 +52,14 @@ export function requestLogger({ logger, metrics }: { logger: Logger; metrics: Me
     res.once("close", () => {
       const ms = performance.now() - started;
       const path = pathOf(req.originalUrl);
-      const route = routeOf(path);
-      // A client that hung up before the response was complete: 499, as nginx logs it.
+      // A subscription's stream lasts minutes or hours: its own route label, so /trpc's latencies stay about calls.
+      const streamed = String(res.getHeader("content-type") ?? "").startsWith("text/event-stream");
+      const route = streamed ? "/trpc (stream)" : routeOf(path);
+      // A client that hung up before the response was complete: 499, as nginx logs it (a stream the client closed).
       const status = res.writableFinished ? res.statusCode : 499;
       metrics.observeRequest(route, status, ms / 1000);
       if (logger.isLevelEnabled("info")) {
-        const logged = loggedPath(path, route, metrics);
+        const logged = loggedPath(path, streamed ? "/trpc" : route, metrics);
         // Set by the REST router when the method and path name a procedure.
         const procedure = res.locals.procedure as string | undefined;
         logger.info({ reqId: id, method: req.method, path: logged, procedure, status, ms: Math.round(ms * 10) / 10 }, "request");
