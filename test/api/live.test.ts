@@ -320,11 +320,7 @@ describe("todo.onChange", () => {
 
   it("shows open streams and events sent in /metrics", async () => {
     await open(await client("live-kim"));
-    await rawStream(api, "live-kim", (t) => t.includes("event: connected"));
-    await sleep(100);
     const text = await (await fetch(`${api.url}/metrics`)).text();
-    // A stream's duration is its own route's, not /trpc's.
-    expect(text).toMatch(/^http_request_duration_seconds_count\{route="\/trpc \(stream\)",status="499"\} [1-9]/m);
     expect(Number(text.match(/^sse_streams_open (\d+)/m)?.[1])).toBeGreaterThan(0);
     expect(Number(text.match(/^sse_events_sent_total\{type="created"\} (\d+)/m)?.[1])).toBeGreaterThan(0);
     expect(text).toMatch(/^sse_listening 1$/m);
