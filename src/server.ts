@@ -13,7 +13,7 @@ import { runPrimary } from "./cluster.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { loadEnvFile, webDistDir } from "./project.ts";
 import { bootstrapDatabase, describeDataDir, type BootstrappedDatabase } from "./db/bootstrap.ts";
-import { createChangeFeed } from "./changes/feed.ts";
+import { changeFeedFor } from "./changes/feed.ts";
 import { createDatabase } from "./db/client.ts";
 import { startKeySweeper } from "./idempotency/sweeper.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -71,16 +71,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   // Connects in the background: a Redis that is down at boot only means unshared limits until it is up.
   const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
   // LISTEN needs a session of its own: DIRECT_URL, never the pooler (the embedded database is both).
-  const changes =
-    config.sse.maxStreams > 0
-      ? createChangeFeed({
-          ...config.sse,
-          db: database.prisma,
-          listenUrl: embedded ? url : (config.db.directUrl ?? url),
-          connectTimeoutMs: config.db.connectionTimeoutMs,
-          logger,
-        })
-      : undefined;
+  const changes = config.sse.maxStreams > 0 ? changeFeedFor(config, database.prisma, embedded ? url : (config.db.directUrl ?? url), logger) : undefined;
   const app = createApp({ config, database, logger, redis, webDir, changes });
   const server = app.listen(config.port, config.host);
   // Slow senders (slowloris): the whole request must arrive within REQUEST_TIMEOUT_MS, its headers within a minute.

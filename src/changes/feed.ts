@@ -8,6 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { TRPCError, tracked, type TrackedEnvelope } from "@trpc/server";
+import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import { findTodo, type Db } from "../todos/repository.ts";
 import type { TodoDTO } from "../todos/select.ts";
@@ -79,6 +80,11 @@ interface Subscriber {
 // tRPC ends a stream without its `return` event on an AbortError: EventSource then reconnects by itself.
 const abortError = (message: string) => Object.assign(new Error(message), { name: "AbortError" });
 
+/** The feed as the configuration sets it up: SSE_* limits, DB_CONNECTION_TIMEOUT_MS for the LISTEN session. */
+export function changeFeedFor(config: Pick<Config, "sse" | "db">, db: Db, listenUrl: string, logger: Logger): ChangeFeed {
+  return createChangeFeed({ ...config.sse, db, listenUrl, connectTimeoutMs: config.db.connectionTimeoutMs, logger });
+}
+
 export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   const { db, logger } = options;
   const lingerMs = options.lingerMs ?? 60_000;
@@ -94,9 +100,8 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   let ring: Entry[] = [];
   let head = 0;
 
-  const stats: ChangeFeedStats = {
+  const stats: Omit<ChangeFeedStats, "listening"> = {
     open: 0,
-    listening: false,
     sent: { created: 0, updated: 0, deleted: 0, changed: 0 },
     refused: { user_limit: 0, global_limit: 0, unavailable: 0 },
     slow: 0,
@@ -126,13 +131,11 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       seq = 0;
       ring = [];
       head = 0;
-      stats.listening = true;
       // Whoever was subscribed while no session listened may have missed changes.
       for (const sub of everyone()) push(sub, { changed: here() });
     },
     onLost() {
       epoch = undefined;
-      stats.listening = false;
     },
     onNotification(payload) {
       const notice = parseNotice(payload);
@@ -295,7 +298,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       subs.add(sub);
       return stream(sub);
     },
-    stats: () => stats,
+    stats: () => ({ ...stats, listening: listener.listening }),
     async close() {
       closing = true;
       clearTimeout(linger);

@@ -38,17 +38,18 @@ export function createListener(options: ListenerOptions): Listener {
   let waiters: Array<() => void> = [];
   let failures = 0;
 
-  const lose = (which: pg.Client, error?: Error) => {
-    if (client !== which) return;
+  const lose = (which: pg.Client, error?: Error): Promise<void> => {
+    if (client !== which) return Promise.resolve();
     client = undefined;
     which.removeAllListeners("notification");
-    which.end().catch(() => {});
+    const ended = which.end().catch(() => {});
     if (listening) {
       listening = false;
       if (running) logger.warn({ err: error }, "live updates: LISTEN connection lost, reconnecting");
       options.onLost();
     }
     if (running) schedule();
+    return ended;
   };
 
   const schedule = () => {
@@ -117,11 +118,7 @@ export function createListener(options: ListenerOptions): Listener {
       running = false;
       clearTimeout(retry);
       backoffMs = MIN_BACKOFF_MS;
-      const current = client;
-      if (current) {
-        lose(current);
-        await current.end().catch(() => {});
-      }
+      if (client) await lose(client);
     },
   };
 }

@@ -53,7 +53,7 @@ export function requestLogger({ logger, metrics }: { logger: Logger; metrics: Me
       const ms = performance.now() - started;
       const path = pathOf(req.originalUrl);
       // A subscription's stream lasts minutes or hours: its own route label, so /trpc's latencies stay about calls.
-      const streamed = String(res.getHeader("content-type") ?? "").startsWith("text/event-stream");
+      const streamed = res.locals.streamed === true;
       const route = streamed ? "/trpc (stream)" : routeOf(path);
       // A client that hung up before the response was complete: 499, as nginx logs it (a stream the client closed).
       const status = res.writableFinished ? res.statusCode : 499;

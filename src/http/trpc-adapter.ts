@@ -64,6 +64,8 @@ async function handle<TRouter extends AnyTRPCRouter>(
  */
 async function streamEvents(response: globalThis.Response, res: Response): Promise<void> {
   for (const [key, value] of response.headers) res.setHeader(key, value);
+  // For the access log and metrics (src/http/requests.ts): a stream is not a call.
+  res.locals.streamed = true;
   res.flushHeaders();
   const reader = response.body!.getReader();
   const closed = new Promise<void>((resolve) => res.once("close", resolve));

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TodoChange } from "../../src/changes/events.ts";
 import { createChangeFeed } from "../../src/changes/feed.ts";
 import { serverUrl } from "../support/db.ts";
-import { liveClient, subscribe, type Received, type Subscription } from "../support/live.ts";
+import { liveClient, liveClientOf, subscribe, type Received, type Subscription } from "../support/live.ts";
 import { startTestServer, testLogger, type TestServer } from "../support/server.ts";
 
 let api: TestServer;
@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(() => api?.close());
 
 const bearer = async (server: TestServer, user: string) => `Bearer ${await server.token(user)}`;
-const client = async (user: string, server = api) => liveClient(server.trpcUrl, await bearer(server, user));
+const client = (user: string, server = api) => liveClientOf(server, user);
 const types = (events: Received[]) => events.map((e) => e.data.type);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const subs: Subscription[] = [];

@@ -8,7 +8,7 @@ import { parseConfig } from "../../src/config.ts";
 import { createDatabase } from "../../src/db/client.ts";
 import { createLogger } from "../../src/logger.ts";
 import { createTestDatabase } from "../support/db.ts";
-import { liveClient, subscribe } from "../support/live.ts";
+import { liveClientOf, subscribe } from "../support/live.ts";
 import { startTestServer } from "../support/server.ts";
 import { editSqlite, writeCleanFixture, writeMessyFixture, writeSqlite, type CleanTask } from "../../tools/sqlite-fixtures.ts";
 import { createImportTarget, driver, tempDir, type ImportTarget } from "./support.ts";
@@ -402,7 +402,7 @@ test("the import notifies live subscribers: `changed` for each user whose todos 
   await writeCleanFixture(fixtureFile, { users: 2, tasksPerUser: 30 });
   const api = await startTestServer();
   try {
-    const [imported, bystander] = [subscribe(await client(api, "user-1")), subscribe(await client(api, "someone-else"))];
+    const [imported, bystander] = [subscribe(await liveClientOf(api, "user-1")), subscribe(await liveClientOf(api, "someone-else"))];
     await Promise.all([imported.started, bystander.started]);
     const result = await importSqlite({ file: fixtureFile, rejectsPath: dir.file("live-rejects.jsonl"), batchSize: 25, prisma: api.database.prisma });
     expect(result.verified).toBe(true);
@@ -416,7 +416,3 @@ test("the import notifies live subscribers: `changed` for each user whose todos 
     await api.close();
   }
 });
-
-async function client(api: Awaited<ReturnType<typeof startTestServer>>, user: string) {
-  return liveClient(api.trpcUrl, `Bearer ${await api.token(user)}`);
-}

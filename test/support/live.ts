@@ -30,6 +30,11 @@ export function liveClient(trpcUrl: string, authorization: string | undefined): 
   });
 }
 
+/** liveClient for a user of a test server (test/support/server.ts). */
+export async function liveClientOf(server: { trpcUrl: string; token(user: string): Promise<string> }, user: string) {
+  return liveClient(server.trpcUrl, `Bearer ${await server.token(user)}`);
+}
+
 export interface Subscription {
   events: Received[];
   errors: unknown[];

@@ -3,7 +3,7 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, type TRPCClient } from "@trpc/client";
 import { signToken } from "../../src/auth/tokens.ts";
-import { createChangeFeed, type ChangeFeed } from "../../src/changes/feed.ts";
+import { changeFeedFor, type ChangeFeed } from "../../src/changes/feed.ts";
 import { createApp } from "../../src/http/app.ts";
 import { connectRedis } from "../../src/http/redis.ts";
 import { parseConfig, type Config } from "../../src/config.ts";
@@ -75,13 +75,7 @@ export async function startTestServer(
   const database = await createDatabase({ ...config.db, url: apiUrl }, logger);
   const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
   // LISTEN on the database itself, as DIRECT_URL does (in the pgbouncer projects `url` is the pooler).
-  const changes = createChangeFeed({
-    ...config.sse,
-    db: database.prisma,
-    listenUrl: testDatabase.directUrl,
-    connectTimeoutMs: config.db.connectionTimeoutMs,
-    logger,
-  });
+  const changes = changeFeedFor(config, database.prisma, testDatabase.directUrl, logger);
   const app = createApp({ config, database, logger, redis, webDir, changes });
   const server = app.listen(0, "127.0.0.1");
   await once(server, "listening");
