@@ -1,19 +1,22 @@
 /** The typed client: the server's AppRouter type and its transformer, nothing else of the server. */
-import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError, type Operation } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, splitLink, TRPCClientError, type Operation } from "@trpc/client";
 import type { inferRouterOutputs } from "@trpc/server";
+import { EventSource } from "eventsource";
 import type { AppRouter } from "../src/trpc/routers/_app.ts";
 import { transformer } from "../src/trpc/transformer.ts";
 
 export type Todo = inferRouterOutputs<AppRouter>["todo"]["byId"];
 export type Stats = inferRouterOutputs<AppRouter>["todo"]["stats"];
 export type Api = ReturnType<typeof createApi>;
+export type { TodoChange } from "../src/changes/events.ts";
 
 /** A call's Idempotency-Key, given as `{ context: { idempotencyKey } }`; its retries reuse it. */
 const keyOf = (op: Operation) => (op.context as { idempotencyKey?: string }).idempotencyKey;
 
 /**
  * Calls on the same tick share one HTTP request; each carries the session's current token. A call with an
- * Idempotency-Key goes alone (a key covers one mutation, never a batch).
+ * Idempotency-Key goes alone (a key covers one mutation, never a batch). Subscriptions are server-sent events,
+ * through an EventSource that can send the Authorization header (the browser's own cannot).
  */
 export function createApi(token: () => Promise<string>) {
   const url = new URL("trpc", document.baseURI).href; // beside the page, wherever it is mounted
@@ -21,9 +24,21 @@ export function createApi(token: () => Promise<string>) {
   return createTRPCClient<AppRouter>({
     links: [
       splitLink({
-        condition: (op) => keyOf(op) !== undefined,
-        true: httpLink({ url, transformer, headers: async ({ op }) => ({ authorization: await authorization(), "idempotency-key": keyOf(op)! }) }),
-        false: httpBatchLink({ url, transformer, headers: async () => ({ authorization: await authorization() }) }),
+        condition: (op) => op.type === "subscription",
+        true: httpSubscriptionLink({
+          url,
+          transformer,
+          EventSource,
+          // Asked on every (re)connect, so a refreshed token is used.
+          eventSourceOptions: () => ({
+            fetch: async (input, init) => fetch(input, { ...init, headers: { ...init?.headers, authorization: await authorization() } }),
+          }),
+        }),
+        false: splitLink({
+          condition: (op) => keyOf(op) !== undefined,
+          true: httpLink({ url, transformer, headers: async ({ op }) => ({ authorization: await authorization(), "idempotency-key": keyOf(op)! }) }),
+          false: httpBatchLink({ url, transformer, headers: async () => ({ authorization: await authorization() }) }),
+        }),
       }),
     ],
   });

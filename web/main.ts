@@ -1,7 +1,8 @@
 /** The TodoMVC page on the typed client: plain DOM, the list rendered from `state` after every change. */
 import "todomvc-app-css/index.css";
 import "./style.css";
-import { codeOf, createApi, describeError, newKey, withRetries, type Api, type Stats, type Todo } from "./api.ts";
+import { codeOf, createApi, describeError, newKey, withRetries, type Api, type Stats, type Todo, type TodoChange } from "./api.ts";
+import { watchChanges } from "./live.ts";
 import { devSignIn, forgetDevSession, hostSession, storedDevSession, type Session } from "./session.ts";
 
 type Filter = "all" | "active" | "completed";
@@ -36,10 +37,14 @@ const state = {
   nextCursor: null as string | null,
   stats: { total: 0, active: 0, completed: 0, overdue: 0 } as Stats,
   filter: filterFromHash(),
-  editingId: null as string | null,
+  /** The todo being edited, as it was when the edit began: saving sends its version as expectedVersion. */
+  editing: null as Todo | null,
+  /** A reload that waits for the edit in progress to end, so the user's typing is not thrown away. */
+  reloadAfterEdit: false,
   /** Bumped whenever the list is reloaded, so a page that arrives late for an older list is dropped. */
   listVersion: 0,
   loadingMore: false,
+  stopLive: null as (() => void) | null,
 };
 
 function filterFromHash(): Filter {
@@ -62,25 +67,54 @@ async function run(action: () => Promise<void>) {
     await action();
     showError(null);
   } catch (error) {
-    if (codeOf(error) === "UNAUTHORIZED" && state.session?.kind === "development") {
-      signOut();
-      showError(`Signed out: the server refused the token (${describeError(error)}). Sign in again.`);
-      return;
-    }
-    showError(describeError(error));
+    failed(error);
+  }
+}
+
+/** Runs work the user did not ask for (a live update's refetch): an error shows, success leaves the banner alone. */
+async function quietly(action: () => Promise<void>) {
+  try {
+    await action();
+  } catch (error) {
+    failed(error);
+  }
+}
+
+function failed(error: unknown) {
+  if (codeOf(error) === "UNAUTHORIZED" && state.session?.kind === "development") {
+    signOut();
+    showError(`Signed out: the server refused the token (${describeError(error)}). Sign in again.`);
+    return;
+  }
+  showError(describeError(error));
+}
+
+/** Live events that arrive while a list request is out; they are applied again to its answer, which may predate them. */
+const inFlight = new Set<TodoChange[]>();
+
+async function whileListening<T>(request: Promise<T>): Promise<[T, TodoChange[]]> {
+  const missed: TodoChange[] = [];
+  inFlight.add(missed);
+  try {
+    return [await request, missed];
+  } finally {
+    inFlight.delete(missed);
   }
 }
 
 async function reloadList(limit = PAGE_SIZE) {
   const version = ++state.listVersion;
-  const [page, stats] = await Promise.all([
-    api().todo.list.query({ status: state.filter, limit: Math.min(Math.max(limit, PAGE_SIZE), MAX_PAGE_SIZE) }),
-    api().todo.stats.query(),
-  ]);
+  const [[page, stats], missed] = await whileListening(
+    Promise.all([
+      api().todo.list.query({ status: state.filter, limit: Math.min(Math.max(limit, PAGE_SIZE), MAX_PAGE_SIZE) }),
+      api().todo.stats.query(),
+    ]),
+  );
   if (version !== state.listVersion) return;
   state.items = page.items;
   state.nextCursor = page.nextCursor;
   state.stats = stats;
+  missed.forEach(applyToList);
   render();
 }
 
@@ -90,11 +124,12 @@ async function loadMore() {
   const version = state.listVersion;
   state.loadingMore = true;
   try {
-    const page = await api().todo.list.query({ status: state.filter, limit: PAGE_SIZE, cursor });
+    const [page, missed] = await whileListening(api().todo.list.query({ status: state.filter, limit: PAGE_SIZE, cursor }));
     if (version !== state.listVersion) return;
     const known = new Set(state.items.map((t) => t.id));
     state.items.push(...page.items.filter((t) => !known.has(t.id)));
     state.nextCursor = page.nextCursor;
+    missed.forEach(applyToList);
   } finally {
     state.loadingMore = false;
     render();
@@ -106,9 +141,75 @@ async function refreshStats() {
   render();
 }
 
-/** Puts the server's copy of a todo in the list (or takes it out when it no longer matches the filter). */
+/**
+ * Puts the server's copy of a todo in the list (or takes it out when it no longer matches the filter), unless the
+ * list already holds a newer version. The todo being edited stays until the edit ends.
+ */
 function replace(todo: Todo) {
-  state.items = state.items.flatMap((t) => (t.id !== todo.id ? [t] : matchesFilter(todo) ? [todo] : []));
+  const current = state.items.find((t) => t.id === todo.id);
+  if (!current || current.version > todo.version) return;
+  const editing = state.editing?.id === todo.id;
+  if (!matchesFilter(todo) && editing) state.reloadAfterEdit = true;
+  state.items = state.items.flatMap((t) => (t.id !== todo.id ? [t] : matchesFilter(todo) || editing ? [todo] : []));
+}
+
+function remove(id: string) {
+  if (state.editing?.id === id) state.reloadAfterEdit = true; // saving it will say it was deleted
+  else state.items = state.items.filter((t) => t.id !== id);
+}
+
+// ---- live updates: changes made in other tabs and on other devices
+
+/** The list's order (newest first, then by id), as the API sorts it. */
+const before = (a: Todo, b: Todo) => a.createdAt.getTime() > b.createdAt.getTime() || (a.createdAt.getTime() === b.createdAt.getTime() && a.id > b.id);
+
+/** A todo the list does not hold yet, at its place; not when its place is on a page not loaded yet. */
+function insert(todo: Todo) {
+  if (!matchesFilter(todo)) return;
+  const at = state.items.findIndex((t) => before(todo, t));
+  if (at === -1 && state.nextCursor) return;
+  state.items.splice(at === -1 ? state.items.length : at, 0, todo);
+}
+
+function applyToList(change: TodoChange) {
+  if (change.type === "changed") return scheduleReload();
+  if (change.type === "deleted") return remove(change.id);
+  if (state.items.some((t) => t.id === change.todo.id)) replace(change.todo);
+  else insert(change.todo);
+}
+
+function onChange(change: TodoChange) {
+  for (const missed of inFlight) missed.push(change);
+  applyToList(change);
+  scheduleStats();
+  render();
+}
+
+// Bursts of events (a toggle-all made elsewhere, fast typing in another tab) cost one request, not one each.
+const COALESCE_MS = 50;
+let reloadTimer: ReturnType<typeof setTimeout> | undefined;
+let statsTimer: ReturnType<typeof setTimeout> | undefined;
+
+function scheduleReload() {
+  if (state.editing) {
+    state.reloadAfterEdit = true;
+    return;
+  }
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(() => state.api && void quietly(() => reloadList(state.items.length)), COALESCE_MS);
+}
+
+function scheduleStats() {
+  clearTimeout(statsTimer);
+  statsTimer = setTimeout(() => state.api && void quietly(refreshStats), COALESCE_MS);
+}
+
+function endEdit() {
+  state.editing = null;
+  if (state.reloadAfterEdit) {
+    state.reloadAfterEdit = false;
+    scheduleReload();
+  }
 }
 
 /**
@@ -168,8 +269,11 @@ async function deleteTodo(todo: Todo) {
   await refreshStats();
 }
 
-async function saveEdit(todo: Todo, title: string) {
-  state.editingId = null;
+/** Saves against the version the edit began from: a change made elsewhere meanwhile is a CONFLICT, not overwritten. */
+async function saveEdit(title: string) {
+  const todo = state.editing;
+  if (!todo) return;
+  endEdit();
   const trimmed = title.trim();
   if (!trimmed) return deleteTodo(todo); // TodoMVC: emptying a title deletes the todo
   if (trimmed === todo.title) return render();
@@ -188,18 +292,26 @@ function render() {
   ui.clearCompleted.hidden = stats.completed === 0;
   for (const link of ui.filters) link.classList.toggle("selected", filterFromHref(link) === state.filter);
   ui.loadMore.hidden = !state.nextCursor;
-  // A render during an edit (another action finished) keeps what the user has typed so far.
-  const draft = ui.list.querySelector<HTMLInputElement>(".edit")?.value;
-  ui.list.replaceChildren(...items.map((todo) => renderTodo(todo, draft)));
-
+  // A render during an edit (a live update, another action finishing) leaves the edited item's element where it
+  // is: its text, caret and focus stay as the user has them. The others are rebuilt around it.
+  const kept = state.editing && ui.list.querySelector<HTMLLIElement>(`li.editing[data-id="${CSS.escape(state.editing.id)}"]`);
+  const nodes = items.map((todo) => (kept && todo.id === kept.dataset.id ? kept : renderTodo(todo)));
+  const at = kept ? nodes.indexOf(kept) : -1;
+  for (const child of [...ui.list.children]) if (child !== kept || at === -1) child.remove();
+  if (kept && at !== -1) {
+    kept.before(...nodes.slice(0, at));
+    kept.after(...nodes.slice(at + 1));
+    return;
+  }
+  ui.list.append(...nodes);
   const edit = ui.list.querySelector<HTMLInputElement>(".edit");
-  if (edit && document.activeElement !== edit) {
+  if (edit) {
     edit.focus();
     edit.setSelectionRange(edit.value.length, edit.value.length);
   }
 }
 
-function renderTodo(todo: Todo, draft: string | undefined): HTMLLIElement {
+function renderTodo(todo: Todo): HTMLLIElement {
   const li = document.createElement("li");
   li.dataset.id = todo.id;
   li.classList.toggle("completed", todo.completed);
@@ -219,11 +331,11 @@ function renderTodo(todo: Todo, draft: string | undefined): HTMLLIElement {
   view.append(toggle, label, destroy);
   li.append(view);
 
-  if (state.editingId === todo.id) {
+  if (state.editing?.id === todo.id) {
     li.classList.add("editing");
     const edit = document.createElement("input");
     edit.className = "edit";
-    edit.value = draft ?? todo.title;
+    edit.value = todo.title;
     edit.maxLength = 200;
     edit.setAttribute("aria-label", `Edit ${todo.title}`);
     li.append(edit);
@@ -259,12 +371,21 @@ async function start(session: Session) {
   ui.signin.hidden = true;
   ui.newTodo.hidden = false;
   ui.newTodo.focus();
+  state.stopLive = watchChanges(state.api, {
+    onStarted: scheduleReload, // changes made before the stream opened, or while it was down
+    onChange,
+    // The page works without live updates (TOO_MANY_REQUESTS: this user has many tabs open); a refused token does not.
+    onRefused: (error) => codeOf(error) === "UNAUTHORIZED" && failed(error),
+  });
   await reloadList();
 }
 
 function signOut() {
   forgetDevSession();
-  Object.assign(state, { session: null, api: null, items: [], nextCursor: null, editingId: null });
+  state.stopLive?.();
+  clearTimeout(reloadTimer);
+  clearTimeout(statsTimer);
+  Object.assign(state, { session: null, api: null, items: [], nextCursor: null, editing: null, reloadAfterEdit: false, stopLive: null });
   state.stats = { total: 0, active: 0, completed: 0, overdue: 0 };
   state.listVersion++;
   ui.whoami.hidden = true;
@@ -306,24 +427,25 @@ ui.list.addEventListener("click", (event) => {
 ui.list.addEventListener("dblclick", (event) => {
   const todo = todoOf(event.target);
   if (!todo || !(event.target as Element).matches("label")) return;
-  state.editingId = todo.id;
+  state.editing = todo;
   render();
 });
 ui.list.addEventListener("keydown", (event) => {
   const todo = todoOf(event.target);
   const edit = event.target as HTMLInputElement;
   if (!todo || !edit.matches(".edit") || event.isComposing) return;
-  if (event.key === "Enter") void run(() => saveEdit(todo, edit.value));
+  if (state.editing?.id !== todo.id) return;
+  if (event.key === "Enter") void run(() => saveEdit(edit.value));
   if (event.key === "Escape") {
-    state.editingId = null;
+    endEdit();
     render();
   }
 });
 // Leaving the field saves, as in TodoMVC; Enter and Escape have already ended the edit, so their blur does nothing.
 ui.list.addEventListener("focusout", (event) => {
   const todo = todoOf(event.target);
-  if (todo && state.editingId === todo.id && (event.target as Element).matches(".edit")) {
-    void run(() => saveEdit(todo, (event.target as HTMLInputElement).value));
+  if (todo && state.editing?.id === todo.id && (event.target as Element).matches(".edit")) {
+    void run(() => saveEdit((event.target as HTMLInputElement).value));
   }
 });
 
@@ -343,7 +465,7 @@ ui.loadMore.addEventListener("click", () => void run(loadMore));
 
 window.addEventListener("hashchange", () => {
   state.filter = filterFromHash();
-  state.editingId = null;
+  Object.assign(state, { editing: null, reloadAfterEdit: false });
   if (state.api) void run(() => reloadList());
   else render();
 });
