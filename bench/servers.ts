@@ -18,6 +18,8 @@ export interface ServerOptions {
   logDir: string;
   /** With --profile: the folder for this run's CPU profiles. */
   profileDir?: string;
+  /** Further variables for the server (bench:sse's stream limits). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface Server {
@@ -82,6 +84,7 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     RATE_LIMIT_PER_IP: "0",
     RATE_LIMIT_PER_USER: "0",
     DB_PREPARED_STATEMENTS: options.config === "pg-prepared" ? "on" : "off",
+    ...options.env,
   };
   const name = `${options.config}-w${options.workers}`;
   const profiling = options.profileDir === undefined ? undefined : profileFlags(options.profileDir, name, options.workers);

@@ -24,6 +24,7 @@ import { freePort } from "../bench/processes.ts";
 import { deployMigrations } from "../src/db/migrations.ts";
 import type { AppRouter } from "../src/trpc/routers/_app.ts";
 import { transformer } from "../src/trpc/transformer.ts";
+import { seededRandom } from "../tools/random.ts";
 
 const USAGE = "usage: npm run soak -- [--duration 5m] [--concurrency 32] [--warmup 1m] [--max-rss-growth 10]";
 
@@ -173,15 +174,6 @@ const record = (op: string, error?: unknown) => {
   if (failed <= 5) console.error(`request failed — ${key}`);
 };
 
-// A small deterministic generator per worker (mulberry32): the mix is the same on every run.
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const orders = ["createdAt", "updatedAt", "dueAt", "priority", "title"] as const;
 const statuses = ["all", "active", "completed"] as const;
@@ -189,7 +181,7 @@ const deadline = Date.now() + durationMs;
 
 async function worker(index: number) {
   const client = await clientFor(`soak-${run}-${index}`);
-  const rand = random(index + 1);
+  const rand = seededRandom(index + 1); // the same mix on every run
   const todos: { id: string; version: number; completed: boolean }[] = [];
   let seq = 0;
   const pick = () => todos[Math.floor(rand() * todos.length)]!;

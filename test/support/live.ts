@@ -1,33 +1,14 @@
-/** Subscribing as a frontend does: splitLink, httpSubscriptionLink and an EventSource that sends the Bearer token. */
-import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, type TRPCClient } from "@trpc/client";
-import { EventSource } from "eventsource";
+/** Subscribing as a frontend does (tools/live-client.ts), and waiting for what arrives. */
+import type { TRPCClient } from "@trpc/client";
 import type { TodoChange } from "../../src/changes/events.ts";
 import type { AppRouter } from "../../src/trpc/routers/_app.ts";
-import { transformer } from "../../src/trpc/transformer.ts";
+import { liveClient } from "../../tools/live-client.ts";
+
+export { liveClient };
 
 export interface Received {
   id: string;
   data: TodoChange;
-}
-
-export function liveClient(trpcUrl: string, authorization: string | undefined): TRPCClient<AppRouter> {
-  const headers = (): Record<string, string> => (authorization ? { authorization } : {});
-  return createTRPCClient<AppRouter>({
-    links: [
-      splitLink({
-        condition: (op) => op.type === "subscription",
-        true: httpSubscriptionLink({
-          url: trpcUrl,
-          transformer,
-          EventSource,
-          eventSourceOptions: () => ({
-            fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, ...headers() } }),
-          }),
-        }),
-        false: httpLink({ url: trpcUrl, transformer, headers }),
-      }),
-    ],
-  });
 }
 
 /** liveClient for a user of a test server (test/support/server.ts). */
