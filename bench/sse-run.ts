@@ -14,21 +14,29 @@ import { createBenchDatabase } from "./database.ts";
 import { projectRoot, startServer, type Server } from "./servers.ts";
 import { runSseCell, sseMarkdown } from "./sse.ts";
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: "boolean", default: false },
-    subscribers: { type: "string" },
-    users: { type: "string" },
-    writes: { type: "string" },
-    rate: { type: "string" },
-    instances: { type: "string", default: "2" },
-    "memory-streams": { type: "string" },
-    "database-url": { type: "string" },
-    help: { type: "boolean", default: false },
-  },
-});
+const usage = "npm run bench:sse -- [--quick] [--subscribers N] [--users N] [--writes N] [--rate N] [--instances N] [--memory-streams N] [--database-url URL]";
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: "boolean", default: false },
+        subscribers: { type: "string" },
+        users: { type: "string" },
+        writes: { type: "string" },
+        rate: { type: "string" },
+        instances: { type: "string", default: "2" },
+        "memory-streams": { type: "string" },
+        "database-url": { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
+    process.exit(2);
+  }
+})();
 if (values.help) {
-  console.log(readUsage());
+  console.log(usage);
   process.exit(0);
 }
 // --quick: a smoke run of a few seconds (CI); the defaults are the cell the README quotes.
@@ -52,10 +60,6 @@ const options = {
 };
 const instances = number("instances", values.instances, 2);
 const adminUrl = values["database-url"] ?? process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
-
-function readUsage(): string {
-  return "npm run bench:sse -- [--quick] [--subscribers N] [--users N] [--writes N] [--rate N] [--instances N] [--memory-streams N] [--database-url URL]";
-}
 
 const log = (line: string) => console.error(line);
 const logDir = mkdtempSync(path.join(os.tmpdir(), "todo-bench-sse-"));

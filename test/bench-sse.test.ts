@@ -29,6 +29,5 @@ test("delivers every write to every subscriber of its user once, over two instan
   }
   expect(result.sendToEvent.count).toBe(480);
   expect(Number.isFinite(result.perStream.rssBytes) && Number.isFinite(result.perStream.heapBytes)).toBe(true);
-  console.log(sseMarkdown(result));
   expect(sseMarkdown(result)).toContain("| missing / duplicate / another user's / changed | 0 / 0 / 0 / 0 |");
 }, 120_000);
