@@ -71,7 +71,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   // Connects in the background: a Redis that is down at boot only means unshared limits until it is up.
   const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
   // LISTEN needs a session of its own: DIRECT_URL, never the pooler (the embedded database is both).
-  const changes = config.sse.maxStreams > 0 ? changeFeedFor(config, database.prisma, embedded ? url : (config.db.directUrl ?? url), logger) : undefined;
+  const changes = changeFeedFor(config, database.prisma, embedded ? url : (config.db.directUrl ?? url), logger);
   const app = createApp({ config, database, logger, redis, webDir, changes });
   const server = app.listen(config.port, config.host);
   // Slow senders (slowloris): the whole request must arrive within REQUEST_TIMEOUT_MS, its headers within a minute.

@@ -80,8 +80,12 @@ interface Subscriber {
 // tRPC ends a stream without its `return` event on an AbortError: EventSource then reconnects by itself.
 const abortError = (message: string) => Object.assign(new Error(message), { name: "AbortError" });
 
-/** The feed as the configuration sets it up: SSE_* limits, DB_CONNECTION_TIMEOUT_MS for the LISTEN session. */
-export function changeFeedFor(config: Pick<Config, "sse" | "db">, db: Db, listenUrl: string, logger: Logger): ChangeFeed {
+/**
+ * The feed as the configuration sets it up: SSE_* limits, DB_CONNECTION_TIMEOUT_MS for the LISTEN session; none when
+ * SSE_MAX_STREAMS is 0 (live updates off: nothing listens).
+ */
+export function changeFeedFor(config: Pick<Config, "sse" | "db">, db: Db, listenUrl: string, logger: Logger): ChangeFeed | undefined {
+  if (config.sse.maxStreams === 0) return undefined;
   return createChangeFeed({ ...config.sse, db, listenUrl, connectTimeoutMs: config.db.connectionTimeoutMs, logger });
 }
 

@@ -282,6 +282,22 @@ describe("todo.onChange", () => {
     }
   });
 
+  it("with SSE_MAX_STREAMS=0 is turned off: METHOD_NOT_SUPPORTED before the stream, once (the link does not retry it)", async () => {
+    const off = await api.variant({ SSE_MAX_STREAMS: "0" });
+    try {
+      const sub = subscribe(await client("live-off", off));
+      subs.push(sub);
+      await expect(sub.waitForError()).resolves.toMatchObject({ data: { code: "METHOD_NOT_SUPPORTED" } });
+      // No feed was built, so nothing in this server can LISTEN; writes work as before.
+      expect(() => off.changes).toThrow(/live updates are off/);
+      expect((await (await client("live-off", off)).todo.create.mutate({ title: "unheard" })).title).toBe("unheard");
+      expect(sub.events).toEqual([]);
+      expect(sub.errors).toHaveLength(1);
+    } finally {
+      await off.close();
+    }
+  });
+
   it("reaches subscribers of another instance on the same database", async () => {
     const other = await api.variant({});
     try {

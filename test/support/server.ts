@@ -110,9 +110,12 @@ export async function startTestServer(
     },
     clientWithHeader: (authorization) => clientWithHeader(authorization),
     variant: (variantEnv, options) => startTestServer(variantEnv, undefined, { ...options, database: testDatabase }),
-    changes,
+    get changes() {
+      if (!changes) throw new Error("live updates are off in this server (SSE_MAX_STREAMS=0)");
+      return changes;
+    },
     async close() {
-      await changes.close();
+      await changes?.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await redis?.close();

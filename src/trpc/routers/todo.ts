@@ -136,7 +136,9 @@ export const todoRouter = router({
    * (refetch). Every event is tracked: reconnecting with the last id replays what was missed, or sends `changed`.
    */
   onChange: protectedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
-    if (!ctx.changes) throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Live updates are not enabled on this server" });
+    // tRPC's own code for SSE subscriptions that are turned off. Not SERVICE_UNAVAILABLE (or NOT_IMPLEMENTED, the same
+    // JSON-RPC code as INTERNAL_SERVER_ERROR): httpSubscriptionLink retries those for ever.
+    if (!ctx.changes) throw new TRPCError({ code: "METHOD_NOT_SUPPORTED", message: "Live updates are turned off on this server (SSE_MAX_STREAMS=0)" });
     return ctx.changes.subscribe(ctx.user.id, input?.lastEventId, signal);
   }),
 });
