@@ -73,11 +73,14 @@ export async function newContext(): Promise<BrowserContext> {
   return context;
 }
 
-/** Opens the page; `live: false` blocks its todo.onChange stream, as a proxy that cuts server-sent events would. */
-export async function open(context: BrowserContext, hash = "", { live = true } = {}): Promise<Page> {
+/**
+ * Opens the page (of `at`, the file's server by default); `live: false` blocks its todo.onChange stream, as a proxy
+ * that cuts server-sent events would.
+ */
+export async function open(context: BrowserContext, hash = "", { live = true, at = server } = {}): Promise<Page> {
   const page = watchErrors(await context.newPage());
   if (!live) await page.route((url) => url.pathname.endsWith("/trpc/todo.onChange"), (route) => route.abort());
-  await page.goto(`${server.url}/${hash}`);
+  await page.goto(`${at.url}/${hash}`);
   return page;
 }
 

@@ -1,6 +1,7 @@
 /** Live updates on the TodoMVC page: two browser contexts of one user stay in sync; another user sees nothing. */
 import type { Page } from "playwright-core";
 import { describe, expect, test } from "vitest";
+import { webDistDir } from "../../src/project.ts";
 import { add, count, edit, errorText, item, newContext, open, signIn, skip, SOON, titles, useBrowser } from "./browser.ts";
 
 const harness = useBrowser();
@@ -127,6 +128,33 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
     expect(await phone.locator(".todo-list li.editing .edit").inputValue()).toBe("Newer");
     await phone.locator(".todo-list li.editing .edit").press("Escape");
     await expect.poll(() => titles(phone), LIVE).toEqual(["Other, edited", "Draft from the laptop"]);
+  });
+
+  test("a tab refused a stream (TOO_MANY_REQUESTS) works without live updates, and subscribes once a slot frees", async () => {
+    const limited = await harness.server.variant({ SSE_MAX_STREAMS_PER_USER: "1" }, { webDir: webDistDir });
+    try {
+      const first = await open(await newContext(), "", { at: limited });
+      await signIn(first, "pia");
+      await expect.poll(() => limited.changes.stats().open, SOON).toBe(1);
+      const second = await open(await newContext(), "", { at: limited });
+      await signIn(second, "pia");
+      await expect.poll(() => limited.changes.stats().refused.user_limit, SOON).toBeGreaterThan(0);
+
+      // Without a stream the second tab still reads and writes; the first hears its write.
+      await add(second, "From the second tab");
+      await expect.poll(() => titles(first), LIVE).toEqual(["From the second tab"]);
+      expect(await errorText(second)).toBe("");
+
+      // The first tab closes: the second's retry (1 s, doubling) takes the slot, refetches and is live from then on.
+      await add(first, "From the first tab");
+      await first.context().close();
+      await expect.poll(() => titles(second), SOON).toEqual(["From the first tab", "From the second tab"]);
+      await expect.poll(() => limited.changes.stats().open, SOON).toBe(1);
+      await (await limited.client("pia")).todo.create.mutate({ title: "From the API" });
+      await expect.poll(() => titles(second), LIVE).toEqual(["From the API", "From the first tab", "From the second tab"]);
+    } finally {
+      await limited.close();
+    }
   });
 
   test("a page that loses its stream catches up when it comes back", async () => {

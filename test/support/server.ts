@@ -34,7 +34,7 @@ export interface TestServer {
   /** A typed client sending exactly this Authorization header (or none). */
   clientWithHeader(authorization: string | undefined): Client;
   /** Another configuration of the API on this server's database (no new database to build); close it first. */
-  variant(env: Record<string, string>, options?: { logger?: Logger }): Promise<TestServer>;
+  variant(env: Record<string, string>, options?: { logger?: Logger; webDir?: string }): Promise<TestServer>;
   close(): Promise<void>;
 }
 
