@@ -131,7 +131,11 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
       await withDeadline(prisma.$queryRaw`SELECT 1`, options.connectionTimeoutMs, () => new Error("database ping timed out"));
     },
     async close() {
-      await prisma.$disconnect();
+      // The pool's end() can wait for ever on a connection that was still opening or querying when it was called
+      // (SIGTERM just after start-up, the first ping in flight): wait at most the connect timeout, then go on.
+      await withDeadline(prisma.$disconnect(), options.connectionTimeoutMs, () => new Error("closing the database pool timed out")).catch(
+        (error: Error) => logger.warn(error.message),
+      );
       if (proxy) {
         proxied.delete(targetKey);
         await proxy.close();
