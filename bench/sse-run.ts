@@ -81,7 +81,7 @@ try {
   writeFileSync(path.join(dir, `sse-${stamp}.json`), JSON.stringify({ options: { ...options, instances }, result }, null, 2));
   writeFileSync(path.join(dir, `sse-${stamp}.md`), `${markdown}\n`);
   log(`bench:sse: wrote bench/results/sse-${stamp}.{json,md}`);
-  failed = result.missing + result.duplicates + result.foreign + result.failedWrites > 0;
+  failed = result.missing + result.duplicates + result.foreign + result.failures > 0;
   if (failed) log("bench:sse: FAILED: events were missing, duplicated or another user's, or a write or stream failed");
 } finally {
   for (const server of servers) await server.child.stop();

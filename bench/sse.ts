@@ -54,7 +54,8 @@ export interface SseCellResult {
   foreign: number;
   /** `changed` events (a missed notification, a slow subscriber): 0 in a healthy run. */
   changed: number;
-  failedWrites: number;
+  /** Writes that failed and streams that ended in an error. */
+  failures: number;
   /** ms from the row's write (its updatedAt, stamped by the writing server just before the statement) to receipt. */
   commitToEvent: Distribution;
   /** ms from sending the write to receiving its event, for every event type. */
@@ -143,7 +144,7 @@ export async function runSseCell(options: SseCellOptions): Promise<SseCellResult
   const chains = new Map(users.map((u) => [u, Promise.resolve()]));
   const done: Write[] = [];
   const answers: number[] = [];
-  let failedWrites = 0;
+  let failures = 0;
   const start = now();
   for (let i = 0; i < writes; i++) {
     const wait = start + (i * 1000) / rate - now();
@@ -172,7 +173,7 @@ export async function runSseCell(options: SseCellOptions): Promise<SseCellResult
     };
     chains.set(
       user,
-      chains.get(user)!.then(write).catch(() => void failedWrites++),
+      chains.get(user)!.then(write).catch(() => void failures++),
     );
   }
   await Promise.all(chains.values());
@@ -227,7 +228,7 @@ export async function runSseCell(options: SseCellOptions): Promise<SseCellResult
     duplicates,
     foreign,
     changed,
-    failedWrites: failedWrites + streams.reduce((sum, s) => sum + s.errors.length, 0),
+    failures: failures + streams.reduce((sum, s) => sum + s.errors.length, 0),
     commitToEvent: distribution(commitToEvent),
     sendToEvent: distribution(sendToEvent),
     writeAnswer: distribution(answers),
@@ -319,7 +320,7 @@ export function sseMarkdown(r: SseCellResult): string {
     `| write sent → its answer, ms (p50 / p99 / max) | ${ms(r.writeAnswer)} |`,
     `| events expected / received | ${r.expected} / ${r.received} |`,
     `| missing / duplicate / another user's / changed | ${r.missing} / ${r.duplicates} / ${r.foreign} / ${r.changed} |`,
-    `| failed writes or streams | ${r.failedWrites} |`,
+    `| failed writes or streams | ${r.failures} |`,
     `| server memory per open stream: RSS / V8 heap (${r.perStream.streams} idle streams per instance) | ${kb(r.perStream.rssBytes)} / ${kb(r.perStream.heapBytes)} |`,
   ].join("\n");
 }

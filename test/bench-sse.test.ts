@@ -17,7 +17,7 @@ test("delivers every write to every subscriber of its user once, over two instan
   servers.push(...(await Promise.all([spawnServer(env), spawnServer(env)])));
 
   const result = await runSseCell({ instances: servers.map((s) => s.url), authSecret: FAULT_SECRET, subscribers: 24, users: 6, writes: 120, rate: 200, memoryStreams: 40, seed: 7 });
-  expect(result).toMatchObject({ instances: 2, subscribers: 24, writes: 120, missing: 0, duplicates: 0, foreign: 0, changed: 0, failedWrites: 0 });
+  expect(result).toMatchObject({ instances: 2, subscribers: 24, writes: 120, missing: 0, duplicates: 0, foreign: 0, changed: 0, failures: 0 });
   // Four subscribers per user: every write is four events.
   expect(result.expected).toBe(480);
   // A row deleted before its create or update was read is delivered by its `deleted` alone (README, Live updates).
