@@ -122,8 +122,7 @@ export async function runSseCell(options: SseCellOptions): Promise<SseCellResult
   const prefix = options.prefix ?? `sse-${Date.now().toString(36)}`;
   const random = seededRandom(options.seed ?? 1);
   const users = Array.from({ length: options.users }, (_, i) => `${prefix}-u${i}`);
-  const tokens = new Map(await Promise.all(users.map(async (u) => [u, `Bearer ${await signToken(options.authSecret, { sub: u }, { expiresIn: "1h" })}`] as const)));
-  const clients = new Map(users.map((u) => [u, instances.map((url) => liveClient(`${url}/trpc`, tokens.get(u)))]));
+  const clients = new Map(await Promise.all(users.map(async (u) => [u, await clientsOf(options, u)] as const)));
 
   const perStream = await memoryPerStream(options, prefix);
   log(`sse: memory per stream measured over ${options.memoryStreams} streams per instance`);
@@ -190,8 +189,10 @@ export async function runSseCell(options: SseCellOptions): Promise<SseCellResult
           ? r.data.id === w.id
           : w.type !== "deleted" && r.data.todo.id === w.id && r.data.todo.version >= w.version,
     );
-  const delivered = () => done.reduce((sum, w) => sum + subscribersOf.get(w.user)!.filter((s) => delivery(s.received, w)).length, 0);
-  await until(() => delivered() === expected, 10_000, "every event").catch((error: Error) => log(`sse: ${error.message}`));
+  // Each write's delivery on each stream of its user, undefined while it has not come.
+  const deliveries = () => done.flatMap((w) => subscribersOf.get(w.user)!.map((s) => ({ w, r: delivery(s.received, w) })));
+  await until(() => deliveries().every((d) => d.r), 10_000, "every event").catch((error: Error) => log(`sse: ${error.message}`));
+  const delivered = deliveries().filter((d) => d.r !== undefined);
 
   const idsOf = new Map(users.map((u) => [u, new Set(done.filter((w) => w.user === u).map((w) => w.id))]));
   let duplicates = 0;
@@ -211,12 +212,7 @@ export async function runSseCell(options: SseCellOptions): Promise<SseCellResult
       }
     }
   }
-  const sendToEvent = done.flatMap((w) =>
-    subscribersOf.get(w.user)!.flatMap((s) => {
-      const r = delivery(s.received, w);
-      return r ? [r.at - w.sentAt] : [];
-    }),
-  );
+  const sendToEvent = delivered.map(({ w, r }) => r!.at - w.sentAt);
   const result: SseCellResult = {
     instances: instances.length,
     subscribers,
@@ -224,7 +220,7 @@ export async function runSseCell(options: SseCellOptions): Promise<SseCellResult
     writes,
     expected,
     received: streams.reduce((sum, s) => sum + s.received.length, 0),
-    missing: expected - delivered(),
+    missing: expected - delivered.length,
     duplicates,
     foreign,
     changed,
@@ -240,6 +236,12 @@ export async function runSseCell(options: SseCellOptions): Promise<SseCellResult
 }
 
 type Client = ReturnType<typeof liveClient>;
+
+/** A user's client on each instance. */
+async function clientsOf({ instances, authSecret }: SseCellOptions, user: string): Promise<Client[]> {
+  const authorization = `Bearer ${await signToken(authSecret, { sub: user }, { expiresIn: "1h" })}`;
+  return instances.map((url) => liveClient(`${url}/trpc`, authorization));
+}
 
 interface Stream {
   user: string;
@@ -278,12 +280,7 @@ async function memoryPerStream(options: SseCellOptions, prefix: string): Promise
   const { instances, memoryStreams } = options;
   const perUser = 8; // under SSE_MAX_STREAMS_PER_USER's default
   const users = Array.from({ length: Math.ceil(memoryStreams / perUser) }, (_, i) => `${prefix}-m${i}`);
-  const clients = await Promise.all(
-    users.map(async (u) => {
-      const authorization = `Bearer ${await signToken(options.authSecret, { sub: u }, { expiresIn: "1h" })}`;
-      return instances.map((url) => liveClient(`${url}/trpc`, authorization));
-    }),
-  );
+  const clients = await Promise.all(users.map((u) => clientsOf(options, u)));
   const specs = instances.flatMap((_, instance) =>
     Array.from({ length: memoryStreams }, (_, k) => ({ client: clients[Math.floor(k / perUser)]![instance]!, user: users[Math.floor(k / perUser)]!, instance })),
   );

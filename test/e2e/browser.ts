@@ -113,4 +113,3 @@ export async function edit(page: Page, from: string, to: string, key: "Enter" | 
   await input.press(key);
   await page.locator(".todo-list li.editing").waitFor({ state: "detached" });
 }
-
