@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { withDevelopmentSecret } from "./auth/dev-secret.ts";
+import { isNeonHost, isNeonPoolerUrl } from "./db/neon-hosts.ts";
 import { DEFAULT_PGLITE_DATA_DIR, pgliteDataDir } from "./project.ts";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -47,16 +48,39 @@ const origins = optionalString.transform((v, ctx) => {
   return list;
 });
 
+// Host names (no port) a development server answers besides loopback (ALLOWED_HOSTS): the DNS-rebinding defence.
+const hostNames = optionalString.transform((v, ctx) => {
+  const list = (v ?? "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const name of list) {
+    if (!/^(\.?[a-z0-9-]+)(\.[a-z0-9-]+)*$|^\[[0-9a-f:.]+\]$|^[0-9.]+$/.test(name)) {
+      ctx.addIssue({ code: "custom", message: `must be a comma-separated list of host names like app.internal or .example.com (bad: ${name})` });
+      return z.NEVER;
+    }
+  }
+  return list;
+});
+
+/** localhost, 127.0.0.0/8, ::1: names and addresses that never leave the machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
 const envSchema = z.object({
   NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
-  HOST: z.string().default("0.0.0.0"),
+  // Unset: 127.0.0.1 outside production, 0.0.0.0 in production.
+  HOST: optionalString,
+  ALLOWED_HOSTS: hostNames,
   PORT: int(0, 65535).default(3000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 
   DATABASE_URL: postgresUrl,
   DIRECT_URL: postgresUrl,
-  DB_DRIVER: z.enum(["neon", "pg"]).default("neon"),
+  DB_DRIVER: z.enum(["auto", "neon", "pg"]).default("auto"),
   DB_POOL_MAX: int(1, 1000).default(10),
+  // Unset: a quarter of DB_POOL_MAX, at least 1.
+  DB_USER_CONCURRENCY: optionalString.pipe(z.string().regex(/^\d+$/, "must be a whole number").transform(Number).pipe(z.number().min(1).max(1000)).optional()),
+  DB_USER_QUEUE_MAX: int(0, 100_000).default(64),
   DB_POOL_IDLE_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
   DB_CONNECTION_TIMEOUT_MS: int(1, 600_000).default(5_000),
   DB_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
@@ -67,6 +91,7 @@ const envSchema = z.object({
   AUTH_JWKS_URL: optionalString.pipe(z.url().optional()),
   AUTH_ISSUER: optionalString,
   AUTH_AUDIENCE: optionalString,
+  AUTH_CLOCK_TOLERANCE_S: int(0, 3_600).default(5),
 
   BODY_LIMIT_BYTES: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
   MAX_BATCH_SIZE: int(1, 1000).default(50),
@@ -81,8 +106,11 @@ const envSchema = z.object({
   REDIS_URL: redisUrl,
   REDIS_TIMEOUT_MS: int(10, 5_000).default(100),
   SSE_PING_MS: int(1_000, 600_000).default(15_000),
-  SSE_MAX_STREAMS: int(0, 1_000_000).default(10_000),
+  // About 85 KiB each (bench:sse): 3,000 streams are a budget of ~256 MiB per process.
+  SSE_MAX_STREAMS: int(0, 1_000_000).default(3_000),
   SSE_MAX_STREAMS_PER_USER: int(1, 10_000).default(16),
+  SSE_MAX_STREAMS_PER_IP: int(1, 1_000_000).default(64),
+  SSE_MAX_DURATION_MS: int(1_000, 86_400_000).default(3_600_000),
   SSE_QUEUE_MAX: int(1, 100_000).default(256),
   SSE_REPLAY_EVENTS: int(0, 1_000_000).default(10_000),
   TRUST_PROXY: trustProxy,
@@ -95,6 +123,8 @@ export type Env = z.infer<typeof envSchema>;
 export interface Config {
   env: Env["NODE_ENV"];
   host: string;
+  /** Outside production, Host names answered besides loopback ones (ALLOWED_HOSTS); others get 403. */
+  allowedHosts: string[];
   port: number;
   logLevel: Env["LOG_LEVEL"];
   bodyLimitBytes: number;
@@ -121,6 +151,10 @@ export interface Config {
     /** Open streams in this process; 0 turns the subscription off. */
     maxStreams: number;
     maxStreamsPerUser: number;
+    /** Open streams from one client address in this process. */
+    maxStreamsPerIp: number;
+    /** A stream ends after this long, or when its token expires, whichever is first; the client reconnects. */
+    maxDurationMs: number;
     /** Events waiting for one slow subscriber before it gets `changed` and its stream ends. */
     queueMax: number;
     /** Notifications remembered for replay on reconnect; 0: a reconnect always gets `changed`. */
@@ -136,8 +170,12 @@ export interface Config {
     /** Unset: the embedded PGlite database is started. */
     url: string | undefined;
     directUrl: string | undefined;
-    driver: Env["DB_DRIVER"];
+    /** DB_DRIVER resolved: `auto` is neon for a Neon host, pg for any other (the embedded database too). */
+    driver: "neon" | "pg";
     poolMax: number;
+    /** Pool connections one user's calls may hold at once; more wait in a queue of userQueueMax, then 429. */
+    userConcurrency: number;
+    userQueueMax: number;
     idleTimeoutMs: number;
     connectionTimeoutMs: number;
     /** PostgreSQL cancels a statement of the API running longer (the client gets 503); 0: no limit. */
@@ -149,9 +187,13 @@ export interface Config {
   auth: {
     /** HS256 secret; generated and stored beside the embedded database in development. */
     secret: string | undefined;
+    /** The secret was generated here (no AUTH_SECRET, no AUTH_JWKS_URL, not production): POST /dev/token exists. */
+    devSecret: boolean;
     jwksUrl: string | undefined;
     issuer: string | undefined;
     audience: string | undefined;
+    /** Seconds of clock skew allowed on `exp` and `nbf`. */
+    clockToleranceS: number;
   };
 }
 
@@ -169,20 +211,35 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration: ${name} ${issue.message}` + (echo ? ` (got ${JSON.stringify(value)})` : ""));
   }
   const e = parsed.data;
+  const driver = e.DB_DRIVER === "auto" ? (e.DATABASE_URL && isNeonHost(new URL(e.DATABASE_URL).hostname) ? "neon" : "pg") : e.DB_DRIVER;
   if (e.DB_PREPARED_STATEMENTS === "on") {
-    if (e.DB_DRIVER !== "pg") throw new ConfigError("Invalid configuration: DB_PREPARED_STATEMENTS=on needs DB_DRIVER=pg");
+    if (driver !== "pg") throw new ConfigError("Invalid configuration: DB_PREPARED_STATEMENTS=on needs DB_DRIVER=pg");
     // PGlite serves every connection from one session, where a name prepared by one connection already exists.
     if (!e.DATABASE_URL) throw new ConfigError("Invalid configuration: DB_PREPARED_STATEMENTS=on needs DATABASE_URL (the embedded database cannot keep them)");
+  }
+  if (e.AUTH_JWKS_URL) {
+    const { protocol, hostname } = new URL(e.AUTH_JWKS_URL);
+    if (protocol !== "https:" && !(protocol === "http:" && isLoopbackHost(hostname))) {
+      throw new ConfigError("Invalid configuration: AUTH_JWKS_URL must be https:// (plain http only for a loopback host)");
+    }
   }
   if (e.NODE_ENV === "production") {
     if (!e.DATABASE_URL) throw new ConfigError("Invalid configuration: DATABASE_URL is required when NODE_ENV=production");
     if (!e.AUTH_SECRET && !e.AUTH_JWKS_URL) {
       throw new ConfigError("Invalid configuration: AUTH_SECRET or AUTH_JWKS_URL is required when NODE_ENV=production");
     }
+    // Without both, a token the same identity provider issued for another application would be accepted.
+    if (e.AUTH_JWKS_URL && !e.AUTH_ISSUER) throw new ConfigError("Invalid configuration: AUTH_ISSUER is required with AUTH_JWKS_URL when NODE_ENV=production");
+    if (e.AUTH_JWKS_URL && !e.AUTH_AUDIENCE) throw new ConfigError("Invalid configuration: AUTH_AUDIENCE is required with AUTH_JWKS_URL when NODE_ENV=production");
+    // LISTEN is session state: through a transaction-mode pooler it is silently lost.
+    if (!e.DIRECT_URL && isNeonPoolerUrl(e.DATABASE_URL)) {
+      throw new ConfigError("Invalid configuration: DIRECT_URL is required when DATABASE_URL is a Neon -pooler URL (live updates LISTEN on it)");
+    }
   }
   return {
     env: e.NODE_ENV,
-    host: e.HOST,
+    host: e.HOST ?? (e.NODE_ENV === "production" ? "0.0.0.0" : "127.0.0.1"),
+    allowedHosts: e.ALLOWED_HOSTS,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
@@ -197,6 +254,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
       pingMs: e.SSE_PING_MS,
       maxStreams: e.SSE_MAX_STREAMS,
       maxStreamsPerUser: e.SSE_MAX_STREAMS_PER_USER,
+      maxStreamsPerIp: e.SSE_MAX_STREAMS_PER_IP,
+      maxDurationMs: e.SSE_MAX_DURATION_MS,
       queueMax: e.SSE_QUEUE_MAX,
       replayEvents: e.SSE_REPLAY_EVENTS,
     },
@@ -206,8 +265,10 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     db: {
       url: e.DATABASE_URL,
       directUrl: e.DIRECT_URL ?? e.DATABASE_URL,
-      driver: e.DB_DRIVER,
+      driver,
       poolMax: e.DB_POOL_MAX,
+      userConcurrency: Math.min(e.DB_USER_CONCURRENCY ?? Math.max(1, Math.floor(e.DB_POOL_MAX / 4)), e.DB_POOL_MAX),
+      userQueueMax: e.DB_USER_QUEUE_MAX,
       idleTimeoutMs: e.DB_POOL_IDLE_TIMEOUT_MS,
       connectionTimeoutMs: e.DB_CONNECTION_TIMEOUT_MS,
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
@@ -216,9 +277,11 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     auth: {
       secret: e.AUTH_SECRET,
+      devSecret: false,
       jwksUrl: e.AUTH_JWKS_URL,
       issuer: e.AUTH_ISSUER,
       audience: e.AUTH_AUDIENCE,
+      clockToleranceS: e.AUTH_CLOCK_TOLERANCE_S,
     },
   };
 }

@@ -11,7 +11,7 @@ describe("configuration", () => {
       env: "development",
       port: 3000,
       webConcurrency: 1,
-      db: { url: undefined, driver: "neon", poolMax: 10, idleTimeoutMs: 10_000, connectionTimeoutMs: 5_000 },
+      db: { url: undefined, driver: "pg", poolMax: 10, userConcurrency: 2, userQueueMax: 64, idleTimeoutMs: 10_000, connectionTimeoutMs: 5_000 },
     });
   });
 

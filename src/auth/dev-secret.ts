@@ -24,5 +24,5 @@ export function withDevelopmentSecret(config: Config): Config {
       secret = readFileSync(file, "utf8").trim();
     }
   }
-  return { ...config, auth: { ...config.auth, secret } };
+  return { ...config, auth: { ...config.auth, secret, devSecret: true } };
 }

@@ -18,13 +18,18 @@ export interface Identity {
   name: string | null;
 }
 
+/** A verified caller and when its token stops being valid (ms since the epoch): a stream opened with it ends then. */
+export interface Caller extends Identity {
+  expiresAt: number;
+}
+
 /** The token is not acceptable: UNAUTHORIZED. */
 export class AuthError extends Error {}
 
 /** The issuer's keys could not be fetched: the token may be fine, so the client should retry. */
 export class AuthUnavailableError extends Error {}
 
-export type VerifyToken = (token: string) => Promise<Identity>;
+export type VerifyToken = (token: string) => Promise<Caller>;
 
 const ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
 const CACHE_SIZE = 10_000;
@@ -60,7 +65,7 @@ export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
   const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl)) : undefined;
   // A token without `exp` would be a credential that never expires: refused.
   const options = { issuer: auth.issuer, audience: auth.audience, requiredClaims: ["exp"] };
-  const cache = new Map<string, { identity: Identity; until: number }>();
+  const cache = new Map<string, { identity: Caller; until: number }>();
 
   async function verify(token: string): Promise<JWTPayload> {
     let alg: string | undefined;
@@ -99,9 +104,11 @@ export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
     }
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new AuthError("token has no valid sub claim");
-    const identity: Identity = { id: claims.data.sub, email: claims.data.email ?? null, name: claims.data.name ?? null };
+    // `exp` is required (requiredClaims), so it is always there.
+    const expiresAt = payload.exp! * 1000;
+    const identity: Caller = { id: claims.data.sub, email: claims.data.email ?? null, name: claims.data.name ?? null, expiresAt };
 
-    const until = Math.min(payload.exp ? payload.exp * 1000 : Infinity, now + CACHE_TTL_MS);
+    const until = Math.min(expiresAt, now + CACHE_TTL_MS);
     if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
     cache.set(token, { identity, until });
     return identity;

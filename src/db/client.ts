@@ -38,7 +38,7 @@ export interface PoolStats {
 
 type DriverPool = { totalCount: number; idleCount: number; waitingCount: number };
 
-export type DatabaseOptions = Omit<Config["db"], "preparedStatements" | "statementTimeoutMs"> & {
+export type DatabaseOptions = Omit<Config["db"], "preparedStatements" | "statementTimeoutMs" | "userConcurrency" | "userQueueMax"> & {
   url: string;
   schema?: string;
   preparedStatements?: boolean;
