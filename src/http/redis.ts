@@ -24,7 +24,7 @@ const reconnectDelay = (retries: number) => Math.min(50 * 2 ** retries, 2_000);
 export function connectRedis(url: string, logger: Logger): RedisConnection {
   const client = createClient({
     url,
-    // Requests must not queue behind a connection that is not there; the limits fail open instead.
+    // Requests must not queue behind a connection that is not there; each process counts on its own instead.
     disableOfflineQueue: true,
     // A Redis that stops answering but keeps the connection (stalled, a network black hole): checks past this many
     // in flight fail at once, so waiting commands cannot pile up in memory.
@@ -37,12 +37,12 @@ export function connectRedis(url: string, logger: Logger): RedisConnection {
     if (down || closed) return;
     down = true;
     const reason = error instanceof Error ? error.message || error.name : String(error);
-    logger.warn({ reason }, "Redis unreachable: rate limits are not enforced until it is back (fail open)");
+    logger.warn({ reason }, "Redis unreachable: rate limits are enforced per process until it is back (not shared)");
   };
   const reportUp = () => {
     if (!down || closed) return;
     down = false;
-    logger.info("Redis reachable again: rate limits are enforced");
+    logger.info("Redis reachable again: rate limits are shared again");
   };
   // Without an error listener an EventEmitter error would crash the process.
   client.on("error", reportDown);

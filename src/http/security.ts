@@ -6,7 +6,6 @@ import helmet from "helmet";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import { sendError } from "./errors.ts";
-import { LimitSkippedError } from "./redis-limit-store.ts";
 
 /**
  * helmet's defaults, but for `upgrade-insecure-requests`: it would make browsers fetch the page's own assets over
@@ -29,7 +28,7 @@ export function corsAllowlist(origins: string[]): RequestHandler | undefined {
 
 /**
  * RATE_LIMIT_PER_IP requests per RATE_LIMIT_WINDOW_MS from one client address, then 429. Counted in `store`
- * (Redis, shared) or else in this process's memory.
+ * (Redis, shared, with this process's count when Redis does not answer) or else in this process's memory.
  */
 export function ipRateLimit(
   { windowMs, perIp }: Config["rateLimit"],
@@ -40,12 +39,10 @@ export function ipRateLimit(
     windowMs,
     limit: perIp,
     ...(store && { store }),
-    // A check the store skipped lets the request through (fail open); the store counts and logs those.
+    // A store that fails anyway (a bug, not Redis: that store decides locally then) lets the request through.
     passOnStoreError: true,
     logger: {
-      error(error, message) {
-        if (!(error instanceof LimitSkippedError)) logger.error({ err: error }, message ?? "rate limiter failed");
-      },
+      error: (error, message) => logger.error({ err: error }, message ?? "rate limiter failed"),
       warn: (error, message) => logger.warn({ err: error }, message ?? "rate limiter warning"),
     },
     // RateLimit and RateLimit-Policy headers, and Retry-After on 429.
@@ -84,20 +81,14 @@ export type UserRateLimit = (userId: string) => Promise<number | undefined>;
 
 /**
  * RATE_LIMIT_PER_USER calls per RATE_LIMIT_WINDOW_MS for one verified user id, counted in an express-rate-limit
- * store: Redis (shared) or this process's memory; no database round trip. Each call of a batch counts.
+ * store: Redis (shared, with this process's count when Redis does not answer) or this process's memory; no
+ * database round trip. Each call of a batch counts.
  */
 export function userRateLimit({ windowMs, perUser }: Config["rateLimit"], store: Store = new MemoryStore()): UserRateLimit | undefined {
   if (perUser === 0) return undefined;
   void store.init?.({ windowMs } as Options);
   return async (userId) => {
-    let counted;
-    try {
-      counted = await store.increment(userId);
-    } catch (error) {
-      if (error instanceof LimitSkippedError) return undefined; // fail open, as the per-IP limit does
-      throw error;
-    }
-    const { totalHits, resetTime } = counted;
+    const { totalHits, resetTime } = await store.increment(userId);
     if (totalHits <= perUser) return undefined;
     return Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + windowMs) - Date.now()) / 1000));
   };
