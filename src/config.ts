@@ -141,7 +141,7 @@ export interface Config {
   /** Unset: the limits count in this process's memory. */
   redis: {
     url: string | undefined;
-    /** Longest a request waits for Redis before its check is skipped (fail open). */
+    /** Longest a request waits for Redis before its check is skipped (this process's own count decides). */
     timeoutMs: number;
   };
   /** Live updates (todo.onChange over server-sent events), per process. */

@@ -56,7 +56,7 @@ export function createMetrics(options: {
 
   const skippedLimits = new Counter({
     name: "rate_limit_store_skipped_total",
-    help: "Rate-limit checks let through unlimited because Redis did not answer (fail open), by limiter",
+    help: "Rate-limit checks Redis did not answer, decided by this process's own count, by limiter",
     labelNames: ["limiter"],
     registers: [registry],
   });

@@ -39,7 +39,8 @@ export function ipRateLimit(
     windowMs,
     limit: perIp,
     ...(store && { store }),
-    // A store that fails anyway (a bug, not Redis: that store decides locally then) lets the request through.
+    // Redis failures never get here (the store decides by this process's count then); any other is logged and
+    // lets the request through.
     passOnStoreError: true,
     logger: {
       error: (error, message) => logger.error({ err: error }, message ?? "rate limiter failed"),
