@@ -166,13 +166,13 @@ describe.skipIf(skip)("rate limits shared through Redis", () => {
 
   test(`Redis stalled (SIGSTOP): checks time out after REDIS_TIMEOUT_MS=${TIMEOUT_MS}, each server enforces its own budgets; after SIGCONT they are shared again`, async () => {
     // Spent on server 0 while Redis answers: its own count is warm when Redis stalls mid-window.
-    const warm = caller("user", "203.0.113.5");
-    for (let i = 0; i < PER_USER; i++) expect((await call(servers[0]!, warm(i).user, warm(i).ip)).status).toBe(200);
+    const warm = { user: "user-warm", ip: "203.0.113.5" };
+    for (let i = 0; i < PER_USER; i++) expect((await call(servers[0]!, warm.user, warm.ip)).status).toBe(200);
     const before = await skipped();
     redis.pause();
     let spent: Answer[];
     try {
-      spent = [await call(servers[0]!, warm(0).user, warm(0).ip, "rest"), await call(servers[1]!, warm(0).user, warm(0).ip, "rest")];
+      spent = [await call(servers[0]!, warm.user, warm.ip, "rest"), await call(servers[1]!, warm.user, warm.ip, "rest")];
       await expectOwnBudgets("user", "203.0.113.6");
       await expectOwnBudgets("ip", "203.0.113.7");
     } finally {
