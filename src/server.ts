@@ -95,10 +95,10 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   const where = embedded
     ? `embedded PGlite in ${describeDataDir(config.db.pgliteDataDir)} (set DATABASE_URL to a Neon URL to use Neon)`
     : database.describe;
-  // PORT=0 picks a free port: report the one bound.
-  const { port } = server.address() as AddressInfo;
+  // PORT=0 picks a free port: report the one bound, and on which address.
+  const { port, address } = server.address() as AddressInfo;
   logger.info(
-    { port },
+    { port, address },
     `Todo API on http://localhost:${port}/trpc${webDir ? `, the page on http://localhost:${port}/` : ""} — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}, rate limits: ${redis ? "Redis" : "memory"}`,
   );
 
