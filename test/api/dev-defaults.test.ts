@@ -38,6 +38,8 @@ describe("POST /dev/token", () => {
     expect(res.status).toBe(200);
     const { token } = (await res.json()) as { token: string };
     expect(await dev.clientWithHeader(`Bearer ${token}`).me.query()).toMatchObject({ id: "mallory" });
+    // The generated secret is the one test/support keeps for it (the browser tests sign with it too).
+    expect(await (await dev.client("bob")).me.query()).toMatchObject({ id: "bob" });
   });
 
   test.each([
