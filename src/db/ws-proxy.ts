@@ -39,7 +39,8 @@ export async function startWsProxy({ targetHost, targetPort, onError }: WsProxyO
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
   server.on("upgrade", (req, socket, head) => {
     // Sec-WebSocket-Origin: what protocol version 8 (older browsers) sent instead.
-    if (req.headers.origin === undefined && req.headers["sec-websocket-origin"] === undefined) return wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+    const fromBrowser = req.headers.origin !== undefined || req.headers["sec-websocket-origin"] !== undefined;
+    if (!fromBrowser) return wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
     socket.on("error", (error) => onError?.(error));
     socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${BROWSER_REFUSED.length}\r\n\r\n${BROWSER_REFUSED}`);
   });
