@@ -6,7 +6,8 @@
  *   npm run soak                       # 5 minutes at concurrency 32
  *   npm run soak -- --duration 30s     # shorter (CI)
  *
- * DATABASE_URL set: migrations are applied to it and the server uses it (DB_DRIVER picks the driver).
+ * DATABASE_URL set: migrations are applied to it and the server uses it (DB_DRIVER picks the driver; unset, the
+ * server's default: neon for a Neon host, pg for any other).
  * Unset: the server runs on a fresh embedded PGlite in a temporary folder (its memory counts in the RSS).
  */
 import { spawn } from "node:child_process";
@@ -18,6 +19,7 @@ import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { createTRPCClient, httpLink, TRPCClientError, type TRPCClient } from "@trpc/client";
 import { signToken } from "../src/auth/tokens.ts";
+import { ConfigError, parseConfig } from "../src/config.ts";
 import { loadEnvFile, projectRoot } from "../src/project.ts";
 import { rssOf } from "../bench/proc.ts";
 import { freePort } from "../bench/processes.ts";
@@ -71,7 +73,15 @@ if (warmupMs >= durationMs) {
 
 loadEnvFile();
 const databaseUrl = process.env.DATABASE_URL?.trim() || undefined;
-const driver = process.env.DB_DRIVER ?? "neon";
+// The server's own default unless DB_DRIVER says otherwise (auto: neon for a Neon host, pg for any other).
+let driver: "neon" | "pg";
+try {
+  driver = parseConfig({ DATABASE_URL: databaseUrl, DB_DRIVER: process.env.DB_DRIVER }).db.driver;
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(2);
+}
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -10,7 +10,7 @@ import path from "node:path";
 import { createApp } from "./http/app.ts";
 import { connectRedis } from "./http/redis.ts";
 import { runPrimary } from "./cluster.ts";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { ConfigError, isLoopbackHost, loadConfig, type Config } from "./config.ts";
 import { loadEnvFile, webDistDir } from "./project.ts";
 import { bootstrapDatabase, describeDataDir, type BootstrappedDatabase } from "./db/bootstrap.ts";
 import { changeFeedFor } from "./changes/feed.ts";
@@ -31,6 +31,9 @@ try {
 
 const logger = createLogger(config.logLevel);
 process.on("unhandledRejection", (reason) => logger.error({ err: reason }, "unhandled promise rejection"));
+// Once, from the process that was started (not from each worker).
+const offMachine = cluster.isPrimary ? offMachineWarning(config) : undefined;
+if (offMachine) logger.warn(offMachine);
 
 if (cluster.isPrimary && config.webConcurrency > 1) {
   // One embedded database for all workers: started here, reached by the workers through DATABASE_URL.
@@ -92,10 +95,10 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   const where = embedded
     ? `embedded PGlite in ${describeDataDir(config.db.pgliteDataDir)} (set DATABASE_URL to a Neon URL to use Neon)`
     : database.describe;
-  // PORT=0 picks a free port: report the one bound.
-  const { port } = server.address() as AddressInfo;
+  // PORT=0 picks a free port: report the one bound, and on which address.
+  const { port, address } = server.address() as AddressInfo;
   logger.info(
-    { port },
+    { port, address },
     `Todo API on http://localhost:${port}/trpc${webDir ? `, the page on http://localhost:${port}/` : ""} — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}, rate limits: ${redis ? "Redis" : "memory"}`,
   );
 
@@ -136,4 +139,22 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   }
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+/**
+ * Development settings (verbose errors, the dev sign-in, no TLS expectations) reaching past this machine are
+ * usually a forgotten NODE_ENV=production: one line saying what points where.
+ */
+function offMachineWarning({ env, host, db }: Config): string | undefined {
+  if (env === "production") return undefined;
+  const reasons: string[] = [];
+  if (!isLoopbackHost(host)) reasons.push(`HOST=${host} listens beyond loopback (Host names other than localhost need ALLOWED_HOSTS)`);
+  if (db.url) {
+    const url = new URL(db.url);
+    // No host, or a socket folder (`?host=/var/run/postgresql`): a Unix socket on this machine.
+    const dbHost = url.hostname || url.searchParams.get("host") || "";
+    if (dbHost !== "" && !dbHost.startsWith("/") && !isLoopbackHost(dbHost)) reasons.push(`DATABASE_URL is on ${dbHost}`);
+  }
+  if (!reasons.length) return undefined;
+  return `NODE_ENV=${env} but ${reasons.join(" and ")}: set NODE_ENV=production for anything but a developer's machine`;
 }

@@ -1,4 +1,7 @@
-/** What the Express app adds for the TodoMVC page: POST /dev/token outside production, and the page at `/`. */
+/**
+ * What the Express app adds for the TodoMVC page: POST /dev/token outside production with the development secret,
+ * and the page at `/`. When the endpoint is absent otherwise: test/api/dev-defaults.test.ts.
+ */
 import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -17,7 +20,8 @@ beforeAll(async () => {
   await writeFile(path.join(webDir, "healthz"), "a file must not shadow a route");
   await writeFile(path.join(webDir, ".build-hash"), "secret-ish");
   [dev, production] = await Promise.all([
-    startTestServer({ NODE_ENV: "development" }, undefined, { webDir }),
+    // As `npm start` without AUTH_SECRET: the API's own development secret.
+    startTestServer({ NODE_ENV: "development", AUTH_SECRET: "" }, undefined, { webDir }),
     startTestServer({ NODE_ENV: "production" }, undefined, { webDir }),
   ]);
 });

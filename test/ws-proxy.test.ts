@@ -48,6 +48,52 @@ test("is not an open relay: any other address is refused", async () => {
   expect(code).toBe(1008);
 });
 
+/** The HTTP status an upgrade is refused with (ws hands the refusal to this listener, which ends it). */
+async function refusal(ws: WebSocket): Promise<number> {
+  const [req, res] = (await once(ws, "unexpected-response")) as [{ destroy(): void }, { statusCode: number }];
+  req.destroy();
+  return res.statusCode;
+}
+
+test("a browser cannot reach it: any upgrade with an Origin is 403, without one it opens", async () => {
+  for (const origin of ["https://evil.example", "http://localhost:3000", "null"]) {
+    expect(await refusal(new WebSocket(`ws://127.0.0.1:${proxy.port}/v1?address=127.0.0.1:${echoPort}`, { origin }))).toBe(403);
+  }
+  // What protocol version 8 (older browsers) sent instead of Origin.
+  expect(await refusal(new WebSocket(`ws://127.0.0.1:${proxy.port}/v1`, { origin: "https://evil.example", protocolVersion: 8 }))).toBe(403);
+
+  const node = open(`127.0.0.1:${echoPort}`);
+  await once(node, "open");
+  node.send("ping");
+  const [echoed] = (await once(node, "message")) as [Buffer];
+  expect(echoed.toString()).toBe("ping");
+  node.close();
+});
+
+test("nothing listens by default: auto picks pg for a server that is not Neon; only DB_DRIVER=neon starts the relay", async () => {
+  const { parseConfig } = await import("../src/config.ts");
+  const { createDatabase } = await import("../src/db/client.ts");
+  const { createLogger } = await import("../src/logger.ts");
+  const connect = async (env: Record<string, string>) => {
+    const { db } = parseConfig(env);
+    return createDatabase({ ...db, url: db.url! }, createLogger("silent"));
+  };
+  const local = `postgresql://postgres@127.0.0.1:${echoPort}/postgres`;
+  for (const env of [{ DATABASE_URL: local }, { DATABASE_URL: "postgresql://u@ep-cool-name-123.eu-central-1.aws.neon.tech/neondb" }]) {
+    const database = await connect(env);
+    expect(database.proxy).toBeUndefined();
+    await database.close();
+  }
+  const relayed = await connect({ DATABASE_URL: local, DB_DRIVER: "neon" });
+  try {
+    expect(relayed.proxy).toBeDefined();
+    const ws = new WebSocket(`ws://127.0.0.1:${relayed.proxy!.port}/v1`, { origin: "https://evil.example" });
+    expect(await refusal(ws)).toBe(403);
+  } finally {
+    await relayed.close();
+  }
+});
+
 test("destroyConnections cuts every client (used to inject faults)", async () => {
   const ws = open(`127.0.0.1:${echoPort}`);
   await once(ws, "open");

@@ -2,7 +2,7 @@
  * Who the page acts for. In production the host application supplies the token as `todoApiToken` on this
  * window or, when the page runs in a same-origin iframe, on the parent window: a string, or a function
  * returning a fresh one, read before every request. Elsewhere a typed user name is exchanged for a token
- * at POST dev/token, which the server offers only outside NODE_ENV=production.
+ * at POST dev/token, which the server offers only outside NODE_ENV=production with its own development secret.
  */
 type TokenSource = string | (() => string | Promise<string>);
 
@@ -54,7 +54,8 @@ export async function devSignIn(name: string): Promise<Session> {
     body: JSON.stringify({ name }),
   });
   if (res.status === 404) {
-    throw new Error("Sign-in by name exists only in development: in production the host application supplies the token (todoApiToken)");
+    // Absent in production, and in development whenever AUTH_SECRET or AUTH_JWKS_URL is set.
+    throw new Error("Sign-in by name exists only in development without AUTH_SECRET or AUTH_JWKS_URL: otherwise the host application supplies the token (todoApiToken)");
   }
   const body = (await res.json().catch(() => ({}))) as { token?: string; error?: string };
   if (!res.ok || !body.token) throw new Error(`Sign-in failed: ${body.error ?? `HTTP ${res.status}`}`);

@@ -7,7 +7,9 @@ import { createTerminateDetector } from "./pg-frames.ts";
 /**
  * A WebSocket → TCP relay on loopback, so the Neon serverless driver can reach a PostgreSQL that is
  * not a Neon endpoint (local, CI, the embedded database) — the way Neon documents local development.
- * It forwards only to the one configured target: never an open relay.
+ * It forwards only to the one configured target: never an open relay. The embedded database takes any user
+ * name and password, so no web page may reach it: an upgrade carrying an `Origin` header (every browser sends one,
+ * Node's ws client sends none) is refused with 403.
  */
 export interface WsProxy {
   /** `host:port/v1` — the address the driver's `wsProxy` function returns (without the scheme). */
@@ -25,6 +27,8 @@ export interface WsProxyOptions {
   onError?: (error: Error) => void;
 }
 
+const BROWSER_REFUSED = "No browser may reach this relay\n";
+
 // Pause the TCP side when the WebSocket has this much unsent data (backpressure).
 const HIGH_WATER_MARK = 1024 * 1024;
 
@@ -32,7 +36,14 @@ export async function startWsProxy({ targetHost, targetPort, onError }: WsProxyO
   const server: Server = createServer((_req, res) => {
     res.writeHead(426, { "content-type": "text/plain" }).end("WebSocket upgrade required\n");
   });
-  const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+  server.on("upgrade", (req, socket, head) => {
+    // Sec-WebSocket-Origin: what protocol version 8 (older browsers) sent instead.
+    const fromBrowser = req.headers.origin !== undefined || req.headers["sec-websocket-origin"] !== undefined;
+    if (!fromBrowser) return wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+    socket.on("error", (error) => onError?.(error));
+    socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${BROWSER_REFUSED.length}\r\n\r\n${BROWSER_REFUSED}`);
+  });
   const open = new Set<{ ws: WebSocket; tcp: net.Socket }>();
 
   wss.on("connection", (ws, req) => {

@@ -7,6 +7,7 @@ import type { Config } from "../config.ts";
 import { createContextFactory } from "../trpc/context.ts";
 import type { Database } from "../db/client.ts";
 import { devTokenRouter } from "./dev-token.ts";
+import { hostCheck } from "./host-check.ts";
 import { callFailureHandler, sendError } from "./errors.ts";
 import type { Logger } from "../logger.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
@@ -25,6 +26,7 @@ export interface AppOptions {
   config: Pick<
     Config,
     | "env"
+    | "allowedHosts"
     | "auth"
     | "bodyLimitBytes"
     | "maxBatchSize"
@@ -52,7 +54,8 @@ export interface AppOptions {
 /**
  * The Express application: tRPC at /trpc, the same procedures as REST at /api (OpenAPI document and docs),
  * liveness at /healthz, readiness at /readyz, Prometheus at /metrics, the page at /, and outside production
- * POST /dev/token. Starts nothing.
+ * POST /dev/token (with the generated development secret only). Outside production, a Host that is not loopback
+ * or in ALLOWED_HOSTS is answered 403. Starts nothing.
  */
 export function createApp({ config, database, logger, redis, webDir, changes, trpcFastPath = true }: AppOptions) {
   const metrics = createMetrics({
@@ -72,6 +75,8 @@ export function createApp({ config, database, logger, redis, webDir, changes, tr
 
   app.use(requestLogger({ logger, metrics }));
   app.use(securityHeaders());
+  // Before every route: a page on a rebound name must not reach anything (DNS rebinding).
+  if (config.env !== "production") app.use(hostCheck(config.allowedHosts));
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -128,8 +133,9 @@ export function createApp({ config, database, logger, redis, webDir, changes, tr
   app.use("/api", createRestRouter({ router: appRouter, createContext, bodyLimitBytes: config.bodyLimitBytes, onCallError, responseMeta }));
   app.use("/api", restNotFound(onCallError));
 
-  const { secret } = config.auth;
-  if (config.env !== "production" && secret) app.use("/dev", devTokenRouter({ ...config.auth, secret }));
+  // Only with the secret generated here: never a door to tokens signed with a real AUTH_SECRET.
+  const { secret, devSecret } = config.auth;
+  if (config.env !== "production" && devSecret && secret) app.use("/dev", devTokenRouter({ ...config.auth, secret }));
 
   // After every API route, so none of them can be shadowed by a file.
   if (webDir) {

@@ -10,7 +10,10 @@ const bodySchema = z.object({ name: z.string({ error: "must be a string" }).trim
 // Long enough for a working day at the page; the API refuses the token after it (UNAUTHORIZED).
 const EXPIRES_IN = "12h";
 
-/** Mounted by createApp only outside production: anyone who can reach it can act as any user. */
+/**
+ * Mounted by createApp only outside production and only with the development secret the API generated itself
+ * (config.auth.devSecret): anyone who can reach it can act as any user, so never with AUTH_SECRET or AUTH_JWKS_URL.
+ */
 export function devTokenRouter(auth: Config["auth"] & { secret: string }) {
   const router = Router();
   router.post("/token", express.json({ limit: "4kb" }), async (req, res) => {

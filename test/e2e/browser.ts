@@ -21,6 +21,12 @@ const CHROMIUM_ARGS = [
   `--host-resolver-rules=MAP ${LAN_HOST} 127.0.0.1`,
 ];
 
+/**
+ * As `npm start` without AUTH_SECRET (the development secret, so the page's sign-in exists); LAN_HOST passes the
+ * development Host check. A variant of the file's server needs it too.
+ */
+export const E2E_ENV = { AUTH_SECRET: "", ALLOWED_HOSTS: LAN_HOST };
+
 const hasBrowser = existsSync(CHROMIUM);
 const required = process.env.REQUIRE_BROWSER === "1";
 export const skip = !hasBrowser && !required;
@@ -38,7 +44,7 @@ export function useBrowser(): { readonly server: TestServer } {
   beforeAll(async () => {
     if (skip) return;
     if (!hasBrowser) throw new Error(`REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
-    server = await startTestServer({}, undefined, { webDir: webDistDir });
+    server = await startTestServer(E2E_ENV, undefined, { webDir: webDistDir });
     // Each launch runs on a fresh temporary profile that Playwright deletes on close.
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });

@@ -2,7 +2,7 @@
 import type { Page } from "playwright-core";
 import { describe, expect, test } from "vitest";
 import { webDistDir } from "../../src/project.ts";
-import { add, count, edit, errorText, item, newContext, open, signIn, skip, SOON, titles, useBrowser } from "./browser.ts";
+import { add, count, E2E_ENV, edit, errorText, item, newContext, open, signIn, skip, SOON, titles, useBrowser } from "./browser.ts";
 
 const harness = useBrowser();
 /** The bound: a change made in one context shows in the other within 2 s. */
@@ -131,7 +131,7 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
   });
 
   test("a tab refused a stream (TOO_MANY_REQUESTS) works without live updates, and subscribes once a slot frees", async () => {
-    const limited = await harness.server.variant({ SSE_MAX_STREAMS_PER_USER: "1" }, { webDir: webDistDir });
+    const limited = await harness.server.variant({ ...E2E_ENV, SSE_MAX_STREAMS_PER_USER: "1" }, { webDir: webDistDir });
     try {
       const first = await open(await newContext(), "", { at: limited });
       await signIn(first, "pia");

@@ -1,11 +1,15 @@
 /** A real API for a test file: its own database, the configured driver, Express on a free port, real clients. */
 import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, type TRPCClient } from "@trpc/client";
 import { signToken } from "../../src/auth/tokens.ts";
 import { changeFeedFor, type ChangeFeed } from "../../src/changes/feed.ts";
 import { createApp } from "../../src/http/app.ts";
 import { connectRedis } from "../../src/http/redis.ts";
+import { withDevelopmentSecret } from "../../src/auth/dev-secret.ts";
 import { parseConfig, type Config } from "../../src/config.ts";
 import { createDatabase, type Database } from "../../src/db/client.ts";
 import { createLogger, type Logger } from "../../src/logger.ts";
@@ -38,9 +42,13 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** The API's configuration in tests: the project's driver (DB_DRIVER) on `url`, signing with TEST_SECRET. */
+/**
+ * The API's configuration in tests: the project's driver (DB_DRIVER) on `url`, signing with TEST_SECRET.
+ * `AUTH_SECRET: ""` is `npm start` without a secret: TEST_SECRET is then the development secret the API finds
+ * beside its data folder (config.auth.devSecret, so POST /dev/token exists outside production).
+ */
 export function testConfig(url: string, env: Record<string, string> = {}): Config {
-  return parseConfig({
+  const config = parseConfig({
     NODE_ENV: "test",
     AUTH_SECRET: TEST_SECRET,
     DATABASE_URL: url,
@@ -50,8 +58,21 @@ export function testConfig(url: string, env: Record<string, string> = {}): Confi
     // Many requests come from one address and user here; the tests for the limits turn them on.
     RATE_LIMIT_PER_IP: "0",
     RATE_LIMIT_PER_USER: "0",
+    ...(env.AUTH_SECRET === "" ? { PGLITE_DATA_DIR: path.join(devSecretDir(), "pglite") } : {}),
     ...env,
   });
+  return env.AUTH_SECRET === "" ? withDevelopmentSecret(config) : config;
+}
+
+let secretDir: string | undefined;
+/** A folder holding TEST_SECRET as `auth-secret`, where the API keeps its development secret; one per process. */
+function devSecretDir(): string {
+  if (!secretDir) {
+    const dir = (secretDir = mkdtempSync(path.join(os.tmpdir(), "todo-dev-secret-")));
+    writeFileSync(path.join(dir, "auth-secret"), `${TEST_SECRET}\n`, { mode: 0o600 });
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return secretDir;
 }
 
 export const testLogger = (): Logger => createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
