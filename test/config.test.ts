@@ -118,6 +118,77 @@ describe("configuration", () => {
     }
   });
 
+  describe("tokens", () => {
+    const jwks = { AUTH_JWKS_URL: "https://issuer.example/.well-known/jwks.json" };
+    const production = { NODE_ENV: "production", DATABASE_URL: "postgresql://a/b", ...jwks };
+
+    test.each([
+      [{ ...production }, /^Invalid configuration: AUTH_ISSUER is required with AUTH_JWKS_URL when NODE_ENV=production$/],
+      [{ ...production, AUTH_AUDIENCE: "todo-api" }, /^Invalid configuration: AUTH_ISSUER is required/],
+      [{ ...production, AUTH_ISSUER: "https://issuer.example" }, /^Invalid configuration: AUTH_AUDIENCE is required with AUTH_JWKS_URL when NODE_ENV=production$/],
+      [{ ...production, AUTH_ISSUER: " ", AUTH_AUDIENCE: "todo-api" }, /^Invalid configuration: AUTH_ISSUER is required/],
+      [{ AUTH_JWKS_URL: "http://issuer.example/jwks.json" }, /^Invalid configuration: AUTH_JWKS_URL must be https:\/\/ \(plain http only for a loopback host\)$/],
+      [{ AUTH_JWKS_URL: "http://10.0.0.5/jwks.json" }, /^Invalid configuration: AUTH_JWKS_URL must be https/],
+      [{ AUTH_JWKS_URL: "http://127.0.0.1.nip.io/jwks.json" }, /^Invalid configuration: AUTH_JWKS_URL must be https/],
+      [{ AUTH_JWKS_URL: "ftp://127.0.0.1/jwks.json" }, /^Invalid configuration: AUTH_JWKS_URL must be https/],
+      [{ AUTH_CLOCK_TOLERANCE_S: "-1" }, /^Invalid configuration: AUTH_CLOCK_TOLERANCE_S .*"-1"/],
+      [{ AUTH_CLOCK_TOLERANCE_S: "5s" }, /^Invalid configuration: AUTH_CLOCK_TOLERANCE_S .*"5s"/],
+      [{ AUTH_CLOCK_TOLERANCE_S: "3601" }, /^Invalid configuration: AUTH_CLOCK_TOLERANCE_S/],
+    ])("%o stops start-up with one line", (env, message) => {
+      expect(() => parseConfig(env)).toThrow(message);
+      expect(() => parseConfig(env)).not.toThrow(/\n/);
+    });
+
+    test("production with AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE starts; outside production the checks are optional", () => {
+      expect(parseConfig({ ...production, AUTH_ISSUER: "https://issuer.example", AUTH_AUDIENCE: "todo-api" }).auth).toMatchObject({
+        jwksUrl: jwks.AUTH_JWKS_URL,
+        issuer: "https://issuer.example",
+        audience: "todo-api",
+      });
+      // AUTH_SECRET alone needs neither in production (the operator signs the tokens).
+      expect(parseConfig({ NODE_ENV: "production", DATABASE_URL: "postgresql://a/b", AUTH_SECRET: "x".repeat(32) }).auth.issuer).toBeUndefined();
+      expect(parseConfig(jwks).auth).toMatchObject({ jwksUrl: jwks.AUTH_JWKS_URL, issuer: undefined, audience: undefined });
+    });
+
+    test.each(["http://127.0.0.1:8080/jwks.json", "http://localhost:4000/jwks", "http://[::1]:9000/jwks.json", "http://auth.localhost/jwks"])(
+      "plain http is allowed for the loopback host of %s",
+      (url) => {
+        expect(parseConfig({ AUTH_JWKS_URL: url }).auth.jwksUrl).toBe(url);
+      },
+    );
+
+    test("AUTH_CLOCK_TOLERANCE_S: 5 s unless set, 0 for none", () => {
+      expect(parseConfig({}).auth.clockToleranceS).toBe(5);
+      expect(parseConfig({ AUTH_CLOCK_TOLERANCE_S: "0" }).auth.clockToleranceS).toBe(0);
+      expect(parseConfig({ AUTH_CLOCK_TOLERANCE_S: "30" }).auth.clockToleranceS).toBe(30);
+    });
+
+    test("a real production start with AUTH_JWKS_URL and no issuer or audience exits 1 with one line naming the variable", async () => {
+      const { execFile } = await import("node:child_process");
+      const { projectRoot } = await import("../src/project.ts");
+      const start = (env: Record<string, string>) =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+          execFile(
+            process.execPath,
+            ["--import", "tsx", path.join("src", "server.ts")],
+            { cwd: projectRoot, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", PORT: "0", ...env }, timeout: 30_000 },
+            (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
+          );
+        });
+      // Empty, not absent: a developer's .env cannot fill them in.
+      const env = {
+        NODE_ENV: "production",
+        DATABASE_URL: "postgresql://todo@127.0.0.1:1/todo",
+        AUTH_JWKS_URL: "https://issuer.example/.well-known/jwks.json",
+        AUTH_ISSUER: "",
+        AUTH_AUDIENCE: "",
+      };
+      const [noIssuer, noAudience] = await Promise.all([start(env), start({ ...env, AUTH_ISSUER: "https://issuer.example" })]);
+      expect(noIssuer).toEqual({ code: 1, stdout: "", stderr: "Invalid configuration: AUTH_ISSUER is required with AUTH_JWKS_URL when NODE_ENV=production\n" });
+      expect(noAudience).toEqual({ code: 1, stdout: "", stderr: "Invalid configuration: AUTH_AUDIENCE is required with AUTH_JWKS_URL when NODE_ENV=production\n" });
+    }, 60_000);
+  });
+
   test("in development a secret is generated once beside the embedded database and reused", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "todo-config-"));
     const env = { PGLITE_DATA_DIR: path.join(dir, "pglite") };

@@ -1,7 +1,5 @@
 import {
-  createRemoteJWKSet,
   decodeProtectedHeader,
-  errors,
   jwtVerify,
   SignJWT,
   type JWTPayload,
@@ -10,6 +8,7 @@ import {
 import { z } from "zod";
 import type { Config } from "../config.ts";
 import { hasNul, isStorableString, isWellFormed } from "../lib/text.ts";
+import { KeysUnavailableError, remoteKeys } from "./jwks.ts";
 
 /** Who the caller is, from a verified token. */
 export interface Identity {
@@ -18,7 +17,10 @@ export interface Identity {
   name: string | null;
 }
 
-/** A verified caller and when its token stops being valid (ms since the epoch): a stream opened with it ends then. */
+/**
+ * A verified caller and when its token stops being accepted (ms since the epoch: `exp` plus AUTH_CLOCK_TOLERANCE_S):
+ * a stream opened with it ends then.
+ */
 export interface Caller extends Identity {
   expiresAt: number;
 }
@@ -26,8 +28,16 @@ export interface Caller extends Identity {
 /** The token is not acceptable: UNAUTHORIZED. */
 export class AuthError extends Error {}
 
-/** The issuer's keys could not be fetched: the token may be fine, so the client should retry. */
-export class AuthUnavailableError extends Error {}
+/** The issuer's keys could not be fetched or read: the token may be fine, so the client should retry. */
+export class AuthUnavailableError extends Error {
+  constructor(
+    message: string,
+    /** For the Retry-After header (see responseMeta). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
 
 export type VerifyToken = (token: string) => Promise<Caller>;
 
@@ -57,14 +67,15 @@ const claimsSchema = z.object({
 
 /**
  * Verifies `Authorization: Bearer` tokens: HS256 with AUTH_SECRET and/or an issuer's keys from AUTH_JWKS_URL,
- * checking AUTH_ISSUER and AUTH_AUDIENCE when set. Verified tokens are remembered until they expire (at most
- * five minutes), so a client's repeated calls cost one verification.
+ * checking AUTH_ISSUER and AUTH_AUDIENCE when set, allowing AUTH_CLOCK_TOLERANCE_S of clock skew on `exp` and `nbf`.
+ * Verified tokens are remembered until they stop being accepted (at most five minutes), so a client's repeated
+ * calls cost one verification.
  */
 export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
   const secret = auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
-  const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl ? createRemoteJWKSet(new URL(auth.jwksUrl)) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl ? remoteKeys(auth.jwksUrl) : undefined;
   // A token without `exp` would be a credential that never expires: refused.
-  const options = { issuer: auth.issuer, audience: auth.audience, requiredClaims: ["exp"] };
+  const options = { issuer: auth.issuer, audience: auth.audience, requiredClaims: ["exp"], clockTolerance: auth.clockToleranceS };
   const cache = new Map<string, { identity: Caller; until: number }>();
 
   async function verify(token: string): Promise<JWTPayload> {
@@ -79,10 +90,8 @@ export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
       try {
         return (await jwtVerify(token, jwks, { ...options, algorithms: ASYMMETRIC })).payload;
       } catch (error) {
-        // A network failure fetching the keys says nothing about the token.
-        if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) {
-          throw new AuthUnavailableError(`issuer keys unavailable: ${(error as Error).message}`);
-        }
+        // Keys that cannot be had say nothing about the token.
+        if (error instanceof KeysUnavailableError) throw new AuthUnavailableError(error.message, error.retryAfterSeconds);
         throw error;
       }
     }
@@ -104,8 +113,8 @@ export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
     }
     const claims = claimsSchema.safeParse(payload);
     if (!claims.success) throw new AuthError("token has no valid sub claim");
-    // `exp` is required (requiredClaims), so it is always there.
-    const expiresAt = payload.exp! * 1000;
+    // `exp` is required (requiredClaims), so it is always there; jwtVerify accepts it up to the tolerance past.
+    const expiresAt = (payload.exp! + auth.clockToleranceS) * 1000;
     const identity: Caller = { id: claims.data.sub, email: claims.data.email ?? null, name: claims.data.name ?? null, expiresAt };
 
     const until = Math.min(expiresAt, now + CACHE_TTL_MS);

@@ -64,8 +64,9 @@ export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
     identity = await ctx.verifyToken(ctx.token);
   } catch (error) {
     if (error instanceof AuthError) throw new TRPCError({ code: "UNAUTHORIZED", message: "Invalid or expired token" });
+    // The cause's retryAfterSeconds becomes Retry-After (responseMeta); never 401, or clients would log users out.
     if (error instanceof AuthUnavailableError) {
-      throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Token issuer unavailable, retry later", cause: error });
+      throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Authentication unavailable, retry later", cause: error });
     }
     throw error;
   }
