@@ -20,6 +20,7 @@ import { responseMeta } from "./response-meta.ts";
 import { corsAllowlist, ipRateLimit, requireJsonBody, securityHeaders, userRateLimit } from "./security.ts";
 import { createTrpcMiddleware } from "./trpc-adapter.ts";
 import { createUserRegistry } from "../users/registry.ts";
+import { createUserSlots } from "../trpc/user-slots.ts";
 
 export interface AppOptions {
   config: Pick<
@@ -36,7 +37,7 @@ export interface AppOptions {
     | "corsOrigins"
     | "metricsToken"
     | "sse"
-  >;
+  > & { db: Pick<Config["db"], "userConcurrency" | "userQueueMax"> };
   database: Pick<Database, "prisma" | "ping" | "poolStats">;
   logger: Logger;
   /** Where the rate limits count (REDIS_URL), shared by every process on it; without it, in memory. */
@@ -55,10 +56,12 @@ export interface AppOptions {
  * POST /dev/token. Starts nothing.
  */
 export function createApp({ config, database, logger, redis, webDir, changes, trpcFastPath = true }: AppOptions) {
+  const userSlots = createUserSlots({ concurrency: config.db.userConcurrency, queueMax: config.db.userQueueMax });
   const metrics = createMetrics({
     procedures: Object.keys(appRouter._def.procedures),
     poolStats: database.poolStats,
     changeStats: changes && (() => changes.stats()),
+    slotStats: () => userSlots.stats(),
   });
   configureSse({ pingMs: config.sse.pingMs });
   const sharedStore = (limiter: Limiter) =>
@@ -94,6 +97,7 @@ export function createApp({ config, database, logger, redis, webDir, changes, tr
     users: createUserRegistry(database.prisma),
     production: config.env === "production",
     limitUser: userRateLimit(config.rateLimit, sharedStore("user")),
+    userSlots,
     metrics,
     callTimeoutMs: config.requestTimeoutMs,
     idempotencyTtlMs: config.idempotencyTtlMs,

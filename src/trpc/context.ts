@@ -5,6 +5,7 @@ import type { PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { UserRateLimit } from "../http/security.ts";
 import { IDEMPOTENCY_KEY_HEADER } from "../idempotency/key.ts";
+import type { UserSlots } from "./user-slots.ts";
 import type { UserRegistry } from "../users/registry.ts";
 
 /** What every request shares: built once by createApp. */
@@ -16,6 +17,8 @@ export interface ContextDeps {
   production: boolean;
   /** Per-user call limit (RATE_LIMIT_PER_USER); undefined when disabled. */
   limitUser?: UserRateLimit;
+  /** Calls one user may run at once (DB_USER_CONCURRENCY, DB_USER_QUEUE_MAX); undefined: no per-user limit. */
+  userSlots?: UserSlots;
   /** Latency per procedure; undefined for callers outside HTTP. */
   metrics?: Metrics;
   /** A call still running after this long is answered with SERVICE_UNAVAILABLE (REQUEST_TIMEOUT_MS). */
