@@ -100,7 +100,8 @@ export const protectedProcedure = authenticated.use(async ({ ctx, type, signal, 
     if (error instanceof UserBusyError) {
       throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: "Too many calls of this user at once, retry in 1 s", cause: error });
     }
-    // The deadline or the client's disconnect has already answered this call.
+    // The same answer as the deadline's, whichever of the two timers fires first.
+    if (error instanceof SlotWaitAbandonedError && error.timedOut) throw timedOut(ctx.callTimeoutMs!);
     if (error instanceof SlotWaitAbandonedError) throw new TRPCError({ code: "CLIENT_CLOSED_REQUEST", message: error.message });
     throw error;
   }

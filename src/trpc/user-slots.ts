@@ -13,8 +13,12 @@ export class UserBusyError extends Error {
   }
 }
 
-/** A waiting call gave up (its request ended or its deadline passed) before a slot came free. */
-export class SlotWaitAbandonedError extends Error {}
+/** A waiting call gave up (its request ended, or `timedOut`: its deadline passed) before a slot came free. */
+export class SlotWaitAbandonedError extends Error {
+  constructor(readonly timedOut: boolean) {
+    super(timedOut ? "no slot before the deadline" : "request ended before its turn");
+  }
+}
 
 export interface UserSlotStats {
   /** Calls that had to wait / were refused / left the queue before their turn, since start. */
@@ -74,7 +78,7 @@ export function createUserSlots({ concurrency, queueMax }: { concurrency: number
         counts.refused++;
         return Promise.reject(new UserBusyError());
       }
-      if (signal?.aborted) return Promise.reject(new SlotWaitAbandonedError("request ended before its turn"));
+      if (signal?.aborted) return Promise.reject(new SlotWaitAbandonedError(false));
       counts.queued++;
       counts.waiting++;
       const own = entry;
@@ -91,19 +95,19 @@ export function createUserSlots({ concurrency, queueMax }: { concurrency: number
             resolve(releaser(userId, own));
           },
         };
-        const leave = (reason: string) => {
+        const leave = (timedOut: boolean) => {
           const at = own.queue.indexOf(waiter);
           if (at === -1) return;
           own.queue.splice(at, 1);
           settle();
           counts.abandoned++;
           // Never empty here: a queue only exists behind running calls, which delete the entry when they end.
-          reject(new SlotWaitAbandonedError(reason));
+          reject(new SlotWaitAbandonedError(timedOut));
         };
-        const onAbort = () => leave("request ended before its turn");
+        const onAbort = () => leave(false);
         own.queue.push(waiter);
         signal?.addEventListener("abort", onAbort, { once: true });
-        if (timeoutMs) timer = setTimeout(() => leave(`no slot within ${timeoutMs} ms`), timeoutMs);
+        if (timeoutMs) timer = setTimeout(() => leave(true), timeoutMs);
       });
     },
     stats: () => ({ ...counts, users: users.size }),
