@@ -44,12 +44,17 @@ describe("user slots", () => {
     const aborted = slots.acquire("a", { signal: controller.signal });
     controller.abort();
     await expect(aborted).rejects.toBeInstanceOf(SlotWaitAbandonedError);
-    await expect(slots.acquire("a", { timeoutMs: 5 })).rejects.toBeInstanceOf(SlotWaitAbandonedError);
+    await expect(slots.acquire("a", { timeoutMs: 5 })).rejects.toMatchObject({ timedOut: true });
+    // A signal given as a function is asked for only when the call has to wait.
+    const late = new AbortController();
+    const lazy = slots.acquire("a", { signal: () => late.signal });
+    late.abort();
+    await expect(lazy).rejects.toMatchObject({ timedOut: false });
     // The place is free again: a new wait is queued, not refused, and gets the slot.
     const next = slots.acquire("a");
     held();
     (await next)();
-    expect(slots.stats()).toMatchObject({ queued: 3, abandoned: 2, refused: 0, waiting: 0, users: 0 });
+    expect(slots.stats()).toMatchObject({ queued: 4, abandoned: 3, refused: 0, waiting: 0, users: 0 });
   });
 
   test("with no queue, a second call of a busy user is refused at once", async () => {

@@ -44,10 +44,12 @@ export function createContextInner(
   deps: ContextDeps,
   token: string | null,
   requestId?: string,
-  { key, mutations = 1 }: { key?: string; mutations?: number } = {},
+  { key, mutations = 1, closed }: { key?: string; mutations?: number; closed?: () => AbortSignal } = {},
 ) {
   const idempotency: IdempotencyState = { key, mutations, replayed: false };
-  return { ...deps, token, requestId, idempotency };
+  /** Aborts once the client goes away before its answer; built only when asked (a call waiting for its slot). */
+  const requestClosed: (() => AbortSignal) | undefined = closed;
+  return { ...deps, token, requestId, idempotency, requestClosed };
 }
 
 export type Context = ReturnType<typeof createContextInner>;
@@ -59,7 +61,15 @@ export function createContextFactory(deps: ContextDeps) {
       key: req.headers[IDEMPOTENCY_KEY_HEADER] as string | undefined,
       // REST (trpc-to-openapi) lists no calls: one procedure per request.
       mutations: info?.calls.filter((call) => call.procedure?._def.type === "mutation").length || 1,
+      closed: () => closedSignal(res),
     });
+}
+
+function closedSignal(res: CreateExpressContextOptions["res"]): AbortSignal {
+  const controller = new AbortController();
+  if (res.writableFinished || res.closed) controller.abort();
+  else res.once("close", () => res.writableFinished || controller.abort());
+  return controller.signal;
 }
 
 function bearerToken(header: string | undefined): string | null {

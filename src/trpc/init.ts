@@ -95,7 +95,9 @@ export const protectedProcedure = authenticated.use(async ({ ctx, type, signal, 
   if (!userSlots || type === "subscription") return next();
   let release;
   try {
-    release = await userSlots.acquire(user.id, { signal, timeoutMs: deadlineAt && Math.max(1, deadlineAt - performance.now()) });
+    // tRPC's own signal where it has one (not on the fast path): else the request's.
+    const aborted = () => signal ?? ctx.requestClosed?.();
+    release = await userSlots.acquire(user.id, { signal: aborted, timeoutMs: deadlineAt && Math.max(1, deadlineAt - performance.now()) });
   } catch (error) {
     if (error instanceof UserBusyError) {
       throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: "Too many calls of this user at once, retry in 1 s", cause: error });

@@ -34,9 +34,10 @@ export interface UserSlotStats {
 export interface UserSlots {
   /**
    * Resolves with `release` once the user may run one more call; rejects with UserBusyError when the queue is
-   * full, or SlotWaitAbandonedError when `signal` aborts or `timeoutMs` passes while waiting.
+   * full, or SlotWaitAbandonedError when `signal` aborts or `timeoutMs` passes while waiting. `signal` may be a
+   * function: called only when the call has to wait.
    */
-  acquire(userId: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<() => void>;
+  acquire(userId: string, options?: { signal?: AbortSignal | (() => AbortSignal | undefined); timeoutMs?: number }): Promise<() => void>;
   stats(): UserSlotStats;
 }
 
@@ -67,7 +68,7 @@ export function createUserSlots({ concurrency, queueMax }: { concurrency: number
   }
 
   return {
-    acquire(userId, { signal, timeoutMs } = {}) {
+    acquire(userId, { signal: givenSignal, timeoutMs } = {}) {
       let entry = users.get(userId);
       if (!entry) users.set(userId, (entry = { running: 0, queue: [] }));
       if (entry.running < concurrency) {
@@ -78,7 +79,11 @@ export function createUserSlots({ concurrency, queueMax }: { concurrency: number
         counts.refused++;
         return Promise.reject(new UserBusyError());
       }
-      if (signal?.aborted) return Promise.reject(new SlotWaitAbandonedError(false));
+      const signal = typeof givenSignal === "function" ? givenSignal() : givenSignal;
+      if (signal?.aborted) {
+        counts.abandoned++;
+        return Promise.reject(new SlotWaitAbandonedError(false));
+      }
       counts.queued++;
       counts.waiting++;
       const own = entry;

@@ -235,6 +235,36 @@ describe.runIf(serverUrl())("per-user slots, observed with a row lock", () => {
     }
   });
 
+  test("a call whose client goes away while it waits leaves the queue, over tRPC (one call or a batch) and REST", async () => {
+    const variant = await api.variant({ DB_POOL_MAX: "8", DB_USER_CONCURRENCY: "1", DB_USER_QUEUE_MAX: "1", DB_STATEMENT_TIMEOUT_MS: "0" });
+    try {
+      const alice = await variant.clientUnbatched("alice");
+      const locked = await alice.todo.create.mutate({ title: "locked" });
+      await lockRow(locked.id);
+      const holder = alice.todo.update.mutate({ id: locked.id, title: "holder" });
+      await until(async () => (await blocked()) === 1, "the slot holder blocked");
+      const headers = { authorization: `Bearer ${await variant.token("alice")}` };
+      const input = encodeURIComponent(JSON.stringify({ json: { id: locked.id } }));
+      const batchInput = encodeURIComponent(JSON.stringify({ 0: { json: { id: locked.id } } }));
+      const urls = [`${variant.trpcUrl}/todo.byId?input=${input}`, `${variant.trpcUrl}/todo.byId?batch=1&input=${batchInput}`, `${variant.url}/api/todos/${locked.id}`];
+      for (const [i, url] of urls.entries()) {
+        const controller = new AbortController();
+        const call = fetch(url, { headers, signal: controller.signal }).catch((error: Error) => error.name);
+        await until(async () => (await metric(variant, "db_user_slot_waiting")) === 1, `${url} queued`);
+        controller.abort();
+        expect(await call).toBe("AbortError");
+        await until(async () => (await metric(variant, "db_user_slot_waiting")) === 0, `${url} left the queue`);
+        expect(await metric(variant, 'db_user_slot_waits_total{outcome="abandoned"}')).toBe(i + 1);
+      }
+      await locker.query("COMMIT");
+      expect(await holder).toMatchObject({ title: "holder" });
+      expect(await alice.todo.byId.query({ id: locked.id })).toMatchObject({ title: "holder" });
+    } finally {
+      await locker.query("ROLLBACK").catch(() => {});
+      await variant.close();
+    }
+  });
+
   test("a call still waiting at its deadline (REQUEST_TIMEOUT_MS) is answered 503 and leaves the queue", async () => {
     const variant = await api.variant({
       DB_POOL_MAX: "8",
