@@ -47,9 +47,8 @@ export function createContextInner(
   { key, mutations = 1, closed }: { key?: string; mutations?: number; closed?: () => AbortSignal } = {},
 ) {
   const idempotency: IdempotencyState = { key, mutations, replayed: false };
-  /** Aborts once the client goes away before its answer; built only when asked (a call waiting for its slot). */
-  const requestClosed: (() => AbortSignal) | undefined = closed;
-  return { ...deps, token, requestId, idempotency, requestClosed };
+  // requestClosed: a signal that aborts once the client goes away unanswered, built only for a call that must wait.
+  return { ...deps, token, requestId, idempotency, requestClosed: closed };
 }
 
 export type Context = ReturnType<typeof createContextInner>;
@@ -65,6 +64,7 @@ export function createContextFactory(deps: ContextDeps) {
     });
 }
 
+/** Aborts when the response closes before it was sent in full (the client disconnected). */
 function closedSignal(res: CreateExpressContextOptions["res"]): AbortSignal {
   const controller = new AbortController();
   if (res.writableFinished || res.closed) controller.abort();
