@@ -62,7 +62,7 @@ export function assertBuilt(): void {
 /**
  * Starts the compiled API (NODE_ENV=production, as `npm run start:prod` does), the baseline or the stock server,
  * and waits for /readyz. Variables from the parent that would change the server's behaviour are cleared; rate limits
- * are turned off (the load comes from one address and two users).
+ * are turned off and one user may use the whole pool (the load comes from one address and two users).
  */
 export async function startServer(options: ServerOptions): Promise<Server> {
   const port = await freePort();
@@ -83,6 +83,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     WEB_CONCURRENCY: String(options.workers),
     RATE_LIMIT_PER_IP: "0",
     RATE_LIMIT_PER_USER: "0",
+    // The load is one reader's: the whole pool is theirs, as in the baseline (bench:neighbour sets its own).
+    DB_USER_CONCURRENCY: String(options.poolMax),
     DB_PREPARED_STATEMENTS: options.config === "pg-prepared" ? "on" : "off",
     ...options.env,
   };

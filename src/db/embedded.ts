@@ -29,8 +29,14 @@ export async function startEmbeddedDatabase({ dataDir, maxConnections = 32, load
   try {
     if (dataDir) mkdirSync(dataDir, { recursive: true });
     // Loaded here, not at import: a server on DATABASE_URL never needs PGlite's modules in memory.
-    const [{ PGlite }, { PGLiteSocketServer }] = await Promise.all([import("@electric-sql/pglite"), import("@electric-sql/pglite-socket")]);
-    const db = await PGlite.create({ dataDir, loadDataDir });
+    const [{ PGlite }, { PGLiteSocketServer }, { pg_trgm }] = await Promise.all([
+      import("@electric-sql/pglite"),
+      import("@electric-sql/pglite-socket"),
+      import("@electric-sql/pglite/contrib/pg_trgm"),
+    ]);
+    // pg_trgm: the search's trigram indexes (migration 20261207010000_todo_search_trgm); loaded on every start,
+    // as PGlite keeps an extension's files outside the data folder.
+    const db = await PGlite.create({ dataDir, loadDataDir, extensions: { pg_trgm } });
     const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections });
     deliverNotifications(server);
     await server.start();

@@ -21,6 +21,7 @@ import { responseMeta } from "./response-meta.ts";
 import { corsAllowlist, ipRateLimit, requireJsonBody, securityHeaders, userRateLimit } from "./security.ts";
 import { createTrpcMiddleware } from "./trpc-adapter.ts";
 import { createUserRegistry } from "../users/registry.ts";
+import { createUserSlots } from "../trpc/user-slots.ts";
 
 export interface AppOptions {
   config: Pick<
@@ -38,7 +39,7 @@ export interface AppOptions {
     | "corsOrigins"
     | "metricsToken"
     | "sse"
-  >;
+  > & { db: Pick<Config["db"], "userConcurrency" | "userQueueMax"> };
   database: Pick<Database, "prisma" | "ping" | "poolStats">;
   logger: Logger;
   /** Where the rate limits count (REDIS_URL), shared by every process on it; without it, in memory. */
@@ -58,10 +59,12 @@ export interface AppOptions {
  * or in ALLOWED_HOSTS is answered 403. Starts nothing.
  */
 export function createApp({ config, database, logger, redis, webDir, changes, trpcFastPath = true }: AppOptions) {
+  const userSlots = createUserSlots({ concurrency: config.db.userConcurrency, queueMax: config.db.userQueueMax });
   const metrics = createMetrics({
     procedures: Object.keys(appRouter._def.procedures),
     poolStats: database.poolStats,
     changeStats: changes && (() => changes.stats()),
+    slotStats: () => userSlots.stats(),
   });
   configureSse({ pingMs: config.sse.pingMs });
   const sharedStore = (limiter: Limiter) =>
@@ -99,6 +102,7 @@ export function createApp({ config, database, logger, redis, webDir, changes, tr
     users: createUserRegistry(database.prisma),
     production: config.env === "production",
     limitUser: userRateLimit(config.rateLimit, sharedStore("user")),
+    userSlots,
     metrics,
     callTimeoutMs: config.requestTimeoutMs,
     idempotencyTtlMs: config.idempotencyTtlMs,

@@ -5,6 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from "prom-client";
 import type { ChangeFeedStats } from "../changes/feed.ts";
 import type { PoolStats } from "../db/client.ts";
+import type { UserSlotStats } from "../trpc/user-slots.ts";
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** The label for a path that is not one of the router's procedures. */
@@ -29,6 +30,8 @@ export function createMetrics(options: {
   poolStats: () => PoolStats | undefined;
   /** Live updates' counts (src/changes/feed.ts); undefined when they are off. */
   changeStats?: () => ChangeFeedStats;
+  /** Per-user call slots' counts (src/trpc/user-slots.ts). */
+  slotStats?: () => UserSlotStats;
 }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -117,6 +120,31 @@ export function createMetrics(options: {
       collect() {
         this.reset();
         this.inc(changes().slow);
+      },
+    });
+  }
+
+  const slots = options.slotStats;
+  if (slots) {
+    new Counter({
+      name: "db_user_slot_waits_total",
+      help: "Calls that found their user's DB_USER_CONCURRENCY slots taken, by outcome (queued, refused: queue full, abandoned: left the queue)",
+      labelNames: ["outcome"],
+      registers: [registry],
+      collect() {
+        const { queued, refused, abandoned } = slots();
+        this.reset();
+        this.inc({ outcome: "queued" }, queued);
+        this.inc({ outcome: "refused" }, refused);
+        this.inc({ outcome: "abandoned" }, abandoned);
+      },
+    });
+    new Gauge({
+      name: "db_user_slot_waiting",
+      help: "Calls waiting for their user's slot right now",
+      registers: [registry],
+      collect() {
+        this.set(slots().waiting);
       },
     });
   }

@@ -47,7 +47,9 @@ export const listInput = z
     search: z
       .string()
       .trim()
-      .pipe(text("Search", 2000))
+      .pipe(text("Search", 200))
+      // 200: a trigram index search stays cheap (migration 20261207010000_todo_search_trgm).
+      .meta({ description: "Case-insensitive, in title or description (% and _ match literally); up to 200 characters" })
       .optional()
       .transform((s) => (s ? s : undefined)),
     orderBy: z.enum(SORT_FIELDS).default("createdAt"),

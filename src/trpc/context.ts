@@ -5,6 +5,7 @@ import type { PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { UserRateLimit } from "../http/security.ts";
 import { IDEMPOTENCY_KEY_HEADER } from "../idempotency/key.ts";
+import type { UserSlots } from "./user-slots.ts";
 import type { UserRegistry } from "../users/registry.ts";
 
 /** What every request shares: built once by createApp. */
@@ -16,6 +17,8 @@ export interface ContextDeps {
   production: boolean;
   /** Per-user call limit (RATE_LIMIT_PER_USER); undefined when disabled. */
   limitUser?: UserRateLimit;
+  /** Calls one user may run at once (DB_USER_CONCURRENCY, DB_USER_QUEUE_MAX); undefined: no per-user limit. */
+  userSlots?: UserSlots;
   /** Latency per procedure; undefined for callers outside HTTP. */
   metrics?: Metrics;
   /** A call still running after this long is answered with SERVICE_UNAVAILABLE (REQUEST_TIMEOUT_MS). */
@@ -41,10 +44,11 @@ export function createContextInner(
   deps: ContextDeps,
   token: string | null,
   requestId?: string,
-  { key, mutations = 1 }: { key?: string; mutations?: number } = {},
+  { key, mutations = 1, closed }: { key?: string; mutations?: number; closed?: () => AbortSignal } = {},
 ) {
   const idempotency: IdempotencyState = { key, mutations, replayed: false };
-  return { ...deps, token, requestId, idempotency };
+  // requestClosed: a signal that aborts once the client goes away unanswered, built only for a call that must wait.
+  return { ...deps, token, requestId, idempotency, requestClosed: closed };
 }
 
 export type Context = ReturnType<typeof createContextInner>;
@@ -56,7 +60,16 @@ export function createContextFactory(deps: ContextDeps) {
       key: req.headers[IDEMPOTENCY_KEY_HEADER] as string | undefined,
       // REST (trpc-to-openapi) lists no calls: one procedure per request.
       mutations: info?.calls.filter((call) => call.procedure?._def.type === "mutation").length || 1,
+      closed: () => closedSignal(res),
     });
+}
+
+/** Aborts when the response closes before it was sent in full (the client disconnected). */
+function closedSignal(res: CreateExpressContextOptions["res"]): AbortSignal {
+  const controller = new AbortController();
+  if (res.writableFinished || res.closed) controller.abort();
+  else res.once("close", () => res.writableFinished || controller.abort());
+  return controller.signal;
 }
 
 function bearerToken(header: string | undefined): string | null {

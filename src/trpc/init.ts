@@ -1,7 +1,8 @@
 /**
  * tRPC initialisation: the builders every router uses.
  * - publicProcedure (internal): the deadline, metrics and the mapping of database errors to client-facing codes.
- * - protectedProcedure: a verified Bearer token; `ctx.user` is the caller, whose User row exists.
+ * - protectedProcedure: a verified Bearer token; `ctx.user` is the caller, whose User row exists; then the
+ *   caller's slot (DB_USER_CONCURRENCY).
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { z, ZodError } from "zod";
@@ -12,6 +13,7 @@ import { toTRPCError } from "./errors.ts";
 import type { ApiMeta } from "./openapi.ts";
 import { RateLimitedError } from "../http/security.ts";
 import { transformer } from "./transformer.ts";
+import { SlotWaitAbandonedError, UserBusyError } from "./user-slots.ts";
 
 const t = initTRPC.context<Context>().meta<ApiMeta>().create({
   transformer,
@@ -46,7 +48,9 @@ const timedOut = (ms: number) => new TRPCError({ code: "SERVICE_UNAVAILABLE", me
 const publicProcedure = t.procedure.use(async ({ ctx, path, next }) => {
   const started = performance.now();
   try {
-    const result = await withDeadline(next(), ctx.callTimeoutMs, () => timedOut(ctx.callTimeoutMs!));
+    // deadlineAt: a call waiting for its user's slot (below) leaves the queue when the deadline answers.
+    const deadlineAt = ctx.callTimeoutMs ? started + ctx.callTimeoutMs : undefined;
+    const result = await withDeadline(next({ ctx: { deadlineAt } }), ctx.callTimeoutMs, () => timedOut(ctx.callTimeoutMs!));
     if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
       const mapped = toTRPCError(result.error.cause);
       if (mapped) throw mapped;
@@ -57,7 +61,7 @@ const publicProcedure = t.procedure.use(async ({ ctx, path, next }) => {
   }
 });
 
-export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+const authenticated = publicProcedure.use(async ({ ctx, next }) => {
   if (!ctx.token) throw new TRPCError({ code: "UNAUTHORIZED", message: "Missing Bearer token" });
   let identity;
   try {
@@ -81,4 +85,32 @@ export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   }
   await ctx.users.ensure(identity);
   return next({ ctx: { user: identity } });
+});
+
+/**
+ * Fairness (DB_USER_CONCURRENCY): the call runs once its user has a free slot (src/trpc/user-slots.ts). A
+ * subscription takes none: its stream would hold one for its whole life, and its reads are the ones it triggers.
+ */
+export const protectedProcedure = authenticated.use(async ({ ctx, type, signal, next }) => {
+  const { userSlots, user, deadlineAt } = ctx;
+  if (!userSlots || type === "subscription") return next();
+  let release;
+  try {
+    // tRPC's own signal where it has one (not on the fast path): else the request's.
+    const aborted = () => signal ?? ctx.requestClosed?.();
+    release = await userSlots.acquire(user.id, { signal: aborted, timeoutMs: deadlineAt && Math.max(1, deadlineAt - performance.now()) });
+  } catch (error) {
+    if (error instanceof UserBusyError) {
+      throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: "Too many calls of this user at once, retry in 1 s", cause: error });
+    }
+    // The same answer as the deadline's, whichever of the two timers fires first.
+    if (error instanceof SlotWaitAbandonedError && error.timedOut) throw timedOut(ctx.callTimeoutMs!);
+    if (error instanceof SlotWaitAbandonedError) throw new TRPCError({ code: "CLIENT_CLOSED_REQUEST", message: error.message });
+    throw error;
+  }
+  try {
+    return await next();
+  } finally {
+    release();
+  }
 });
