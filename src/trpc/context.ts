@@ -41,10 +41,11 @@ export function createContextInner(
   deps: ContextDeps,
   token: string | null,
   requestId?: string,
-  { key, mutations = 1 }: { key?: string; mutations?: number } = {},
+  { key, mutations = 1, ip }: { key?: string; mutations?: number; ip?: string } = {},
 ) {
   const idempotency: IdempotencyState = { key, mutations, replayed: false };
-  return { ...deps, token, requestId, idempotency };
+  // The client's address (Express's req.ip, after TRUST_PROXY): live streams are capped per address.
+  return { ...deps, token, requestId, idempotency, ip };
 }
 
 export type Context = ReturnType<typeof createContextInner>;
@@ -56,6 +57,7 @@ export function createContextFactory(deps: ContextDeps) {
       key: req.headers[IDEMPOTENCY_KEY_HEADER] as string | undefined,
       // REST (trpc-to-openapi) lists no calls: one procedure per request.
       mutations: info?.calls.filter((call) => call.procedure?._def.type === "mutation").length || 1,
+      ip: req.ip,
     });
 }
 

@@ -370,7 +370,7 @@ describe("the feed's bounded queue", () => {
     });
     try {
       const controller = new AbortController();
-      const stream = (await feed.subscribe("live-slow", null, controller.signal))[Symbol.asyncIterator]();
+      const stream = (await feed.subscribe({ userId: "live-slow", signal: controller.signal }))[Symbol.asyncIterator]();
       const c = await client("live-slow");
       for (let i = 0; i < 8; i++) await c.todo.create.mutate({ title: `t${i}` });
       await expect.poll(() => feed.stats().slow, { timeout: 5_000 }).toBe(1);
