@@ -1,5 +1,12 @@
 /** Keeps the page subscribed to todo.onChange while it is signed in (README, "Live updates"). */
-import type { Api, TodoChange } from "./api.ts";
+import type { TRPCClient } from "@trpc/client";
+import type { inferRouterOutputs } from "@trpc/server";
+import type { AppRouter } from "../src/trpc/routers/_app.ts";
+
+/** One `todo.onChange` event's data: created, updated, deleted or changed. */
+export type TodoChange = inferRouterOutputs<AppRouter>["todo"]["onChange"] extends AsyncIterable<{ data: infer Change }> ? Change : never;
+/** What this needs of the page's client (web/api.ts); no DOM here, so Node tests drive it with their own client. */
+type Api = Pick<TRPCClient<AppRouter>, "todo">;
 
 export interface LiveHandlers {
   /** The stream (re)opened. Changes made while it was closed may not come as events: refetch. */
@@ -13,6 +20,8 @@ export interface LiveHandlers {
 
 const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 60_000;
+/** A token renewed this recently and refused again is refused for good (no loop of renewals). */
+const RENEW_GAP_MS = 30_000;
 
 const codeOf = (error: unknown) => (error as { data?: { code?: string } } | null)?.data?.code;
 
@@ -30,14 +39,12 @@ export function watchChanges(api: Api, handlers: LiveHandlers): () => void {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let subscription: { unsubscribe(): void } | undefined;
   let lastEventId: string | undefined;
-  // Set after a renewal until a stream opens: a second UNAUTHORIZED means the new token is refused too.
-  let renewed = false;
+  let renewedAt = -Infinity;
 
   const open = () => {
     subscription = api.todo.onChange.subscribe(lastEventId === undefined ? undefined : { lastEventId }, {
       onStarted() {
         retryMs = FIRST_RETRY_MS;
-        renewed = false;
         handlers.onStarted();
       },
       onData({ id, data }) {
@@ -46,8 +53,8 @@ export function watchChanges(api: Api, handlers: LiveHandlers): () => void {
       },
       onError(error) {
         if (stopped) return;
-        if (codeOf(error) === "UNAUTHORIZED" && !renewed) {
-          renewed = true;
+        if (codeOf(error) === "UNAUTHORIZED" && Date.now() - renewedAt > RENEW_GAP_MS) {
+          renewedAt = Date.now();
           handlers.renew().then(
             () => stopped || open(),
             () => stopped || handlers.onRefused(error),
