@@ -166,8 +166,9 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
 
   test("a page whose token expires keeps its stream: the server ends it, the page renews the token and resumes", async () => {
     const server = await harness.server.variant({}, { webDir: webDistDir });
+    const context = await newContext();
     try {
-      const page = await open(await newContext(), "", { at: server });
+      const page = await open(context, "", { at: server });
       // A development session whose token runs out in a few seconds (the sign-in form's tokens last 12 h).
       const short = await signToken(TEST_SECRET, { sub: "quinn", name: "quinn" }, { expiresIn: "4s" });
       await page.evaluate((token) => (globalThis as unknown as PageGlobals).localStorage.setItem("todo-dev-session", token), short);
@@ -187,6 +188,8 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
       expect(await errorText(page)).toBe("");
       expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).localStorage.getItem("todo-dev-session"))).not.toBe(short);
     } finally {
+      // The page first: its stream would otherwise keep reconnecting to a server that is gone.
+      await context.close();
       await server.close();
     }
   });
