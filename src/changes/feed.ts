@@ -10,7 +10,8 @@
  * - Delivery is proven, not assumed (listener.ts): a session counts once a probe NOTIFY sent through the pool came
  *   back on it. `health()` is readiness's view: proven once at start-up (changeFeedFor), then the current session's
  *   state. A proof that held stays good while the process is idle (it is about the configuration: is DIRECT_URL a
- *   session of its own?); a failed one is tried again, in the background, with backoff. While delivery is not
+ *   session of its own?); a failed one is tried again in the background (every 30 s for notifications that never
+ *   arrive, with the usual backoff for a database that cannot be reached). While delivery is not
  *   proven, `subscribe` answers SERVICE_UNAVAILABLE naming DIRECT_URL, never an open stream that stays empty.
  */
 import { randomBytes } from "node:crypto";

@@ -50,6 +50,8 @@ export interface Listener {
 
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
+// Notifications that never arrive are a configuration's doing: tried again now and then, not every few seconds.
+const DELIVERY_RETRY_MS = 30_000;
 
 const timeout = (ms: number, error: () => Error) => {
   let timer: NodeJS.Timeout | undefined;
@@ -168,7 +170,10 @@ export function createListener(options: ListenerOptions): Listener {
         else logger.warn({ err: error }, "live updates: cannot LISTEN yet, retrying");
       } else logger.debug({ err: error }, "live updates: LISTEN retry failed");
       lastError = error as Error;
-      if (delivery) for (const waiter of waiters.splice(0)) waiter.reject(error as Error);
+      if (delivery) {
+        for (const waiter of waiters.splice(0)) waiter.reject(error as Error);
+        backoffMs = Math.max(backoffMs, DELIVERY_RETRY_MS);
+      }
       void lose(next, error as Error);
       return;
     }
