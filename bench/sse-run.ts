@@ -69,8 +69,9 @@ log(`bench:sse: database ${new URL(database.url).pathname.slice(1)} created and 
 const servers: Server[] = [];
 let failed = true;
 try {
-  // Room for the memory round's streams; the per-user limit stays the default.
-  const env = { SSE_MAX_STREAMS: String(options.memoryStreams + options.subscribers + 100), METRICS_TOKEN: "" };
+  // Room for the memory round's streams, all from this one address; the per-user limit stays the default.
+  const room = String(options.memoryStreams + options.subscribers + 100);
+  const env = { SSE_MAX_STREAMS: room, SSE_MAX_STREAMS_PER_IP: room, METRICS_TOKEN: "" };
   servers.push(...(await Promise.all(Array.from({ length: instances }, () => startServer({ config: "pg", workers: 1, databaseUrl: database.url, authSecret, poolMax: 10, logDir, env })))));
   const result = await runSseCell({ instances: servers.map((s) => s.url), authSecret, ...options, log });
   const markdown = sseMarkdown(result);

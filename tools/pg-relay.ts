@@ -26,6 +26,11 @@ export interface PgRelay {
   /** Drops every open connection with a reset, as a NAT or load balancer would: clients see ECONNRESET. */
   cut(): void;
   /**
+   * The connections open now stop carrying anything, either way, and stay open (a peer gone silent, a black-holed
+   * route): no error, no answer. Connections opened after it work.
+   */
+  stall(): void;
+  /**
    * Once: the next client bytes containing `text` (e.g. "COMMIT") are forwarded, and when the server's answer
    * comes back that connection is cut instead of answered. Resolves when it was cut.
    */
@@ -49,7 +54,7 @@ export function startPgRelayFor(url: string, rttMs = 0): Promise<PgRelay> {
 
 export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs = 0 }: PgRelayOptions): Promise<PgRelay> {
   const oneWay = rttMs / 2;
-  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket; stalled?: boolean }>();
   let armed: { text: Buffer; cut: () => void } | undefined;
   let trips = 0;
   let parses = 0;
@@ -64,7 +69,7 @@ export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs
   const server = net.createServer((client) => {
     client.setNoDelay(true);
     const upstream = net.connect({ host: targetHost, port: targetPort, noDelay: true });
-    const pair = { client, upstream };
+    const pair: { client: net.Socket; upstream: net.Socket; stalled?: boolean } = { client, upstream };
     pairs.add(pair);
     const count = createFrontendScanner((type) => {
       if (type === SYNC || type === QUERY) trips++;
@@ -79,9 +84,11 @@ export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs
         armed = undefined;
       }
     });
-    client.on("data", forward(upstream));
+    const toUpstream = forward(upstream);
+    client.on("data", (chunk: Buffer) => pair.stalled || toUpstream(chunk));
     const toClient = forward(client);
     upstream.on("data", (chunk: Buffer) => {
+      if (pair.stalled) return;
       if (!dropAnswer) return toClient(chunk);
       client.resetAndDestroy();
       upstream.destroy();
@@ -117,6 +124,9 @@ export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs
         upstream.destroy();
       }
       pairs.clear();
+    },
+    stall() {
+      for (const pair of pairs) pair.stalled = true;
     },
     cutAfterAnswerTo(text) {
       return new Promise((resolve) => {

@@ -8,8 +8,7 @@ import { transformer } from "../src/trpc/transformer.ts";
 export type Todo = inferRouterOutputs<AppRouter>["todo"]["byId"];
 export type Stats = inferRouterOutputs<AppRouter>["todo"]["stats"];
 export type Api = ReturnType<typeof createApi>;
-/** One `todo.onChange` event's data: created, updated, deleted or changed. */
-export type TodoChange = inferRouterOutputs<AppRouter>["todo"]["onChange"] extends AsyncIterable<{ data: infer Change }> ? Change : never;
+export type { TodoChange } from "./live.ts";
 
 /** A call's Idempotency-Key, given as `{ context: { idempotencyKey } }`; its retries reuse it. */
 const keyOf = (op: Operation) => (op.context as { idempotencyKey?: string }).idempotencyKey;

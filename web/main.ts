@@ -376,6 +376,7 @@ async function start(session: Session) {
     onChange,
     // The page works without live updates (TOO_MANY_REQUESTS: this user has many tabs open); a refused token does not.
     onRefused: (error) => codeOf(error) === "UNAUTHORIZED" && failed(error),
+    renew: () => session.renew(),
   });
   await reloadList();
 }

@@ -24,20 +24,22 @@ function hostTokenSource(): TokenSource | undefined {
 export interface Session {
   /** The host's session cannot be ended from here; a development one can. */
   kind: "host" | "development";
+  /** The token for the next request (a development one past its expiry is renewed first). */
   token(): Promise<string>;
+  /** A new token, after the server refused the current one as expired (a live stream's reconnect). */
+  renew(): Promise<string>;
 }
 
 const STORAGE_KEY = "todo-dev-session";
 
 export function hostSession(): Session | null {
   if (hostTokenSource() === undefined) return null;
-  return {
-    kind: "host",
-    async token() {
-      const source = hostTokenSource();
-      return (typeof source === "function" ? await source() : source) ?? "";
-    },
+  const token = async () => {
+    const source = hostTokenSource();
+    return (typeof source === "function" ? await source() : source) ?? "";
   };
+  // The host's function is asked again; a plain string is what it is.
+  return { kind: "host", token, renew: token };
 }
 
 /** A development session kept in localStorage, so every tab of this origin shares it. */
@@ -47,6 +49,10 @@ export function storedDevSession(): Session | null {
 }
 
 export async function devSignIn(name: string): Promise<Session> {
+  return devSession(await devToken(name));
+}
+
+async function devToken(name: string): Promise<string> {
   // Relative, like the API's URL: the page works wherever a proxy mounts the app (/, /todo/, …).
   const res = await fetch("dev/token", {
     method: "POST",
@@ -60,13 +66,42 @@ export async function devSignIn(name: string): Promise<Session> {
   const body = (await res.json().catch(() => ({}))) as { token?: string; error?: string };
   if (!res.ok || !body.token) throw new Error(`Sign-in failed: ${body.error ?? `HTTP ${res.status}`}`);
   localStorage.setItem(STORAGE_KEY, body.token);
-  return devSession(body.token);
+  return body.token;
 }
 
 export function forgetDevSession(): void {
   localStorage.removeItem(STORAGE_KEY);
 }
 
-function devSession(token: string): Session {
-  return { kind: "development", token: async () => token };
+/** The claims the page needs of its own token (no check: the server verifies it). */
+function claimsOf(token: string): { sub?: string; exp?: number } {
+  try {
+    const part = token.split(".")[1]!.replaceAll("-", "+").replaceAll("_", "/");
+    return JSON.parse(atob(part)) as { sub?: string; exp?: number };
+  } catch {
+    return {};
+  }
+}
+
+/** Renewed by signing in again under the same name when it expires, so a long-open page stays signed in. */
+function devSession(first: string): Session {
+  let token = first;
+  let renewing: Promise<string> | undefined;
+  const renew = () => {
+    const name = claimsOf(token).sub;
+    if (!name) return Promise.reject(new Error("The development token names no user: sign in again"));
+    // Calls and the stream that find it expired at once share one sign-in.
+    renewing ??= devToken(name)
+      .then((fresh) => (token = fresh))
+      .finally(() => (renewing = undefined));
+    return renewing;
+  };
+  return {
+    kind: "development",
+    async token() {
+      const { exp } = claimsOf(token);
+      return exp !== undefined && exp * 1000 <= Date.now() ? renew() : token;
+    },
+    renew,
+  };
 }

@@ -26,6 +26,14 @@ const noticeSchema = z.object({
   v: z.number().int().nullable(),
 });
 
+/**
+ * The listener's delivery probe (src/changes/listener.ts): not JSON, so parseNotice never reads one as a change;
+ * the listener takes probes out before the feed sees them, in every process on the channel.
+ */
+const PROBE_PREFIX = "todo-api probe ";
+export const probePayload = (token: string) => PROBE_PREFIX + token;
+export const isProbe = (payload: string | undefined): boolean => payload?.startsWith(PROBE_PREFIX) ?? false;
+
 /** undefined for a payload this version does not understand (another app on the channel, a newer trigger). */
 export function parseNotice(payload: string | undefined): Notice | undefined {
   let json: unknown;

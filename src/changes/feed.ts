@@ -5,26 +5,42 @@
  * - A row is read once per notification, and only when this process has a subscriber for its user.
  * - LISTEN runs only while someone subscribes (and a minute after): an idle process costs the database nothing.
  * - Each subscriber's queue is bounded: one that falls behind gets `changed` and its stream ends.
+ * - A stream ends when its token expires, or after SSE_MAX_DURATION_MS, whichever is first (one timer per stream),
+ *   the way a dropped connection ends: the client reconnects with its last event id and a token it has now.
+ * - Delivery is proven, not assumed (listener.ts): a session counts once a probe NOTIFY sent through the pool came
+ *   back on it. `health()` is readiness's view: proven once at start-up (changeFeedFor), then the current session's
+ *   state. A proof that held stays good while the process is idle (it is about the configuration: is DIRECT_URL a
+ *   session of its own?); a failed one is tried again in the background (every 30 s for notifications that never
+ *   arrive, with the usual backoff for a database that cannot be reached). While delivery is not
+ *   proven, `subscribe` answers SERVICE_UNAVAILABLE naming DIRECT_URL, never an open stream that stays empty.
  */
 import { randomBytes } from "node:crypto";
 import { TRPCError, tracked, type TrackedEnvelope } from "@trpc/server";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
+import { Prisma } from "../generated/prisma/client.ts";
 import { findTodo, type Db } from "../todos/repository.ts";
 import type { TodoDTO } from "../todos/select.ts";
-import { eventId, parseEventId, parseNotice, type Notice, type TodoChange } from "./events.ts";
-import { createListener, type Listener } from "./listener.ts";
+import { CHANNEL, eventId, parseEventId, parseNotice, type Notice, type TodoChange } from "./events.ts";
+import { createListener, DeliveryError, type Listener } from "./listener.ts";
 
 export interface ChangeFeedOptions {
   db: Db;
   /** DIRECT_URL (or DATABASE_URL): where the LISTEN session connects. */
   listenUrl: string;
+  /** How long connecting, and the delivery and liveness probes, may take (DB_CONNECTION_TIMEOUT_MS). */
   connectTimeoutMs: number;
+  /** The LISTEN session's liveness probe runs this often (SSE_PING_MS). */
+  pingMs?: number;
   logger: Logger;
   /** Open streams in this process (SSE_MAX_STREAMS). */
   maxStreams: number;
   /** Open streams of one user in this process (SSE_MAX_STREAMS_PER_USER). */
   maxStreamsPerUser: number;
+  /** Open streams from one client address in this process (SSE_MAX_STREAMS_PER_IP). */
+  maxStreamsPerIp?: number;
+  /** A stream ends after this long, whatever its token says (SSE_MAX_DURATION_MS). */
+  maxDurationMs?: number;
   /** Events waiting for one subscriber before it is cut off (SSE_QUEUE_MAX). */
   queueMax: number;
   /** Notifications kept for replay on reconnect (SSE_REPLAY_EVENTS). */
@@ -39,19 +55,35 @@ export interface ChangeFeedStats {
   /** Events sent to subscribers, by type. */
   sent: Record<TodoChange["type"], number>;
   /** Streams refused, by reason. */
-  refused: { user_limit: number; global_limit: number; unavailable: number };
+  refused: { user_limit: number; ip_limit: number; global_limit: number; unavailable: number };
   /** Streams ended because their subscriber fell behind. */
   slow: number;
 }
 
 export type ChangeEvent = TrackedEnvelope<TodoChange>;
 
+export interface StreamRequest {
+  userId: string;
+  /** The client's address (Express's req.ip), counted against SSE_MAX_STREAMS_PER_IP; none outside HTTP. */
+  ip?: string;
+  /** When the caller's token expires (ms since the epoch): the stream ends then. */
+  expiresAt?: number;
+  lastEventId?: string | null;
+  /** tRPC's: aborted when the response ends. */
+  signal?: AbortSignal;
+}
+
+/** Whether changes reach this process's subscribers (readiness); `reason` names what to fix. */
+export type LiveHealth = { up: true } | { up: false; reason: string };
+
 export interface ChangeFeed {
   /**
    * A stream of the user's changes, after `lastEventId` when given. Throws (before any event) TOO_MANY_REQUESTS
-   * over a stream limit, SERVICE_UNAVAILABLE when the database cannot be listened to or the process is stopping.
+   * over a stream limit, SERVICE_UNAVAILABLE when delivery is not proven or the process is stopping.
    */
-  subscribe(userId: string, lastEventId: string | null | undefined, signal: AbortSignal | undefined): Promise<AsyncIterable<ChangeEvent>>;
+  subscribe(request: StreamRequest): Promise<AsyncIterable<ChangeEvent>>;
+  /** Proves delivery when nothing has yet (or the last proof failed); otherwise answers from what is known. */
+  health(): Promise<LiveHealth>;
   stats(): ChangeFeedStats;
   /** Ends every stream the way a lost connection would, so clients reconnect (to another instance). */
   close(): Promise<void>;
@@ -77,6 +109,8 @@ interface Subscriber {
   cleanup(): void;
 }
 
+const DOWN_UNREACHABLE = "the LISTEN session on DIRECT_URL (else DATABASE_URL) cannot be opened; the server log says why";
+
 // tRPC ends a stream without its `return` event on an AbortError: EventSource then reconnects by itself.
 const abortError = (message: string) => Object.assign(new Error(message), { name: "AbortError" });
 
@@ -86,14 +120,20 @@ const abortError = (message: string) => Object.assign(new Error(message), { name
  */
 export function changeFeedFor(config: Pick<Config, "sse" | "db">, db: Db, listenUrl: string, logger: Logger): ChangeFeed | undefined {
   if (config.sse.maxStreams === 0) return undefined;
-  return createChangeFeed({ ...config.sse, db, listenUrl, connectTimeoutMs: config.db.connectionTimeoutMs, logger });
+  const feed = createChangeFeed({ ...config.sse, db, listenUrl, connectTimeoutMs: config.db.connectionTimeoutMs, logger });
+  // Proven at start-up, so readiness knows before the first subscriber (a failure is logged with what to fix).
+  void feed.health();
+  return feed;
 }
 
 export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   const { db, logger } = options;
   const lingerMs = options.lingerMs ?? 60_000;
+  const maxStreamsPerIp = options.maxStreamsPerIp ?? Infinity;
+  const maxDurationMs = options.maxDurationMs ?? 3_600_000;
   const byUser = new Map<string, Set<Subscriber>>();
   const reserved = new Map<string, number>();
+  const reservedIp = new Map<string, number>();
   let reservedTotal = 0;
   let closing = false;
   let linger: NodeJS.Timeout | undefined;
@@ -107,7 +147,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   const stats: Omit<ChangeFeedStats, "listening"> = {
     open: 0,
     sent: { created: 0, updated: 0, deleted: 0, changed: 0 },
-    refused: { user_limit: 0, global_limit: 0, unavailable: 0 },
+    refused: { user_limit: 0, ip_limit: 0, global_limit: 0, unavailable: 0 },
     slow: 0,
   };
 
@@ -129,7 +169,10 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   const listener: Listener = createListener({
     url: options.listenUrl,
     connectTimeoutMs: options.connectTimeoutMs,
+    pingMs: options.pingMs ?? 15_000,
     logger,
+    // The way writes' triggers notify: through the API's pool (DATABASE_URL), not the LISTEN session's URL.
+    notify: (payload) => db.$executeRaw(Prisma.sql`SELECT pg_notify(${CHANNEL}, ${payload})`),
     onListening() {
       epoch = randomBytes(8).toString("hex");
       seq = 0;
@@ -185,16 +228,25 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     return missed;
   };
 
-  const release = (userId: string) => {
+  const count = (map: Map<string, number>, key: string, by: 1 | -1) => {
+    const n = (map.get(key) ?? 0) + by;
+    if (n > 0) map.set(key, n);
+    else map.delete(key);
+  };
+
+  /** With nobody subscribed, LISTEN stops after the linger. */
+  const idleLater = () => {
+    if (reservedTotal > 0 || closing) return;
+    clearTimeout(linger);
+    linger = setTimeout(() => void listener.stop(), lingerMs);
+    linger.unref();
+  };
+
+  const release = (userId: string, ip: string | undefined) => {
     reservedTotal--;
-    const left = (reserved.get(userId) ?? 1) - 1;
-    if (left > 0) reserved.set(userId, left);
-    else reserved.delete(userId);
-    if (reservedTotal === 0 && !closing) {
-      clearTimeout(linger);
-      linger = setTimeout(() => void listener.stop(), lingerMs);
-      linger.unref();
-    }
+    count(reserved, userId, -1);
+    if (ip !== undefined) count(reservedIp, ip, -1);
+    idleLater();
   };
 
   async function* stream(sub: Subscriber): AsyncGenerator<ChangeEvent> {
@@ -239,7 +291,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   }
 
   return {
-    async subscribe(userId, lastEventId, signal) {
+    async subscribe({ userId, ip, expiresAt, lastEventId, signal }) {
       if (closing) {
         stats.refused.unavailable++;
         throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "This instance is shutting down: reconnect" });
@@ -253,18 +305,27 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         stats.refused.user_limit++;
         throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `At most ${options.maxStreamsPerUser} open streams per user: close one first` });
       }
-      reserved.set(userId, mine + 1);
+      if (ip !== undefined && (reservedIp.get(ip) ?? 0) >= maxStreamsPerIp) {
+        stats.refused.ip_limit++;
+        throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `At most ${maxStreamsPerIp} open streams per client address: close one first` });
+      }
+      count(reserved, userId, 1);
+      if (ip !== undefined) count(reservedIp, ip, 1);
       reservedTotal++;
       clearTimeout(linger);
       try {
         await listener.ready();
       } catch (error) {
-        release(userId);
+        release(userId, ip);
         stats.refused.unavailable++;
-        throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Live updates are unavailable: the database cannot be listened to", cause: error });
+        const message =
+          error instanceof DeliveryError
+            ? "Live updates are unavailable: notifications do not reach this server's LISTEN session; set DIRECT_URL to a direct (non-pooler) connection"
+            : "Live updates are unavailable: the database cannot be listened to";
+        throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message, cause: error });
       }
       if (closing || signal?.aborted) {
-        release(userId);
+        release(userId, ip);
         throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "This instance is shutting down: reconnect" });
       }
       // From here to registering, nothing awaits: no notification can fall between the replay and the live queue.
@@ -275,14 +336,22 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         cleanup() {
           if (!registered) return;
           registered = false;
+          clearTimeout(expiry);
           signal?.removeEventListener("abort", onAbort);
           stats.open--;
           const subs = byUser.get(userId);
           subs?.delete(sub);
           if (subs?.size === 0) byUser.delete(userId);
-          release(userId);
+          release(userId, ip);
         },
       };
+      // The token's end, or the backstop: then the stream ends as a dropped one does, and the client reconnects.
+      const endsIn = Math.min((expiresAt ?? Infinity) - Date.now(), maxDurationMs);
+      const expiry = setTimeout(() => {
+        sub.ending = "now";
+        if (sub.wake) sub.wake();
+      }, Math.max(0, endsIn));
+      expiry.unref();
       // tRPC aborts the signal whenever the response ends, also when it ends before the stream was ever read.
       const onAbort = () => {
         sub.ending = "now";
@@ -302,7 +371,24 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       subs.add(sub);
       return stream(sub);
     },
-    stats: () => ({ ...stats, listening: listener.listening }),
+    async health() {
+      if (listener.listening || (!listener.running && listener.proven)) return { up: true };
+      const known = listener.lastError;
+      if (listener.running && known) {
+        // Answered from the last attempt; the next one is made now rather than after its backoff.
+        listener.ready().catch(() => {});
+        return { up: false, reason: known instanceof DeliveryError ? known.message : DOWN_UNREACHABLE };
+      }
+      try {
+        await listener.ready();
+        return { up: true };
+      } catch (error) {
+        return { up: false, reason: error instanceof DeliveryError ? error.message : DOWN_UNREACHABLE };
+      } finally {
+        idleLater();
+      }
+    },
+    stats: () => ({ ...stats, refused: { ...stats.refused }, listening: listener.listening }),
     async close() {
       closing = true;
       clearTimeout(linger);

@@ -45,10 +45,11 @@ export type DatabaseOptions = Omit<Config["db"], "preparedStatements" | "stateme
   statementTimeoutMs?: number;
 };
 
-// neonConfig is process-wide: route each proxied host:port to its own local proxy.
-const proxied = new Map<string, string>();
+// neonConfig is process-wide: route each proxied host:port to a local proxy. Several pools of one process may proxy
+// the same host:port (tests' variants of a server): each has its own, and closing one leaves the others routed.
+const proxied = new Map<string, string[]>();
 neonConfig.webSocketConstructor = ws;
-neonConfig.wsProxy = (host, port) => proxied.get(`${host}:${port}`) ?? `${host}/v2`;
+neonConfig.wsProxy = (host, port) => proxied.get(`${host}:${port}`)?.at(-1) ?? `${host}/v2`;
 
 export async function createDatabase(options: DatabaseOptions, logger: Logger): Promise<Database> {
   const url = new URL(options.url);
@@ -96,7 +97,7 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
         targetPort: target.port,
         onError: (error) => logger.debug({ err: error }, "websocket proxy socket error"),
       });
-      proxied.set(targetKey, `${proxy.address}?address=${targetKey}`);
+      proxied.set(targetKey, [...(proxied.get(targetKey) ?? []), `${proxy.address}?address=${targetKey}`]);
       // A local proxy speaks plain ws and plain PostgreSQL: no TLS, no pipelined startup.
       neonConfig.useSecureWebSocket = false;
       neonConfig.pipelineConnect = false;
@@ -137,7 +138,10 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
         (error: Error) => logger.warn(error.message),
       );
       if (proxy) {
-        proxied.delete(targetKey);
+        const mine = `${proxy.address}?address=${targetKey}`;
+        const rest = (proxied.get(targetKey) ?? []).filter((address) => address !== mine);
+        if (rest.length) proxied.set(targetKey, rest);
+        else proxied.delete(targetKey);
         await proxy.close();
       }
     },

@@ -84,14 +84,16 @@ export function createApp({ config, database, logger, redis, webDir, changes, tr
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
+  // Live updates count when they are on: a process whose notifications never arrive is not ready (src/changes/feed.ts).
   app.get("/readyz", async (_req, res) => {
-    try {
-      await database.ping();
-      res.json({ status: "ready", database: "up" });
-    } catch (error) {
-      logger.warn({ err: error, reqId: res.locals.requestId }, "readiness check failed");
-      res.status(503).json({ status: "unavailable", database: "down" });
+    const [pinged, live] = await Promise.all([database.ping().then(() => undefined, (error: unknown) => ({ error })), changes?.health()]);
+    const liveUpdates = live && { liveUpdates: live.up ? "up" : "down", ...(!live.up && { reason: `live updates: ${live.reason}` }) };
+    if (pinged) {
+      logger.warn({ err: pinged.error, reqId: res.locals.requestId }, "readiness check failed");
+      return res.status(503).json({ status: "unavailable", database: "down", ...liveUpdates });
     }
+    if (live && !live.up) return res.status(503).json({ status: "unavailable", database: "up", ...liveUpdates });
+    res.json({ status: "ready", database: "up", ...liveUpdates });
   });
   app.get("/metrics", metricsHandler(metrics, config.metricsToken));
 

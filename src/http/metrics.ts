@@ -93,7 +93,7 @@ export function createMetrics(options: {
     });
     new Gauge({
       name: "sse_listening",
-      help: "1 while this process holds its LISTEN session (only while someone subscribes)",
+      help: "1 while this process holds a LISTEN session that proved delivery (only while someone subscribes, and a minute after)",
       registers: [registry],
       collect() {
         this.set(changes().listening ? 1 : 0);

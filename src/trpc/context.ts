@@ -44,11 +44,12 @@ export function createContextInner(
   deps: ContextDeps,
   token: string | null,
   requestId?: string,
-  { key, mutations = 1, closed }: { key?: string; mutations?: number; closed?: () => AbortSignal } = {},
+  { key, mutations = 1, closed, ip }: { key?: string; mutations?: number; closed?: () => AbortSignal; ip?: string } = {},
 ) {
   const idempotency: IdempotencyState = { key, mutations, replayed: false };
   // requestClosed: a signal that aborts once the client goes away unanswered, built only for a call that must wait.
-  return { ...deps, token, requestId, idempotency, requestClosed: closed };
+  // ip: the client's address (Express's req.ip, after TRUST_PROXY): live streams are capped per address.
+  return { ...deps, token, requestId, idempotency, requestClosed: closed, ip };
 }
 
 export type Context = ReturnType<typeof createContextInner>;
@@ -61,6 +62,7 @@ export function createContextFactory(deps: ContextDeps) {
       // REST (trpc-to-openapi) lists no calls: one procedure per request.
       mutations: info?.calls.filter((call) => call.procedure?._def.type === "mutation").length || 1,
       closed: () => closedSignal(res),
+      ip: req.ip,
     });
 }
 

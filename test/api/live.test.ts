@@ -4,10 +4,10 @@
  */
 import fc from "fast-check";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { TodoChange } from "../../src/changes/events.ts";
 import { createChangeFeed } from "../../src/changes/feed.ts";
-import { serverUrl } from "../support/db.ts";
+import { serverUrl, withDatabase } from "../support/db.ts";
 import { liveClient, liveClientOf, subscribe, type Received, type Subscription } from "../support/live.ts";
 import { startTestServer, testLogger, type TestServer } from "../support/server.ts";
 
@@ -356,6 +356,95 @@ describe("todo.onChange", () => {
   });
 });
 
+describe("delivery is proven before ready", () => {
+  /** /readyz's status and body, and what a stream answers first. */
+  async function readinessOf(server: TestServer) {
+    const ready = await fetch(`${server.url}/readyz`);
+    const raw = await rawStream(server, "proof-user", (t) => t.includes("serialized-error") || t.includes("event: ping"), 15_000);
+    return { status: ready.status, body: (await ready.json()) as Record<string, string>, stream: raw.text };
+  }
+
+  it("/readyz says live updates are up once a probe came back; the probe reaches no subscriber", async () => {
+    expect(await (await fetch(`${api.url}/readyz`)).json()).toEqual({ status: "ready", database: "up", liveUpdates: "up" });
+    const c = await client("live-probe");
+    const sub = await open(c);
+    // A probe of another process on the channel (the same shape the listener sends): not a change.
+    await api.database.prisma.$executeRaw`SELECT pg_notify('todo_changes', 'todo-api probe 0123456789abcdef')`;
+    const todo = await c.todo.create.mutate({ title: "after a probe" });
+    const [first] = await sub.waitFor(1);
+    expect(first!.data).toEqual({ type: "created", todo });
+    await sleep(100);
+    expect(sub.events).toHaveLength(1);
+  });
+
+  it("with SSE_MAX_STREAMS=0 readiness does not look at live updates", async () => {
+    const off = await api.variant({ SSE_MAX_STREAMS: "0" });
+    try {
+      const ready = await fetch(`${off.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ status: "ready", database: "up" });
+    } finally {
+      await off.close();
+    }
+  });
+
+  it("a LISTEN URL that cannot be reached: /readyz 503 naming live updates, onChange SERVICE_UNAVAILABLE", async () => {
+    const nowhere = await api.variant({ DB_CONNECTION_TIMEOUT_MS: "2000" }, { listenUrl: "postgresql://postgres@127.0.0.1:1/postgres" });
+    try {
+      const { status, body, stream } = await readinessOf(nowhere);
+      expect(status).toBe(503);
+      expect(body).toMatchObject({ status: "unavailable", database: "up", liveUpdates: "down", reason: expect.stringMatching(/LISTEN.*DIRECT_URL/) });
+      expect(body.reason).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
+      expect(stream).toContain('"code":"SERVICE_UNAVAILABLE"');
+      expect(stream).toMatch(/Live updates are unavailable/);
+      expect(nowhere.changes.stats().open).toBe(0);
+    } finally {
+      await nowhere.close();
+    }
+  });
+
+  // LISTEN in another database of the same server: it connects and listens, and hears nothing (NOTIFY is per database).
+  it.skipIf(!serverUrl())("a LISTEN session that never hears the pool's NOTIFY: /readyz 503 naming DIRECT_URL, onChange an error, not an empty stream", async () => {
+    const deaf = await api.variant({ DB_CONNECTION_TIMEOUT_MS: "2000" }, { listenUrl: withDatabase(api.testDatabase.directUrl, "postgres") });
+    try {
+      const { status, body, stream } = await readinessOf(deaf);
+      expect(status).toBe(503);
+      expect(body).toMatchObject({ status: "unavailable", database: "up", liveUpdates: "down" });
+      expect(body.reason).toMatch(/did not reach the LISTEN session.*set DIRECT_URL to a direct \(non-pooler\) connection/);
+      expect(stream).toContain('"code":"SERVICE_UNAVAILABLE"');
+      expect(stream).toContain("DIRECT_URL");
+      expect(stream).not.toContain("event: ping");
+      expect(deaf.changes.stats().refused.unavailable).toBeGreaterThan(0);
+    } finally {
+      await deaf.close();
+    }
+  });
+
+  // The issue's case: DATABASE_URL on a transaction-mode PgBouncer and no DIRECT_URL, so LISTEN goes through the pooler.
+  it.runIf(inject("pgbouncerUrl"))("LISTEN through PgBouncer in transaction mode: /readyz 503 naming live updates and DIRECT_URL, onChange SERVICE_UNAVAILABLE", async () => {
+    const pooled = await api.variant({ DB_CONNECTION_TIMEOUT_MS: "2000" }, { listenUrl: api.testDatabase.url });
+    try {
+      const { status, body, stream } = await readinessOf(pooled);
+      expect(status).toBe(503);
+      expect(body).toMatchObject({ status: "unavailable", database: "up", liveUpdates: "down", reason: expect.stringMatching(/DIRECT_URL/) });
+      expect(stream).toContain('"code":"SERVICE_UNAVAILABLE"');
+      expect(stream).toMatch(/LISTEN session; set DIRECT_URL/);
+      // The typed client sees the error too (the link keeps retrying it, as it does every SERVICE_UNAVAILABLE).
+      const states: Array<{ state: string; error: unknown }> = [];
+      const sub = (await client("proof-typed", pooled)).todo.onChange.subscribe(undefined, {
+        onConnectionStateChange: (state) => void states.push(state),
+      });
+      try {
+        await expect.poll(() => states.find((s) => s.error)?.error, { timeout: 15_000 }).toMatchObject({ data: { code: "SERVICE_UNAVAILABLE" } });
+      } finally {
+        sub.unsubscribe();
+      }
+    } finally {
+      await pooled.close();
+    }
+  });
+});
+
 describe("the feed's bounded queue", () => {
   it("gives a subscriber that stopped reading one `changed` and ends its stream", async () => {
     const feed = createChangeFeed({
@@ -370,7 +459,7 @@ describe("the feed's bounded queue", () => {
     });
     try {
       const controller = new AbortController();
-      const stream = (await feed.subscribe("live-slow", null, controller.signal))[Symbol.asyncIterator]();
+      const stream = (await feed.subscribe({ userId: "live-slow", signal: controller.signal }))[Symbol.asyncIterator]();
       const c = await client("live-slow");
       for (let i = 0; i < 8; i++) await c.todo.create.mutate({ title: `t${i}` });
       await expect.poll(() => feed.stats().slow, { timeout: 5_000 }).toBe(1);

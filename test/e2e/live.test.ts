@@ -1,7 +1,9 @@
 /** Live updates on the TodoMVC page: two browser contexts of one user stay in sync; another user sees nothing. */
 import type { Page } from "playwright-core";
 import { describe, expect, test } from "vitest";
+import { signToken } from "../../src/auth/tokens.ts";
 import { webDistDir } from "../../src/project.ts";
+import { TEST_SECRET } from "../support/server.ts";
 import { add, count, E2E_ENV, edit, errorText, item, newContext, open, signIn, skip, SOON, titles, useBrowser } from "./browser.ts";
 
 const harness = useBrowser();
@@ -25,6 +27,11 @@ interface TextInput {
   selectionStart: number | null;
   setSelectionRange(start: number, end: number): void;
   ownerDocument: { activeElement: unknown };
+}
+
+/** The page's storage (this file is compiled without the DOM's types). */
+interface PageGlobals {
+  localStorage: { getItem(key: string): string | null; setItem(key: string, value: string): void };
 }
 
 const completed = (page: Page) => page.locator(".todo-list li.completed label").allTextContents();
@@ -154,6 +161,36 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
       await expect.poll(() => titles(second), LIVE).toEqual(["From the API", "From the first tab", "From the second tab"]);
     } finally {
       await limited.close();
+    }
+  });
+
+  test("a page whose token expires keeps its stream: the server ends it, the page renews the token and resumes", async () => {
+    const server = await harness.server.variant(E2E_ENV, { webDir: webDistDir });
+    const context = await newContext();
+    try {
+      const page = await open(context, "", { at: server });
+      // A development session whose token runs out in a few seconds (the sign-in form's tokens last 12 h).
+      const short = await signToken(TEST_SECRET, { sub: "quinn", name: "quinn" }, { expiresIn: "4s" });
+      await page.evaluate((token) => (globalThis as unknown as PageGlobals).localStorage.setItem("todo-dev-session", token), short);
+      await page.reload();
+      await page.locator(".new-todo").waitFor();
+      await expect.poll(() => server.changes.stats().open, SOON).toBe(1);
+
+      // The token expires: the server ends the stream; the reconnect carries a renewed token.
+      await expect.poll(() => server.changes.stats().open, { timeout: 10_000, interval: 20 }).toBe(0);
+      await (await server.client("quinn")).todo.create.mutate({ title: "While reconnecting" });
+      await expect.poll(() => server.changes.stats().open, SOON).toBe(1);
+      await expect.poll(() => titles(page), LIVE).toEqual(["While reconnecting"]);
+      await (await server.client("quinn")).todo.create.mutate({ title: "Live again" });
+      await expect.poll(() => titles(page), LIVE).toEqual(["Live again", "While reconnecting"]);
+
+      expect(await page.locator(".user-name").textContent()).toBe("quinn");
+      expect(await errorText(page)).toBe("");
+      expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).localStorage.getItem("todo-dev-session"))).not.toBe(short);
+    } finally {
+      // The page first: its stream would otherwise keep reconnecting to a server that is gone.
+      await context.close();
+      await server.close();
     }
   });
 

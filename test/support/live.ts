@@ -1,10 +1,44 @@
 /** Subscribing as a frontend does (tools/live-client.ts), and waiting for what arrives. */
-import type { TRPCClient } from "@trpc/client";
+import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, type TRPCClient } from "@trpc/client";
+import { EventSource } from "eventsource";
 import type { TodoChange } from "../../src/changes/events.ts";
 import type { AppRouter } from "../../src/trpc/routers/_app.ts";
+import { transformer } from "../../src/trpc/transformer.ts";
 import { liveClient } from "../../tools/live-client.ts";
 
 export { liveClient };
+
+/**
+ * liveClient with headers asked for on every request and (re)connect, as a frontend with a refreshing token does;
+ * `onConnect` sees each stream request's headers (Last-Event-ID on the link's reconnects).
+ */
+export function liveClientWith(
+  trpcUrl: string,
+  headers: () => Promise<Record<string, string>>,
+  onConnect?: (headers: Headers) => void,
+): TRPCClient<AppRouter> {
+  return createTRPCClient<AppRouter>({
+    links: [
+      splitLink({
+        condition: (op) => op.type === "subscription",
+        true: httpSubscriptionLink({
+          url: trpcUrl,
+          transformer,
+          EventSource,
+          eventSourceOptions: () => ({
+            fetch: async (input, init) => {
+              const all = new Headers(init?.headers);
+              for (const [key, value] of Object.entries(await headers())) all.set(key, value);
+              onConnect?.(all);
+              return fetch(input, { ...init, headers: all });
+            },
+          }),
+        }),
+        false: httpLink({ url: trpcUrl, transformer, headers }),
+      }),
+    ],
+  });
+}
 
 export interface Received {
   id: string;
@@ -21,6 +55,8 @@ export interface Subscription {
   errors: unknown[];
   /** Resolves once the stream is open (tRPC's `started`). */
   started: Promise<void>;
+  /** How many times a stream opened (the link's reconnects count). */
+  readonly starts: number;
   /** Resolves when `count` events (in all) have arrived; rejects after `timeoutMs`. */
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
   /** Resolves at the first error (rejects after `timeoutMs`). */
@@ -35,8 +71,12 @@ export function subscribe(client: TRPCClient<AppRouter>, lastEventId?: string | 
   const notify = () => listeners.forEach((l) => l());
   let onStarted!: () => void;
   const started = new Promise<void>((resolve) => (onStarted = resolve));
+  let starts = 0;
   const sub = client.todo.onChange.subscribe(lastEventId === undefined ? undefined : { lastEventId }, {
-    onStarted: () => onStarted(),
+    onStarted() {
+      starts++;
+      onStarted();
+    },
     onData(event) {
       events.push(event as Received);
       notify();
@@ -66,6 +106,9 @@ export function subscribe(client: TRPCClient<AppRouter>, lastEventId?: string | 
     events,
     errors,
     started,
+    get starts() {
+      return starts;
+    },
     waitFor: (count, timeoutMs = 5_000) => until(() => (events.length >= count ? events.slice() : undefined), timeoutMs, `${count} events`),
     waitForError: (timeoutMs = 5_000) => until(() => errors[0], timeoutMs, "an error"),
     unsubscribe: () => sub.unsubscribe(),

@@ -38,7 +38,7 @@ export interface TestServer {
   /** A typed client sending exactly this Authorization header (or none). */
   clientWithHeader(authorization: string | undefined): Client;
   /** Another configuration of the API on this server's database (no new database to build); close it first. */
-  variant(env: Record<string, string>, options?: { logger?: Logger; webDir?: string }): Promise<TestServer>;
+  variant(env: Record<string, string>, options?: { logger?: Logger; webDir?: string; listenUrl?: string }): Promise<TestServer>;
   close(): Promise<void>;
 }
 
@@ -82,12 +82,13 @@ export const testLogger = (): Logger => createLogger(process.env.TEST_LOG_LEVEL 
  * it returns, if any, is where the API connects instead (e.g. a relay in front of the database).
  * `webDir` is the built page to serve at `/` (the e2e project's global setup builds web/dist);
  * `logger` replaces the silent one (e.g. to capture what the API logs); `database` shares another server's test
- * database (a second configuration of the API without the cost of a new database; it stays open on close).
+ * database (a second configuration of the API without the cost of a new database; it stays open on close);
+ * `listenUrl` is where live updates LISTEN instead of the database itself (a pooler, a relay).
  */
 export async function startTestServer(
   env: Record<string, string> = {},
   prepare?: (url: string) => Promise<string | void>,
-  { webDir, logger: givenLogger, database: sharedDatabase }: { webDir?: string; logger?: Logger; database?: TestDatabase } = {},
+  { webDir, logger: givenLogger, database: sharedDatabase, listenUrl }: { webDir?: string; logger?: Logger; database?: TestDatabase; listenUrl?: string } = {},
 ): Promise<TestServer> {
   const testDatabase = sharedDatabase ?? (await createTestDatabase({ migrated: true }));
   const apiUrl = (await prepare?.(testDatabase.url)) ?? testDatabase.url;
@@ -96,7 +97,7 @@ export async function startTestServer(
   const database = await createDatabase({ ...config.db, url: apiUrl }, logger);
   const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
   // LISTEN on the database itself, as DIRECT_URL does (in the pgbouncer projects `url` is the pooler).
-  const changes = changeFeedFor(config, database.prisma, testDatabase.directUrl, logger);
+  const changes = changeFeedFor(config, database.prisma, listenUrl ?? testDatabase.directUrl, logger);
   const app = createApp({ config, database, logger, redis, webDir, changes });
   const server = app.listen(0, "127.0.0.1");
   await once(server, "listening");

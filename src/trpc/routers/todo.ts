@@ -139,6 +139,9 @@ export const todoRouter = router({
     // tRPC's own code for SSE subscriptions that are turned off. Not SERVICE_UNAVAILABLE (or NOT_IMPLEMENTED, the same
     // JSON-RPC code as INTERNAL_SERVER_ERROR): httpSubscriptionLink retries those for ever.
     if (!ctx.changes) throw new TRPCError({ code: "METHOD_NOT_SUPPORTED", message: "Live updates are turned off on this server (SSE_MAX_STREAMS=0)" });
-    return ctx.changes.subscribe(ctx.user.id, input?.lastEventId, signal);
+    // Accepted within the clock tolerance, but a stream opened now would end at once: the client needs a new token.
+    if (ctx.user.expiresAt <= Date.now()) throw new TRPCError({ code: "UNAUTHORIZED", message: "Token expired: reconnect with a fresh one" });
+    // The stream ends when the token expires; the client reconnects with a fresh token and its last event id.
+    return ctx.changes.subscribe({ userId: ctx.user.id, ip: ctx.ip, expiresAt: ctx.user.expiresAt, lastEventId: input?.lastEventId, signal });
   }),
 });
