@@ -165,7 +165,8 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
   });
 
   test("a page whose token expires keeps its stream: the server ends it, the page renews the token and resumes", async () => {
-    const server = await harness.server.variant(E2E_ENV, { webDir: webDistDir });
+    // No clock tolerance: the stream ends at the token's exp (otherwise AUTH_CLOCK_TOLERANCE_S later).
+    const server = await harness.server.variant({ ...E2E_ENV, AUTH_CLOCK_TOLERANCE_S: "0" }, { webDir: webDistDir });
     const context = await newContext();
     try {
       const page = await open(context, "", { at: server });
