@@ -21,7 +21,7 @@ test("delivers every write to every subscriber of its user once, over two instan
   expect(result).toMatchObject({ instances: 2, subscribers: 24, writes: 120, missing: 0, duplicates: 0, foreign: 0, changed: 0, failures: 0 });
   // Four subscribers per user: every write is four events.
   expect(result.expected).toBe(480);
-  // A row deleted before its create or update was read is delivered by its `deleted` alone (README, Live updates).
+  // A row deleted before its create or update was read is delivered by its `deleted` alone (docs/live-updates.md).
   expect(result.received).toBeGreaterThan(400);
   for (const d of [result.commitToEvent, result.sendToEvent, result.writeAnswer]) {
     expect(d.count).toBeGreaterThan(0);

@@ -1,4 +1,4 @@
-/** src/db/bootstrap.ts: which URL each entry point uses, the embedded database when there is none, README's table. */
+/** src/db/bootstrap.ts: which URL each entry point uses, the embedded database when there is none, docs/configuration.md's table. */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -20,7 +20,7 @@ function tempDataDir(): string {
   return path.join(dir, "pglite");
 }
 
-/** README's table of which command reads which variable, as DATABASE_PURPOSES says. */
+/** docs/configuration.md's table of which command reads which variable, as DATABASE_PURPOSES says. */
 function renderTable(): string {
   const rows = purposes.map((purpose) => {
     const rule = DATABASE_PURPOSES[purpose];
@@ -34,9 +34,9 @@ function renderTable(): string {
   return ["| command | purpose | reads (first set wins) | without a URL, outside production |", "|---|---|---|---|", ...rows].join("\n");
 }
 
-test("README's table of database URLs is rendered from DATABASE_PURPOSES", () => {
-  const readme = readFileSync(path.join(projectRoot, "README.md"), "utf8");
-  expect(readme, `README.md should contain:\n${renderTable()}`).toContain(renderTable());
+test("docs/configuration.md's table of database URLs is rendered from DATABASE_PURPOSES", () => {
+  const doc = readFileSync(path.join(projectRoot, "docs", "configuration.md"), "utf8");
+  expect(doc, `docs/configuration.md should contain:\n${renderTable()}`).toContain(renderTable());
 });
 
 describe("each purpose reads its documented variables", () => {
@@ -155,7 +155,7 @@ describe("migrations refuse a Neon pooler URL before connecting", () => {
     expect(() => chooseDatabase("migrate", { DIRECT_URL: pooler })).toThrow(new ConfigError(line("DIRECT_URL")));
     expect(() => chooseDatabase("migrate", { DATABASE_URL: pooler })).toThrow(new ConfigError(line("DATABASE_URL")));
     expect(chooseDatabase("migrate", { DIRECT_URL: direct, DATABASE_URL: pooler })).toEqual({ url: direct, source: "DIRECT_URL" });
-    // The server itself runs on the pooler, as the README recommends.
+    // The server itself runs on the pooler, as docs/operations.md recommends.
     expect(chooseDatabase("serve", { DATABASE_URL: pooler })).toEqual({ url: pooler, source: "DATABASE_URL" });
   });
 

@@ -1,4 +1,4 @@
-/** Keeps the page subscribed to todo.onChange while it is signed in (README, "Live updates"). */
+/** Keeps the page subscribed to todo.onChange while it is signed in (docs/live-updates.md). */
 import type { TRPCClient } from "@trpc/client";
 import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "../src/trpc/routers/_app.ts";

@@ -170,7 +170,7 @@ describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
   });
 
   test("the host application supplies the token: on the page's window, or on the parent of a same-origin iframe", async () => {
-    // The recipe in the README: the host sets todoApiToken on its own window and embeds the page.
+    // The recipe in docs/page.md: the host sets todoApiToken on its own window and embeds the page.
     const token = await harness.server.token("erin", { name: "Erin" });
     const embedding = await newContext();
     await embedding.route(`${harness.server.url}/host.html`, (route) =>
