@@ -15,8 +15,9 @@
  *   proven, `subscribe` answers SERVICE_UNAVAILABLE naming DIRECT_URL, never an open stream that stays empty.
  */
 import { randomBytes } from "node:crypto";
-import { TRPCError, tracked, type TrackedEnvelope } from "@trpc/server";
+import { tracked, type TrackedEnvelope } from "@trpc/server";
 import type { Config } from "../config.ts";
+import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import { findTodo, type Db } from "../todos/repository.ts";
@@ -294,20 +295,20 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     async subscribe({ userId, ip, expiresAt, lastEventId, signal }) {
       if (closing) {
         stats.refused.unavailable++;
-        throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "This instance is shutting down: reconnect" });
+        throw new AppError("shuttingDown");
       }
       if (reservedTotal >= options.maxStreams) {
         stats.refused.global_limit++;
-        throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `This instance has its limit of ${options.maxStreams} open streams: retry later` });
+        throw new AppError("streamLimit", `This instance has its limit of ${options.maxStreams} open streams: retry later`);
       }
       const mine = reserved.get(userId) ?? 0;
       if (mine >= options.maxStreamsPerUser) {
         stats.refused.user_limit++;
-        throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `At most ${options.maxStreamsPerUser} open streams per user: close one first` });
+        throw new AppError("streamLimit", `At most ${options.maxStreamsPerUser} open streams per user: close one first`);
       }
       if (ip !== undefined && (reservedIp.get(ip) ?? 0) >= maxStreamsPerIp) {
         stats.refused.ip_limit++;
-        throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: `At most ${maxStreamsPerIp} open streams per client address: close one first` });
+        throw new AppError("streamLimit", `At most ${maxStreamsPerIp} open streams per client address: close one first`);
       }
       count(reserved, userId, 1);
       if (ip !== undefined) count(reservedIp, ip, 1);
@@ -322,11 +323,11 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
           error instanceof DeliveryError
             ? "Live updates are unavailable: notifications do not reach this server's LISTEN session; set DIRECT_URL to a direct (non-pooler) connection"
             : "Live updates are unavailable: the database cannot be listened to";
-        throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message, cause: error });
+        throw new AppError("liveUpdatesUnavailable", message, { cause: error });
       }
       if (closing || signal?.aborted) {
         release(userId, ip);
-        throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "This instance is shutting down: reconnect" });
+        throw new AppError("shuttingDown");
       }
       // From here to registering, nothing awaits: no notification can fall between the replay and the live queue.
       let registered = true;

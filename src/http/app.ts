@@ -8,7 +8,8 @@ import { createContextFactory } from "../trpc/context.ts";
 import type { Database } from "../db/client.ts";
 import { devTokenRouter } from "./dev-token.ts";
 import { hostCheck } from "./host-check.ts";
-import { callFailureHandler, sendError } from "./errors.ts";
+import { AppError } from "../errors.ts";
+import { callFailureHandler, sendAppError, sendError } from "./errors.ts";
 import type { Logger } from "../logger.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import type { RedisConnection } from "./redis.ts";
@@ -155,7 +156,7 @@ export function createApp({ config, database, logger, redis, webDir, changes, tr
   }
 
   app.use((req, res) => {
-    sendError(req, res, 404, "NOT_FOUND", "Not found");
+    sendAppError(req, res, new AppError("notFound", "Not found"));
   });
   const onError: ErrorRequestHandler = (error, req, res, _next) => {
     const status = typeof error?.status === "number" && error.status >= 400 && error.status < 600 ? error.status : 500;
@@ -178,7 +179,7 @@ function metricsHandler(metrics: Metrics, token: string | undefined): RequestHan
       const given = Buffer.from(req.headers.authorization ?? "");
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
         res.setHeader("www-authenticate", "Bearer");
-        return sendError(req, res, 401, "UNAUTHORIZED", "Unauthorized");
+        return sendAppError(req, res, new AppError("unauthorized"));
       }
     }
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

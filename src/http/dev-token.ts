@@ -3,7 +3,8 @@ import express, { Router } from "express";
 import { z } from "zod";
 import { signToken, userIdSchema } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
-import { sendError } from "./errors.ts";
+import { AppError } from "../errors.ts";
+import { sendAppError } from "./errors.ts";
 
 const bodySchema = z.object({ name: z.string({ error: "must be a string" }).trim().pipe(userIdSchema) }, { error: "expected a JSON object" });
 
@@ -20,7 +21,7 @@ export function devTokenRouter(auth: Config["auth"] & { secret: string }) {
     const parsed = bodySchema.safeParse(req.body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      return sendError(req, res, 400, "BAD_REQUEST", `${issue.path.join(".") || "body"}: ${issue.message}`);
+      return sendAppError(req, res, new AppError("badRequest", `${issue.path.join(".") || "body"}: ${issue.message}`));
     }
     const { name } = parsed.data;
     const token = await signToken(auth.secret, { sub: name, name }, { expiresIn: EXPIRES_IN, issuer: auth.issuer, audience: auth.audience });

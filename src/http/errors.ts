@@ -5,6 +5,7 @@
 import type { TRPCError } from "@trpc/server";
 import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import type { Request, Response } from "express";
+import { AppError, errorHeaders } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { transformer } from "../trpc/transformer.ts";
 import type { Metrics } from "./metrics.ts";
@@ -12,7 +13,8 @@ import { pathOf, routeOf } from "./requests.ts";
 
 /**
  * On /trpc the tRPC shape, serialised as tRPC does, so typed clients still get a TRPCClientError with `data.code`;
- * on /api the REST shape (README); anywhere else `{ error: message }`.
+ * on /api the REST shape (README); anywhere else `{ error: message }`. Given a status directly only for Express's
+ * own errors, whose status the table cannot know; everything else goes through sendAppError.
  */
 export function sendError(req: Request, res: Response, status: number, code: TRPC_ERROR_CODE_KEY, message: string): void {
   const route = routeOf(pathOf(req.originalUrl));
@@ -25,6 +27,12 @@ export function sendError(req: Request, res: Response, status: number, code: TRP
   } else {
     res.json({ error: message });
   }
+}
+
+/** An AppError answered as the error table says: its status, its code, its headers (Retry-After). */
+export function sendAppError(req: Request, res: Response, error: AppError): void {
+  for (const [name, value] of Object.entries(errorHeaders(error))) res.setHeader(name, value);
+  sendError(req, res, error.rule.status, error.rule.code, error.message);
 }
 
 /** A tRPC or REST call that ended in an error. `path` is whatever the client asked for, a procedure or not. */
@@ -45,7 +53,13 @@ export function callFailureHandler({ metrics, logger }: { metrics: Metrics; logg
     const procedure = metrics.procedure(path);
     metrics.countError(procedure, error.code);
     if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
-      logger.error({ err: error.cause ?? error, path: procedure, type, code: error.code, reqId, surface }, "procedure failed");
+      logger.error({ err: causeOf(error), path: procedure, type, code: error.code, reqId, surface }, "procedure failed");
     }
   };
+}
+
+// What went wrong underneath: an AppError's own cause (the database's, the key fetch's) when it has one.
+function causeOf(error: TRPCError): unknown {
+  if (error.cause instanceof AppError) return error.cause.cause ?? error.cause;
+  return error.cause ?? error;
 }

@@ -5,7 +5,8 @@
  */
 import type { RequestHandler } from "express";
 import { isLoopbackHost } from "../config.ts";
-import { sendError } from "./errors.ts";
+import { AppError } from "../errors.ts";
+import { sendAppError } from "./errors.ts";
 
 /** The name in a Host header (`name`, `name:port`, `[v6]:port`), lower case; undefined when it is malformed. */
 export function hostName(header: string): string | undefined {
@@ -28,6 +29,6 @@ export function hostCheck(allowed: readonly string[]): RequestHandler {
   return (req, res, next) => {
     if (isAllowedHost(req.headers.host, allowed)) return next();
     const name = req.headers.host === undefined ? "(none)" : JSON.stringify(req.headers.host);
-    sendError(req, res, 403, "FORBIDDEN", `Host ${name} is not allowed outside production: use localhost, or list it in ALLOWED_HOSTS`);
+    sendAppError(req, res, new AppError("forbiddenHost", `Host ${name} is not allowed outside production: use localhost, or list it in ALLOWED_HOSTS`));
   };
 }

@@ -4,8 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { TRPCError, type AnyProcedure, type AnyRouter } from "@trpc/server";
-import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+import type { AnyProcedure, AnyRouter } from "@trpc/server";
 import type { CreateExpressContextOptions } from "@trpc/server/adapters/express";
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import {
@@ -20,10 +19,12 @@ import {
   type OpenAPIObject,
 } from "trpc-to-openapi";
 import type { z } from "zod";
+import { AppError, isJsonContentType } from "../errors.ts";
 import { projectRoot } from "../project.ts";
 import type { Context } from "../trpc/context.ts";
+import { toTRPCError } from "../trpc/errors.ts";
 import { errorJson, type ApiMeta } from "../trpc/openapi.ts";
-import { sendError, type FailedCall } from "./errors.ts";
+import { sendAppError, type FailedCall } from "./errors.ts";
 import type { responseMeta as sharedResponseMeta } from "./response-meta.ts";
 import { swaggerUi } from "./swagger-ui.ts";
 
@@ -146,6 +147,11 @@ export function createRestRouter({ router, createContext, bodyLimitBytes, onCall
   });
   rest.use("/docs", swaggerUi());
 
+  // Requests refused before the handler (bodies), with the table's codes, counted as failed calls of the procedure.
+  const refuse = (req: Request, res: Response, error: AppError) => {
+    onCallError({ error: toTRPCError(error), path: res.locals.procedure as string, type: "unknown", reqId: res.locals.requestId as string, surface: "rest" });
+    sendAppError(req, res, error);
+  };
   const parseJson = express.json({ limit: bodyLimitBytes, strict: true, type: () => true });
   const prepare: RequestHandler = (req, res, next) => {
     const url = new URL(req.url, "http://localhost");
@@ -155,9 +161,18 @@ export function createRestRouter({ router, createContext, bodyLimitBytes, onCall
     res.locals.procedure = found.procedure.path;
     if (withBody(req.method)) {
       // No Content-Type is read as JSON, so `curl -X POST …/clear-completed` needs no header (the adapter requires one).
-      req.headers["content-type"] ??= "application/json";
-      if (!req.headers["content-type"].startsWith("application/json")) return next();
-      return parseJson(req, res, next);
+      const type = (req.headers["content-type"] ??= "application/json");
+      // The same rule as /trpc's (isJsonContentType). trpc-to-openapi checks again, with a case-sensitive prefix:
+      // a JSON body reaches it as plain application/json; any other type it refuses itself (415, in its words),
+      // but those its prefix lets through (application/json-patch+json), refused here in the same words.
+      if (isJsonContentType(type)) {
+        return parseJson(req, res, (error?: unknown) => {
+          if (!error) req.headers["content-type"] = "application/json";
+          next(error);
+        });
+      }
+      if (type.startsWith("application/json")) return refuse(req, res, new AppError("unsupportedMediaType", `Unsupported content-type "${type}`));
+      return next();
     }
     Object.defineProperty(req, "query", { value: queryInput(url.searchParams, found.procedure.procedure as Procedure), writable: true });
     next();
@@ -175,18 +190,13 @@ export function createRestRouter({ router, createContext, bodyLimitBytes, onCall
   });
   rest.use((req, res, next) => handler(req, res, next));
 
-  // Body parser failures, with tRPC's codes, counted as failed calls of the procedure.
-  const refuse = (req: Request, res: Response, status: number, code: TRPC_ERROR_CODE_KEY, message: string) => {
-    const error = new TRPCError({ code, message });
-    onCallError({ error, path: res.locals.procedure as string, type: "unknown", reqId: res.locals.requestId as string, surface: "rest" });
-    sendError(req, res, status, code, message);
-  };
+  // Body parser failures.
   const onError: ErrorRequestHandler = (error, req, res, next) => {
     if (res.headersSent) return next(error);
-    if (error?.type === "entity.too.large") return refuse(req, res, 413, "PAYLOAD_TOO_LARGE", "Request body too large");
-    if (error?.type === "entity.parse.failed") return refuse(req, res, 400, "PARSE_ERROR", "Body is not valid JSON");
+    if (error?.type === "entity.too.large") return refuse(req, res, new AppError("payloadTooLarge"));
+    if (error?.type === "entity.parse.failed") return refuse(req, res, new AppError("invalidJson"));
     if (error?.type === "charset.unsupported" || error?.type === "encoding.unsupported") {
-      return refuse(req, res, 415, "UNSUPPORTED_MEDIA_TYPE", String(error.message));
+      return refuse(req, res, new AppError("unsupportedMediaType", String(error.message)));
     }
     next(error);
   };
@@ -200,8 +210,8 @@ export function createRestRouter({ router, createContext, bodyLimitBytes, onCall
  */
 export function restNotFound(onCallError: (call: FailedCall) => void): RequestHandler {
   return (req, res) => {
-    const message = `No route ${req.method} ${req.baseUrl}${req.path}`;
-    onCallError({ error: new TRPCError({ code: "NOT_FOUND", message }), path: undefined, type: "unknown", reqId: res.locals.requestId as string, surface: "rest" });
-    sendError(req, res, 404, "NOT_FOUND", message);
+    const error = new AppError("notFound", `No route ${req.method} ${req.baseUrl}${req.path}`);
+    onCallError({ error: toTRPCError(error), path: undefined, type: "unknown", reqId: res.locals.requestId as string, surface: "rest" });
+    sendAppError(req, res, error);
   };
 }

@@ -4,8 +4,9 @@ import type { RequestHandler } from "express";
 import { MemoryStore, rateLimit, type Options, type Store } from "express-rate-limit";
 import helmet from "helmet";
 import type { Config } from "../config.ts";
+import { AppError, isJsonContentType } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { sendError } from "./errors.ts";
+import { sendAppError } from "./errors.ts";
 
 /**
  * helmet's defaults, but for `upgrade-insecure-requests`: it would make browsers fetch the page's own assets over
@@ -51,8 +52,9 @@ export function ipRateLimit(
     legacyHeaders: false,
     // TRUST_PROXY decides whose address req.ip is; the README explains it.
     validate: { xForwardedForHeader: false },
+    // Retry-After is the limiter's own (standardHeaders): the error carries no seconds.
     handler(req, res) {
-      sendError(req, res, 429, "TOO_MANY_REQUESTS", "Too many requests from this address, retry later");
+      sendAppError(req, res, new AppError("rateLimited", "Too many requests from this address, retry later"));
     },
   });
 }
@@ -62,20 +64,9 @@ export function ipRateLimit(
  * here takes. Refused with 415 before anything reads the body.
  */
 export const requireJsonBody: RequestHandler = (req, res, next) => {
-  if (req.method !== "POST") return next();
-  const type = req.headers["content-type"];
-  const semicolon = type?.indexOf(";") ?? -1;
-  const mime = (semicolon === -1 ? type : type!.slice(0, semicolon))?.trim().toLowerCase();
-  if (mime === "application/json") return next();
-  sendError(req, res, 415, "UNSUPPORTED_MEDIA_TYPE", "POST bodies must be application/json");
+  if (req.method !== "POST" || isJsonContentType(req.headers["content-type"])) return next();
+  sendAppError(req, res, new AppError("unsupportedMediaType", "POST bodies must be application/json"));
 };
-
-/** A caller over its limit; `retryAfterSeconds` goes into the Retry-After header. */
-export class RateLimitedError extends Error {
-  constructor(readonly retryAfterSeconds: number) {
-    super(`rate limit exceeded, retry in ${retryAfterSeconds} s`);
-  }
-}
 
 /** Counts one call for a user; resolves with the seconds to wait when over the limit. */
 export type UserRateLimit = (userId: string) => Promise<number | undefined>;

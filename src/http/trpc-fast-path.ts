@@ -18,6 +18,7 @@ import {
   TRPCError,
 } from "@trpc/server/unstable-core-do-not-import";
 import type { Request, Response } from "express";
+import { isJsonContentType } from "../errors.ts";
 
 type Options<TRouter extends AnyTRPCRouter> = NodeHTTPHandlerOptions<TRouter, Request, Response>;
 
@@ -66,8 +67,6 @@ function readBody(req: Request, maxBodySize: number | null): Promise<string> {
   });
 }
 
-const isJson = (contentType: string | undefined) => contentType?.toLowerCase().split(";", 1)[0]?.trim() === "application/json";
-
 function isDataStream(value: unknown): boolean {
   if (!isObject(value)) return false;
   if (isAsyncIterable(value)) return true;
@@ -107,12 +106,12 @@ export function createFastPath<TRouter extends AnyTRPCRouter>(opts: Options<TRou
 
     let rawInput: () => Promise<unknown>;
     if (type === "query") {
-      if (h["content-type"] !== undefined && !isJson(h["content-type"])) return false;
+      if (h["content-type"] !== undefined && !isJsonContentType(h["content-type"])) return false;
       const raw = queryInput(req.url);
       if (raw === null) return false;
       rawInput = async () => (raw ? deserialize(JSON.parse(raw)) : undefined);
     } else {
-      if (req.url.includes("?") || !isJson(h["content-type"]) || req.readableEnded || "body" in req) return false;
+      if (req.url.includes("?") || !isJsonContentType(h["content-type"]) || req.readableEnded || "body" in req) return false;
       const maxBodySize = opts.maxBodySize ?? null;
       rawInput = async () => {
         const body = await readBody(req, maxBodySize);

@@ -1,6 +1,7 @@
 import { isDriverAdapterError } from "@prisma/driver-adapter-utils";
 import { TRPCError } from "@trpc/server";
 import { driverErrorCause } from "../db/driver-errors.ts";
+import { AppError } from "../errors.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 
 // Prisma codes that mean "the database is not there right now": the client may retry.
@@ -12,12 +13,22 @@ const UNAVAILABLE_SQLSTATE = /^(080\d\d|57P0[1-3]|57014)$/;
 // Driver adapter error kinds with the same meaning (raw queries report them under P2010).
 const UNAVAILABLE_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
 
-/** Maps database errors to the tRPC code a client can act on; undefined leaves it an internal error. */
+/**
+ * The tRPC error for an AppError (its code from the table in src/errors.ts; the AppError stays the cause, for
+ * Retry-After) or for a database error a client can act on; undefined leaves it an internal error.
+ */
+export function toTRPCError(error: AppError | TRPCError): TRPCError;
+export function toTRPCError(error: unknown): TRPCError | undefined;
 export function toTRPCError(error: unknown): TRPCError | undefined {
   if (error instanceof TRPCError) return error;
+  const app = error instanceof AppError ? error : databaseError(error);
+  return app && new TRPCError({ code: app.rule.code, message: app.message, cause: app });
+}
+
+function databaseError(error: unknown): AppError | undefined {
   if (error instanceof Prisma.PrismaClientKnownRequestError) {
-    if (error.code === "P2025") return new TRPCError({ code: "NOT_FOUND", message: "Not found", cause: error });
-    if (error.code === "P2002") return new TRPCError({ code: "CONFLICT", message: "Already exists", cause: error });
+    if (error.code === "P2025") return new AppError("notFound", "Not found", { cause: error });
+    if (error.code === "P2002") return new AppError("alreadyExists", undefined, { cause: error });
     if (UNAVAILABLE.has(error.code) || isUnavailableCause(error)) return unavailable(error);
   }
   // An interactive transaction's COMMIT or ROLLBACK fails with the adapter's own error, unwrapped.
@@ -35,9 +46,7 @@ function isUnavailableCause(error: Prisma.PrismaClientKnownRequestError): boolea
   return typeof cause.originalCode === "string" && UNAVAILABLE_SQLSTATE.test(cause.originalCode);
 }
 
-function unavailable(cause: unknown): TRPCError {
-  return new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Database unavailable, retry later", cause });
-}
+const unavailable = (cause: unknown) => new AppError("databaseUnavailable", undefined, { cause });
 
 // Driver-level failures surface with varying classes; their messages and codes are stable.
 function isConnectionFailure(error: unknown): boolean {

@@ -4,8 +4,8 @@
  * that result without running again. `idempotentStatement` hands the request to a resolver that does the same
  * in one statement (todo.create). Without a key both leave the resolver as it is.
  */
-import { TRPCError } from "@trpc/server";
 import type { Identity } from "../auth/tokens.ts";
+import { AppError } from "../errors.ts";
 import { isValidKey, requestHash } from "../idempotency/key.ts";
 import {
   claimKey,
@@ -21,14 +21,6 @@ import { transformer } from "./transformer.ts";
 
 export type KeyedContext = Context & { user: Identity };
 
-/** On a 409: how long a repeat should wait for the first request to finish (the Retry-After header). */
-export class KeyInUseError extends Error {
-  readonly retryAfterSeconds = 1;
-  constructor() {
-    super("idempotency key in use");
-  }
-}
-
 // Transactions may run as long as a call may.
 const DEFAULT_TRANSACTION_MS = 30_000;
 
@@ -36,24 +28,16 @@ const DEFAULT_TRANSACTION_MS = 30_000;
 function keyedRequest(ctx: KeyedContext, procedure: string, input: unknown): KeyedRequest | undefined {
   const { key, mutations } = ctx.idempotency;
   if (key === undefined) return undefined;
-  if (!isValidKey(key)) throw new TRPCError({ code: "BAD_REQUEST", message: "Idempotency-Key must be 1–255 visible ASCII characters" });
-  if (mutations > 1) {
-    throw new TRPCError({ code: "BAD_REQUEST", message: "An Idempotency-Key covers one mutation: send the batch's mutations one per request" });
-  }
+  if (!isValidKey(key)) throw new AppError("badRequest", "Idempotency-Key must be 1–255 visible ASCII characters");
+  if (mutations > 1) throw new AppError("badRequest", "An Idempotency-Key covers one mutation: send the batch's mutations one per request");
   return { userId: ctx.user.id, key, procedure, requestHash: requestHash(input), ttlMs: ctx.idempotencyTtlMs };
 }
 
 /** A claim that does not let the call run: the stored result, or the error that says why. */
 export function settled(ctx: KeyedContext, claim: Exclude<Claim, { status: "free" }>): unknown {
-  if (claim.status === "busy") {
-    throw new TRPCError({ code: "CONFLICT", message: "A request with this Idempotency-Key is still running: retry later", cause: new KeyInUseError() });
-  }
-  if (claim.status === "mismatch") {
-    throw new TRPCError({
-      code: "UNPROCESSABLE_CONTENT",
-      message: "This Idempotency-Key was used for another procedure or input: send a new key for a new request",
-    });
-  }
+  // Retry-After: how long a repeat should wait for the first request to finish.
+  if (claim.status === "busy") throw new AppError("keyBusy", undefined, { retryAfterSeconds: 1 });
+  if (claim.status === "mismatch") throw new AppError("keyMismatched");
   ctx.idempotency.replayed = true;
   return transformer.output.deserialize(JSON.parse(claim.response));
 }

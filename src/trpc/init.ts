@@ -4,14 +4,14 @@
  * - protectedProcedure: a verified Bearer token; `ctx.user` is the caller, whose User row exists; then the
  *   caller's slot (DB_USER_CONCURRENCY).
  */
-import { initTRPC, TRPCError } from "@trpc/server";
+import { initTRPC } from "@trpc/server";
 import { z, ZodError } from "zod";
 import { withDeadline } from "../lib/deadline.ts";
 import { AuthError, AuthUnavailableError } from "../auth/tokens.ts";
+import { AppError } from "../errors.ts";
 import type { Context } from "./context.ts";
 import { toTRPCError } from "./errors.ts";
 import type { ApiMeta } from "./openapi.ts";
-import { RateLimitedError } from "../http/security.ts";
 import { transformer } from "./transformer.ts";
 import { SlotWaitAbandonedError, UserBusyError } from "./user-slots.ts";
 
@@ -43,14 +43,16 @@ export function configureSse({ pingMs }: { pingMs: number }): void {
 }
 export const createCallerFactory = t.createCallerFactory;
 
-const timedOut = (ms: number) => new TRPCError({ code: "SERVICE_UNAVAILABLE", message: `Request timed out after ${ms} ms, retry later` });
+const timedOut = (ms: number) => new AppError("timedOut", `Request timed out after ${ms} ms, retry later`);
 
 const publicProcedure = t.procedure.use(async ({ ctx, path, next }) => {
   const started = performance.now();
   try {
     // deadlineAt: a call waiting for its user's slot (below) leaves the queue when the deadline answers.
     const deadlineAt = ctx.callTimeoutMs ? started + ctx.callTimeoutMs : undefined;
-    const result = await withDeadline(next({ ctx: { deadlineAt } }), ctx.callTimeoutMs, () => timedOut(ctx.callTimeoutMs!));
+    // The deadline answers outside the mapping below: its error is tRPC's already.
+    const result = await withDeadline(next({ ctx: { deadlineAt } }), ctx.callTimeoutMs, () => toTRPCError(timedOut(ctx.callTimeoutMs!)));
+    // Whatever the call threw that is not tRPC's own (an AppError, a database error) arrives here as an internal error.
     if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
       const mapped = toTRPCError(result.error.cause);
       if (mapped) throw mapped;
@@ -62,26 +64,21 @@ const publicProcedure = t.procedure.use(async ({ ctx, path, next }) => {
 });
 
 const authenticated = publicProcedure.use(async ({ ctx, next }) => {
-  if (!ctx.token) throw new TRPCError({ code: "UNAUTHORIZED", message: "Missing Bearer token" });
+  if (!ctx.token) throw new AppError("authMissing");
   let identity;
   try {
     identity = await ctx.verifyToken(ctx.token);
   } catch (error) {
-    if (error instanceof AuthError) throw new TRPCError({ code: "UNAUTHORIZED", message: "Invalid or expired token" });
-    // The cause's retryAfterSeconds becomes Retry-After (responseMeta); never 401, or clients would log users out.
+    if (error instanceof AuthError) throw new AppError("authInvalid");
     if (error instanceof AuthUnavailableError) {
-      throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "Authentication unavailable, retry later", cause: error });
+      throw new AppError("authUnavailable", undefined, { cause: error, retryAfterSeconds: error.retryAfterSeconds });
     }
     throw error;
   }
   // Before anything touches the database: a limited caller costs no round trip.
   const retryAfter = await ctx.limitUser?.(identity.id);
   if (retryAfter) {
-    throw new TRPCError({
-      code: "TOO_MANY_REQUESTS",
-      message: `Too many requests for this user, retry in ${retryAfter} s`,
-      cause: new RateLimitedError(retryAfter),
-    });
+    throw new AppError("rateLimited", `Too many requests for this user, retry in ${retryAfter} s`, { retryAfterSeconds: retryAfter });
   }
   await ctx.users.ensure(identity);
   return next({ ctx: { user: identity } });
@@ -100,12 +97,10 @@ export const protectedProcedure = authenticated.use(async ({ ctx, type, signal, 
     const aborted = () => signal ?? ctx.requestClosed?.();
     release = await userSlots.acquire(user.id, { signal: aborted, timeoutMs: deadlineAt && Math.max(1, deadlineAt - performance.now()) });
   } catch (error) {
-    if (error instanceof UserBusyError) {
-      throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: "Too many calls of this user at once, retry in 1 s", cause: error });
-    }
+    if (error instanceof UserBusyError) throw new AppError("userBusy", undefined, { cause: error, retryAfterSeconds: error.retryAfterSeconds });
     // The same answer as the deadline's, whichever of the two timers fires first.
     if (error instanceof SlotWaitAbandonedError && error.timedOut) throw timedOut(ctx.callTimeoutMs!);
-    if (error instanceof SlotWaitAbandonedError) throw new TRPCError({ code: "CLIENT_CLOSED_REQUEST", message: error.message });
+    if (error instanceof SlotWaitAbandonedError) throw new AppError("requestAbandoned", error.message);
     throw error;
   }
   try {

@@ -322,6 +322,17 @@ describe("HTTP details", () => {
     expectOk(res, todoJson);
   });
 
+  test("the content type is /trpc's rule (isJsonContentType): any case is JSON, a +json type is not", async () => {
+    for (const type of ["APPLICATION/JSON", "Application/Json; Charset=UTF-8"]) {
+      expectOk(await rest("POST", "/todos", { token: aliceToken, body: JSON.stringify({ title: "case" }), headers: { "content-type": type } }), todoJson);
+    }
+    const patch = await rest("POST", "/todos", { token: aliceToken, body: JSON.stringify({ title: "x" }), headers: { "content-type": "application/json-patch+json" } });
+    expect(patch).toMatchObject({
+      status: 415,
+      body: { message: 'Unsupported content-type "application/json-patch+json', code: "UNSUPPORTED_MEDIA_TYPE", data: { httpStatus: 415 } },
+    });
+  });
+
   test("unknown routes and methods are a JSON 404 in the same error shape", async () => {
     for (const [method, path] of [["GET", "/nope"], ["PUT", "/todos/x"], ["POST", "/todos/stats"]] as const) {
       const res = await rest(method, path, { token: aliceToken });

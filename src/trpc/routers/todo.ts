@@ -1,4 +1,4 @@
-import { TRPCError } from "@trpc/server";
+import { AppError } from "../../errors.ts";
 import { byIdInput, createInput, listInput, onChangeInput, toggleAllInput, updateInput } from "../../todos/schemas.ts";
 import {
   clearCompletedTodos,
@@ -16,12 +16,10 @@ import { idempotent, idempotentStatement, settled } from "../idempotency.ts";
 import { protectedProcedure, router } from "../init.ts";
 import { countJson, deletedJson, errorResponses, idempotencyHeaders, statsJson, todoJson, todoPageJson } from "../openapi.ts";
 
-// Input, REST meta and the mapping of outcomes to tRPC errors; the statements live in src/todos/repository.ts.
+// Input, REST meta and the mapping of outcomes to errors (src/errors.ts); the statements live in src/todos/repository.ts.
 // `meta` also serves each procedure as REST under /api (src/http/rest.ts); the tRPC contract is unaffected.
 
-function notFound(id: string): TRPCError {
-  return new TRPCError({ code: "NOT_FOUND", message: `Todo ${id} not found` });
-}
+const notFound = (id: string) => new AppError("notFound", `Todo ${id} not found`);
 
 export const todoRouter = router({
   list: protectedProcedure
@@ -32,7 +30,7 @@ export const todoRouter = router({
     .input(listInput)
     .query(async ({ ctx, input }) => {
       const page = await listTodos(ctx.db, ctx.user.id, input);
-      if (!page) throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid cursor for this orderBy and order" });
+      if (!page) throw new AppError("badRequest", "Invalid cursor for this orderBy and order");
       return page;
     }),
 
@@ -93,12 +91,9 @@ export const todoRouter = router({
           case "not-found":
             throw notFound(input.id);
           case "no-changes":
-            throw new TRPCError({ code: "BAD_REQUEST", message: "Nothing to update: give at least one field to change" });
+            throw new AppError("badRequest", "Nothing to update: give at least one field to change");
           case "stale":
-            throw new TRPCError({
-              code: "CONFLICT",
-              message: `Todo ${input.id} is at version ${outcome.version}, not ${input.expectedVersion}: reload and retry`,
-            });
+            throw new AppError("staleVersion", `Todo ${input.id} is at version ${outcome.version}, not ${input.expectedVersion}: reload and retry`);
         }
       }),
     ),
@@ -136,11 +131,9 @@ export const todoRouter = router({
    * (refetch). Every event is tracked: reconnecting with the last id replays what was missed, or sends `changed`.
    */
   onChange: protectedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
-    // tRPC's own code for SSE subscriptions that are turned off. Not SERVICE_UNAVAILABLE (or NOT_IMPLEMENTED, the same
-    // JSON-RPC code as INTERNAL_SERVER_ERROR): httpSubscriptionLink retries those for ever.
-    if (!ctx.changes) throw new TRPCError({ code: "METHOD_NOT_SUPPORTED", message: "Live updates are turned off on this server (SSE_MAX_STREAMS=0)" });
+    if (!ctx.changes) throw new AppError("liveUpdatesOff");
     // Accepted within the clock tolerance, but a stream opened now would end at once: the client needs a new token.
-    if (ctx.user.expiresAt <= Date.now()) throw new TRPCError({ code: "UNAUTHORIZED", message: "Token expired: reconnect with a fresh one" });
+    if (ctx.user.expiresAt <= Date.now()) throw new AppError("authInvalid", "Token expired: reconnect with a fresh one");
     // The stream ends when the token expires; the client reconnects with a fresh token and its last event id.
     return ctx.changes.subscribe({ userId: ctx.user.id, ip: ctx.ip, expiresAt: ctx.user.expiresAt, lastEventId: input?.lastEventId, signal });
   }),
