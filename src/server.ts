@@ -1,22 +1,16 @@
 /**
- * Process entry: configuration, the database (embedded when DATABASE_URL is unset), then the HTTP server
- * in this process — or, with WEB_CONCURRENCY > 1, that many worker processes (src/cluster.ts).
+ * Process entry: configuration, then the API (src/runtime.ts builds it) in this process — or, with
+ * WEB_CONCURRENCY > 1, that many worker processes (src/cluster.ts). Here: exit codes, signals, start-up lines.
  */
 import cluster from "node:cluster";
-import { once } from "node:events";
 import { existsSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
-import { createApp } from "./http/app.ts";
-import { connectRedis } from "./http/redis.ts";
 import { runPrimary } from "./cluster.ts";
 import { ConfigError, isLoopbackHost, loadConfig, type Config } from "./config.ts";
 import { loadEnvFile, webDistDir } from "./project.ts";
-import { bootstrapDatabase, describeDataDir, type BootstrappedDatabase } from "./db/bootstrap.ts";
-import { changeFeedFor } from "./changes/feed.ts";
-import { createDatabase } from "./db/client.ts";
-import { startKeySweeper } from "./idempotency/sweeper.ts";
+import { describeDataDir } from "./db/bootstrap.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { createRuntime, openDatabase, StartupError } from "./runtime.ts";
 
 loadEnvFile();
 
@@ -37,7 +31,7 @@ if (offMachine) logger.warn(offMachine);
 
 if (cluster.isPrimary && config.webConcurrency > 1) {
   // One embedded database for all workers: started here, reached by the workers through DATABASE_URL.
-  const db = await openOrExit(logger);
+  const db = await orExit(openDatabase(logger));
   if (db.embedded) logger.info(`embedded PGlite in ${describeDataDir(config.db.pgliteDataDir)} for ${config.webConcurrency} workers`);
   runPrimary({
     workers: config.webConcurrency,
@@ -50,45 +44,31 @@ if (cluster.isPrimary && config.webConcurrency > 1) {
   await serve(config, logger);
 }
 
-/** DATABASE_URL, else the embedded database with pending migrations applied; exits the process when that fails. */
-async function openOrExit(logger: Logger): Promise<BootstrappedDatabase> {
+/** A start-up failure that has a message for the log (no URL, the embedded database would not start) exits the process. */
+async function orExit<T>(starting: Promise<T>): Promise<T> {
   try {
-    const db = await bootstrapDatabase("serve");
-    if (db.applied.length) logger.info({ applied: db.applied }, "applied pending migrations to the embedded database");
-    return db;
+    return await starting;
   } catch (error) {
-    logger.fatal(error instanceof ConfigError ? error.message : `embedded database failed to start: ${(error as Error).message}`);
+    if (!(error instanceof ConfigError || error instanceof StartupError)) throw error;
+    logger.fatal(error.message);
     process.exit(1);
   }
 }
 
 async function serve(config: Config, logger: Logger): Promise<void> {
-  const db = await openOrExit(logger);
-  const { url, embedded } = db;
-
-  // The embedded database has no CancelRequest (one session serves every connection): no statement limit there.
-  const database = await createDatabase({ ...config.db, url, statementTimeoutMs: embedded ? 0 : config.db.statementTimeoutMs }, logger);
   // `npm start` and `npm run build` build the page first (scripts/web.ts); the API serves without it.
   const webDir = existsSync(path.join(webDistDir, "index.html")) ? webDistDir : undefined;
+  const runtime = await orExit(createRuntime(config, logger, { webDir }));
   if (!webDir) logger.warn("no TodoMVC page in web/dist (npm run web:build): / answers 404");
-  // Connects in the background: a Redis that is down at boot only means unshared limits until it is up.
-  const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
-  // LISTEN needs a session of its own: DIRECT_URL, never the pooler (the embedded database is both).
-  const changes = changeFeedFor(config, database.prisma, embedded ? url : (config.db.directUrl ?? url), logger);
-  const app = createApp({ config, database, logger, redis, webDir, changes });
-  const server = app.listen(config.port, config.host);
-  // Slow senders (slowloris): the whole request must arrive within REQUEST_TIMEOUT_MS, its headers within a minute.
-  // Node answers 408 and closes the connection. Handlers have their own deadline (src/trpc/init.ts).
-  server.requestTimeout = config.requestTimeoutMs;
-  server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
+  const { database, embedded, redis } = runtime;
+
+  let bound;
   try {
-    await once(server, "listening");
+    bound = await runtime.start();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     logger.fatal(code === "EADDRINUSE" ? `Port ${config.port} is in use: set PORT to another port` : String(error));
-    await redis?.close();
-    await database.close();
-    await db.close();
+    await runtime.close();
     process.exit(1);
   }
 
@@ -96,7 +76,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     ? `embedded PGlite in ${describeDataDir(config.db.pgliteDataDir)} (set DATABASE_URL to a Neon URL to use Neon)`
     : database.describe;
   // PORT=0 picks a free port: report the one bound, and on which address.
-  const { port, address } = server.address() as AddressInfo;
+  const { port, address } = bound;
   logger.info(
     { port, address },
     `Todo API on http://localhost:${port}/trpc${webDir ? `, the page on http://localhost:${port}/` : ""} — database: ${where}, driver: ${config.db.driver}, pool max ${config.db.poolMax}, rate limits: ${redis ? "Redis" : "memory"}`,
@@ -108,9 +88,6 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     logger.warn(`database not reachable yet: ${reason}`);
   });
 
-  // Expired Idempotency-Key rows, in the background (each worker; the batches skip each other's rows).
-  const sweeper = startKeySweeper({ db: database.prisma, logger });
-
   let stopping = false;
   async function shutdown(signal: string) {
     if (stopping) return;
@@ -121,19 +98,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     force.unref();
-
-    // Stop accepting; keep-alive sockets close as soon as their current request is answered.
-    const closed = new Promise((resolve) => server.close(resolve));
-    // Live streams end as a dropped connection would: their clients reconnect, to another instance.
-    await changes?.close();
-    const reaper = setInterval(() => server.closeIdleConnections(), 50);
-    server.closeIdleConnections();
-    await closed;
-    clearInterval(reaper);
-    sweeper.stop();
-    await redis?.close();
-    await database.close();
-    await db.close();
+    await runtime.close();
     logger.info("stopped");
     process.exit(0);
   }

@@ -1,17 +1,14 @@
-import { neonConfig } from "@neondatabase/serverless";
-import { PrismaNeon } from "@prisma/adapter-neon";
+import type { PrismaNeon } from "@prisma/adapter-neon";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { Logger } from "pino";
-import ws from "ws";
 import type { Config } from "../config.ts";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { withDeadline } from "../lib/deadline.ts";
-import { isNeonHost } from "./neon-hosts.ts";
 import { withStatementTimeout, type CancellablePool } from "./statement-timeout.ts";
 import { withUtcInstants } from "./utc-dates.ts";
 import { withUtcReads } from "./utc-reads.ts";
 import type { SqlDriverAdapter } from "@prisma/driver-adapter-utils";
-import { startWsProxy, type WsProxy } from "./ws-proxy.ts";
+import type { WsProxy } from "./ws-proxy.ts";
 
 export type { PrismaClient };
 
@@ -45,17 +42,10 @@ export type DatabaseOptions = Omit<Config["db"], "preparedStatements" | "stateme
   statementTimeoutMs?: number;
 };
 
-// neonConfig is process-wide: route each proxied host:port to a local proxy. Several pools of one process may proxy
-// the same host:port (tests' variants of a server): each has its own, and closing one leaves the others routed.
-const proxied = new Map<string, string[]>();
-neonConfig.webSocketConstructor = ws;
-neonConfig.wsProxy = (host, port) => proxied.get(`${host}:${port}`)?.at(-1) ?? `${host}/v2`;
-
 export async function createDatabase(options: DatabaseOptions, logger: Logger): Promise<Database> {
   const url = new URL(options.url);
   const target = { host: url.hostname, port: Number(url.port || 5432) };
   const targetKey = `${target.host}:${target.port}`;
-  const neonHost = isNeonHost(target.host);
   const pool = {
     connectionString: options.url,
     max: options.poolMax,
@@ -88,24 +78,21 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
   };
 
   let proxy: WsProxy | undefined;
+  let closeDriver = async () => {};
   let adapter: PrismaNeon | PrismaPg;
   let describe = `${targetKey}${url.pathname}`;
   if (options.driver === "neon") {
-    if (!neonHost) {
-      proxy = await startWsProxy({
-        targetHost: target.host,
-        targetPort: target.port,
-        onError: (error) => logger.debug({ err: error }, "websocket proxy socket error"),
-      });
-      proxied.set(targetKey, [...(proxied.get(targetKey) ?? []), `${proxy.address}?address=${targetKey}`]);
-      // A local proxy speaks plain ws and plain PostgreSQL: no TLS, no pipelined startup.
-      neonConfig.useSecureWebSocket = false;
-      neonConfig.pipelineConnect = false;
-      neonConfig.pipelineTLS = false;
-      neonConfig.forceDisablePgSSL = true;
-      describe += ` via WebSocket proxy ${proxy.address}`;
-    }
-    trackPool((adapter = new PrismaNeon(pool, callbacks)));
+    // Loaded for this driver only: the Neon stack and ws stay out of a pg server's memory.
+    const neon = await (await import("./neon.ts")).neonDriver({
+      pool,
+      callbacks,
+      target,
+      onProxyError: (error) => logger.debug({ err: error }, "websocket proxy socket error"),
+    });
+    ({ adapter, proxy } = neon);
+    closeDriver = neon.close;
+    if (proxy) describe += ` via WebSocket proxy ${proxy.address}`;
+    trackPool(adapter);
   } else {
     const named = options.preparedStatements ? { statementNameGenerator: statementNames() } : {};
     trackPool((adapter = new PrismaPg(pool, { ...callbacks, ...named })));
@@ -137,13 +124,7 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
       await withDeadline(prisma.$disconnect(), options.connectionTimeoutMs, () => new Error("closing the database pool timed out")).catch(
         (error: Error) => logger.warn(error.message),
       );
-      if (proxy) {
-        const mine = `${proxy.address}?address=${targetKey}`;
-        const rest = (proxied.get(targetKey) ?? []).filter((address) => address !== mine);
-        if (rest.length) proxied.set(targetKey, rest);
-        else proxied.delete(targetKey);
-        await proxy.close();
-      }
+      await closeDriver();
     },
   };
 }

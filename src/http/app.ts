@@ -12,8 +12,7 @@ import { AppError } from "../errors.ts";
 import { callFailureHandler, sendAppError, sendError } from "./errors.ts";
 import type { Logger } from "../logger.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
-import type { RedisConnection } from "./redis.ts";
-import { redisLimitStore, type Limiter } from "./redis-limit-store.ts";
+import type { Limiter, SharedLimitStore } from "./redis-limit-store.ts";
 import { requestLogger } from "./requests.ts";
 import { createRestRouter, restNotFound } from "./rest.ts";
 import { configureSse } from "../trpc/init.ts";
@@ -35,7 +34,6 @@ export interface AppOptions {
     | "requestTimeoutMs"
     | "idempotencyTtlMs"
     | "rateLimit"
-    | "redis"
     | "trustProxy"
     | "corsOrigins"
     | "metricsToken"
@@ -43,8 +41,8 @@ export interface AppOptions {
   > & { db: Pick<Config["db"], "userConcurrency" | "userQueueMax"> };
   database: Pick<Database, "prisma" | "ping" | "poolStats">;
   logger: Logger;
-  /** Where the rate limits count (REDIS_URL), shared by every process on it; without it, in memory. */
-  redis?: RedisConnection;
+  /** Where the rate limits count, shared by every process (REDIS_URL: redisLimitStores); without it, in memory. */
+  sharedLimitStore?: SharedLimitStore;
   /** The built TodoMVC page (web/dist), served at `/`; without it `/` is a 404. */
   webDir?: string;
   /** Live updates for todo.onChange (src/changes/feed.ts); without it the subscription answers SERVICE_UNAVAILABLE. */
@@ -59,7 +57,7 @@ export interface AppOptions {
  * POST /dev/token (with the generated development secret only). Outside production, a Host that is not loopback
  * or in ALLOWED_HOSTS is answered 403. Starts nothing.
  */
-export function createApp({ config, database, logger, redis, webDir, changes, trpcFastPath = true }: AppOptions) {
+export function createApp({ config, database, logger, sharedLimitStore, webDir, changes, trpcFastPath = true }: AppOptions) {
   const userSlots = createUserSlots({ concurrency: config.db.userConcurrency, queueMax: config.db.userQueueMax });
   const metrics = createMetrics({
     procedures: Object.keys(appRouter._def.procedures),
@@ -68,8 +66,7 @@ export function createApp({ config, database, logger, redis, webDir, changes, tr
     slotStats: () => userSlots.stats(),
   });
   configureSse({ pingMs: config.sse.pingMs });
-  const sharedStore = (limiter: Limiter) =>
-    redis && redisLimitStore({ redis, limiter, timeoutMs: config.redis.timeoutMs, onSkip: () => metrics.countSkippedLimit(limiter) });
+  const sharedStore = (limiter: Limiter) => sharedLimitStore?.(limiter, () => metrics.countSkippedLimit(limiter));
   // Both surfaces count and log their failed calls the same way.
   const onCallError = callFailureHandler({ metrics, logger });
   const app = express();

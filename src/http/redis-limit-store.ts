@@ -9,6 +9,14 @@ import type { RedisConnection } from "./redis.ts";
 
 export type Limiter = "ip" | "user";
 
+/** A limiter's shared store; `onSkip` counts a check Redis did not answer. The app takes one of these, not Redis. */
+export type SharedLimitStore = (limiter: Limiter, onSkip: () => void) => Store;
+
+/** The stores on this Redis connection (REDIS_URL), for createApp. */
+export function redisLimitStores(redis: RedisConnection, timeoutMs: number): SharedLimitStore {
+  return (limiter, onSkip) => redisLimitStore({ redis, limiter, timeoutMs, onSkip });
+}
+
 export interface RedisLimitStoreOptions {
   redis: RedisConnection;
   limiter: Limiter;

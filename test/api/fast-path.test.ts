@@ -6,19 +6,17 @@
  * Then the official @trpc/client links, which the fast path must serve like tRPC does.
  */
 import http from "node:http";
-import { once } from "node:events";
-import type { AddressInfo } from "node:net";
 import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, type TRPCLink } from "@trpc/client";
 import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { signToken } from "../../src/auth/tokens.ts";
-import { createDatabase, type Database } from "../../src/db/client.ts";
-import { createApp } from "../../src/http/app.ts";
+import type { Database } from "../../src/db/client.ts";
+import { createRuntime } from "../../src/runtime.ts";
 import { appRouter, type AppRouter } from "../../src/trpc/routers/_app.ts";
 import { transformer } from "../../src/trpc/transformer.ts";
 import { createTestDatabase, type TestDatabase } from "../support/db.ts";
-import { TEST_SECRET, testConfig, testLogger } from "../support/server.ts";
+import { runtimeDatabase, TEST_SECRET, testConfig, testLogger } from "../support/server.ts";
 
 const SEED = 20261202;
 const BODY_LIMIT = 4096;
@@ -32,19 +30,26 @@ interface Api {
 
 async function startApi(fastPath: boolean, env: Record<string, string>): Promise<Api> {
   const testDatabase: TestDatabase = await createTestDatabase({ migrated: true });
-  const config = testConfig(testDatabase.url, { NODE_ENV: "production", BODY_LIMIT_BYTES: String(BODY_LIMIT), MAX_BATCH_SIZE: "3", ...env });
-  const logger = testLogger();
-  const database = await createDatabase({ ...config.db, url: testDatabase.url }, logger);
-  const server = createApp({ config, database, logger, trpcFastPath: fastPath }).listen(0, "127.0.0.1");
-  await once(server, "listening");
+  const config = testConfig(testDatabase.url, {
+    NODE_ENV: "production",
+    PORT: "0",
+    HOST: "127.0.0.1",
+    BODY_LIMIT_BYTES: String(BODY_LIMIT),
+    MAX_BATCH_SIZE: "3",
+    // Live updates off: a generated todo.onChange would otherwise open a stream that never ends (it answers 503 here).
+    SSE_MAX_STREAMS: "0",
+    ...env,
+  });
+  const runtime = await createRuntime(config, testLogger(), {
+    database: runtimeDatabase(testDatabase),
+    trpcFastPath: fastPath,
+  });
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `http://127.0.0.1:${(await runtime.start()).port}`,
     databaseUrl: testDatabase.url,
-    database,
+    database: runtime.database,
     async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await database.close();
+      await runtime.close();
       await testDatabase.close();
     },
   };

@@ -1,11 +1,8 @@
-import { once } from "node:events";
-import type { AddressInfo } from "node:net";
 import { TRPCClientError } from "@trpc/client";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createApp } from "../../src/http/app.ts";
 import { parseConfig } from "../../src/config.ts";
-import { createDatabase } from "../../src/db/client.ts";
 import { createLogger } from "../../src/logger.ts";
+import { createRuntime } from "../../src/runtime.ts";
 import type { AppRouter } from "../../src/trpc/routers/_app.ts";
 import { startTestServer, TEST_SECRET, type TestServer } from "../support/server.ts";
 
@@ -112,13 +109,11 @@ describe("database unreachable", () => {
       DATABASE_URL: "postgresql://postgres@127.0.0.1:1/postgres",
       DB_DRIVER: process.env.DB_DRIVER ?? "neon",
       DB_CONNECTION_TIMEOUT_MS: "1000",
+      PORT: "0",
+      HOST: "127.0.0.1",
     });
-    const logger = createLogger("silent");
-    const database = await createDatabase({ ...config.db, url: config.db.url! }, logger);
-    const app = createApp({ config, database, logger });
-    const server = app.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const runtime = await createRuntime(config, createLogger("silent"), { database: { url: config.db.url! } });
+    const base = `http://127.0.0.1:${(await runtime.start()).port}`;
     try {
       const started = Date.now();
       const ready = await fetch(`${base}/readyz`);
@@ -131,9 +126,7 @@ describe("database unreachable", () => {
       expect(body).not.toMatch(/prisma|ECONNREFUSED|127\.0\.0\.1|select|stack/i);
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
-      server.closeAllConnections();
-      server.close();
-      await database.close();
+      await runtime.close();
     }
   });
 });

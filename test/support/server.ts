@@ -1,21 +1,18 @@
 /** A real API for a test file: its own database, the configured driver, Express on a free port, real clients. */
-import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { AddressInfo } from "node:net";
 import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, type TRPCClient } from "@trpc/client";
 import { signToken } from "../../src/auth/tokens.ts";
-import { changeFeedFor, type ChangeFeed } from "../../src/changes/feed.ts";
-import { createApp } from "../../src/http/app.ts";
-import { connectRedis } from "../../src/http/redis.ts";
+import type { ChangeFeed } from "../../src/changes/feed.ts";
 import { withDevelopmentSecret } from "../../src/auth/dev-secret.ts";
 import { parseConfig, type Config } from "../../src/config.ts";
-import { createDatabase, type Database } from "../../src/db/client.ts";
+import type { Database } from "../../src/db/client.ts";
 import { createLogger, type Logger } from "../../src/logger.ts";
+import { createRuntime } from "../../src/runtime.ts";
 import type { AppRouter } from "../../src/trpc/routers/_app.ts";
 import { transformer } from "../../src/trpc/transformer.ts";
-import { createTestDatabase, type TestDatabase } from "./db.ts";
+import { createTestDatabase, serverUrl, type TestDatabase } from "./db.ts";
 
 export const TEST_SECRET = "test-secret-that-is-at-least-32-characters-long";
 
@@ -38,7 +35,7 @@ export interface TestServer {
   /** A typed client sending exactly this Authorization header (or none). */
   clientWithHeader(authorization: string | undefined): Client;
   /** Another configuration of the API on this server's database (no new database to build); close it first. */
-  variant(env: Record<string, string>, options?: { logger?: Logger; webDir?: string; listenUrl?: string }): Promise<TestServer>;
+  variant(env: Record<string, string>, options?: Omit<TestServerOptions, "database">): Promise<TestServer>;
   close(): Promise<void>;
 }
 
@@ -77,6 +74,20 @@ function devSecretDir(): string {
 
 export const testLogger = (): Logger => createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
 
+/** A test database as the runtime takes one: the API on `url`, LISTEN on the database itself (as DIRECT_URL does). */
+export function runtimeDatabase(testDatabase: TestDatabase, url = testDatabase.url, listenUrl = testDatabase.directUrl) {
+  return { url, listenUrl, embedded: !serverUrl() };
+}
+
+export interface TestServerOptions {
+  webDir?: string;
+  logger?: Logger;
+  database?: TestDatabase;
+  listenUrl?: string;
+  /** false: without the expired-key sweeper production runs (a test that counts Idempotency-Key rows). */
+  keySweeper?: boolean;
+}
+
 /**
  * `prepare` runs on the migrated database before the API connects (e.g. to change its settings); the URL
  * it returns, if any, is where the API connects instead (e.g. a relay in front of the database).
@@ -84,24 +95,21 @@ export const testLogger = (): Logger => createLogger(process.env.TEST_LOG_LEVEL 
  * `logger` replaces the silent one (e.g. to capture what the API logs); `database` shares another server's test
  * database (a second configuration of the API without the cost of a new database; it stays open on close);
  * `listenUrl` is where live updates LISTEN instead of the database itself (a pooler, a relay).
+ * The API is src/runtime.ts's, as `npm start` builds it, on 127.0.0.1 and a free port.
  */
 export async function startTestServer(
   env: Record<string, string> = {},
   prepare?: (url: string) => Promise<string | void>,
-  { webDir, logger: givenLogger, database: sharedDatabase, listenUrl }: { webDir?: string; logger?: Logger; database?: TestDatabase; listenUrl?: string } = {},
+  { webDir, logger: givenLogger, database: sharedDatabase, listenUrl, keySweeper }: TestServerOptions = {},
 ): Promise<TestServer> {
   const testDatabase = sharedDatabase ?? (await createTestDatabase({ migrated: true }));
   const apiUrl = (await prepare?.(testDatabase.url)) ?? testDatabase.url;
-  const config = testConfig(apiUrl, env);
+  const config = testConfig(apiUrl, { PORT: "0", HOST: "127.0.0.1", ...env });
   const logger = givenLogger ?? testLogger();
-  const database = await createDatabase({ ...config.db, url: apiUrl }, logger);
-  const redis = config.redis.url ? connectRedis(config.redis.url, logger) : undefined;
-  // LISTEN on the database itself, as DIRECT_URL does (in the pgbouncer projects `url` is the pooler).
-  const changes = changeFeedFor(config, database.prisma, listenUrl ?? testDatabase.directUrl, logger);
-  const app = createApp({ config, database, logger, redis, webDir, changes });
-  const server = app.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // In the pgbouncer projects `url` is the pooler; LISTEN stays on the database itself.
+  const runtime = await createRuntime(config, logger, { database: runtimeDatabase(testDatabase, apiUrl, listenUrl), webDir, keySweeper });
+  const { database, changes } = runtime;
+  const url = `http://127.0.0.1:${(await runtime.start()).port}`;
   const trpcUrl = `${url}/trpc`;
 
   const batchLink = process.env.DB_DRIVER === "pg" ? httpBatchStreamLink : httpBatchLink;
@@ -137,11 +145,7 @@ export async function startTestServer(
       return changes;
     },
     async close() {
-      await changes?.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await redis?.close();
-      await database.close();
+      await runtime.close();
       if (!sharedDatabase) await testDatabase.close();
     },
   };
