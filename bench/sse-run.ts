@@ -39,7 +39,7 @@ if (values.help) {
   console.log(usage);
   process.exit(0);
 }
-// --quick: a smoke run of a few seconds (CI); the defaults are the cell the README quotes.
+// --quick: a smoke run of a few seconds (CI); the defaults are the cell docs/live-updates.md quotes.
 const defaults = values.quick
   ? { subscribers: 40, users: 10, writes: 200, rate: 100, memoryStreams: 100 }
   : { subscribers: 200, users: 50, writes: 2000, rate: 100, memoryStreams: 1000 };

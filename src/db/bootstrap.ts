@@ -1,6 +1,6 @@
 /**
  * Which database an entry point uses: the first URL variable its purpose reads, else (outside production)
- * the embedded PGlite database in PGLITE_DATA_DIR. The one place that decides; README's table comes from
+ * the embedded PGlite database in PGLITE_DATA_DIR. The one place that decides; docs/configuration.md's table comes from
  * DATABASE_PURPOSES (test/bootstrap.test.ts checks).
  */
 import { readFileSync } from "node:fs";
@@ -13,7 +13,7 @@ import { isNeonPoolerUrl } from "./neon-hosts.ts";
 export type UrlVariable = "DATABASE_URL" | "DIRECT_URL";
 
 export interface PurposeRule {
-  /** Who uses it (README). */
+  /** Who uses it (docs/configuration.md). */
   commands: string;
   /** URL variables, the first set one wins. */
   reads: readonly UrlVariable[];

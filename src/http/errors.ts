@@ -13,7 +13,7 @@ import { pathOf, routeOf } from "./requests.ts";
 
 /**
  * On /trpc the tRPC shape, serialised as tRPC does, so typed clients still get a TRPCClientError with `data.code`;
- * on /api the REST shape (README); anywhere else `{ error: message }`. Given a status directly only for Express's
+ * on /api the REST shape (docs/api.md); anywhere else `{ error: message }`. Given a status directly only for Express's
  * own errors, whose status the table cannot know; everything else goes through sendAppError.
  */
 export function sendError(req: Request, res: Response, status: number, code: TRPC_ERROR_CODE_KEY, message: string): void {

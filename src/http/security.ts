@@ -50,7 +50,7 @@ export function ipRateLimit(
     // RateLimit and RateLimit-Policy headers, and Retry-After on 429.
     standardHeaders: "draft-7",
     legacyHeaders: false,
-    // TRUST_PROXY decides whose address req.ip is; the README explains it.
+    // TRUST_PROXY decides whose address req.ip is; docs/SECURITY.md explains it.
     validate: { xForwardedForHeader: false },
     // Retry-After is the limiter's own (standardHeaders): the error carries no seconds.
     handler(req, res) {

@@ -1,5 +1,5 @@
 /**
- * Idempotency-Key for mutations (README: Idempotency keys). A resolver wrapped in `idempotent` runs, when the
+ * Idempotency-Key for mutations (docs/idempotency.md). A resolver wrapped in `idempotent` runs, when the
  * request carries a key, in one transaction with the key's claim and the row holding its result; a repeat gets
  * that result without running again. `idempotentStatement` hands the request to a resolver that does the same
  * in one statement (todo.create). Without a key both leave the resolver as it is.
