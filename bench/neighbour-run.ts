@@ -15,6 +15,7 @@ import pg from "pg";
 import { createBenchDatabase } from "./database.ts";
 import { neighbourMarkdown, runNeighbourCell, type NeighbourRow } from "./neighbour.ts";
 import { projectRoot, startServer } from "./servers.ts";
+import { positiveInteger } from "./positive-integer.ts";
 
 const usage = "npm run bench:neighbour -- [--quick] [--todos N] [--parallel N] [--seconds N] [--pool N] [--database-url URL]";
 const { values } = (() => {
@@ -41,14 +42,7 @@ if (values.help) {
 }
 // --quick: a smoke run of a few seconds (CI): fewer rows, short phases, the indexed setups only.
 const defaults = values.quick ? { todos: 5_000, parallel: 32, seconds: 1, pool: 10 } : { todos: 100_000, parallel: 32, seconds: 10, pool: 10 };
-const number = (name: string, given: string | undefined, fallback: number) => {
-  const n = given === undefined ? fallback : Number(given);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`--${name} must be a positive integer, not ${JSON.stringify(given)}`);
-    process.exit(2);
-  }
-  return n;
-};
+const number = positiveInteger;
 const options = {
   todos: number("todos", values.todos, defaults.todos),
   parallel: number("parallel", values.parallel, defaults.parallel),

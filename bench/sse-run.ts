@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { createBenchDatabase } from "./database.ts";
 import { projectRoot, startServer, type Server } from "./servers.ts";
 import { runSseCell, sseMarkdown } from "./sse.ts";
+import { positiveInteger } from "./positive-integer.ts";
 
 const usage = "npm run bench:sse -- [--quick] [--subscribers N] [--users N] [--writes N] [--rate N] [--instances N] [--memory-streams N] [--database-url URL]";
 const { values } = (() => {
@@ -43,14 +44,7 @@ if (values.help) {
 const defaults = values.quick
   ? { subscribers: 40, users: 10, writes: 200, rate: 100, memoryStreams: 100 }
   : { subscribers: 200, users: 50, writes: 2000, rate: 100, memoryStreams: 1000 };
-const number = (name: string, given: string | undefined, fallback: number) => {
-  const n = given === undefined ? fallback : Number(given);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`--${name} must be a positive integer, not ${JSON.stringify(given)}`);
-    process.exit(2);
-  }
-  return n;
-};
+const number = positiveInteger;
 const options = {
   subscribers: number("subscribers", values.subscribers, defaults.subscribers),
   users: number("users", values.users, defaults.users),

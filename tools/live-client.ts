@@ -5,7 +5,19 @@ import type { AppRouter } from "../src/trpc/routers/_app.ts";
 import { transformer } from "../src/trpc/transformer.ts";
 
 export function liveClient(trpcUrl: string, authorization: string | undefined): TRPCClient<AppRouter> {
-  const headers = (): Record<string, string> => (authorization ? { authorization } : {});
+  const headers: Record<string, string> = authorization ? { authorization } : {};
+  return liveClientWith(trpcUrl, async () => headers);
+}
+
+/**
+ * liveClient with headers asked for on every request and (re)connect, as a frontend with a refreshing token does;
+ * `onConnect` sees each stream request's headers (Last-Event-ID on the link's reconnects).
+ */
+export function liveClientWith(
+  trpcUrl: string,
+  headers: () => Promise<Record<string, string>>,
+  onConnect?: (headers: Headers) => void,
+): TRPCClient<AppRouter> {
   return createTRPCClient<AppRouter>({
     links: [
       splitLink({
@@ -15,7 +27,12 @@ export function liveClient(trpcUrl: string, authorization: string | undefined): 
           transformer,
           EventSource,
           eventSourceOptions: () => ({
-            fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, ...headers() } }),
+            fetch: async (input, init) => {
+              const all = new Headers(init?.headers);
+              for (const [key, value] of Object.entries(await headers())) all.set(key, value);
+              onConnect?.(all);
+              return fetch(input, { ...init, headers: all });
+            },
           }),
         }),
         false: httpLink({ url: trpcUrl, transformer, headers }),

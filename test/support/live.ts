@@ -1,44 +1,10 @@
 /** Subscribing as a frontend does (tools/live-client.ts), and waiting for what arrives. */
-import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, type TRPCClient } from "@trpc/client";
-import { EventSource } from "eventsource";
+import type { TRPCClient } from "@trpc/client";
 import type { TodoChange } from "../../src/changes/events.ts";
 import type { AppRouter } from "../../src/trpc/routers/_app.ts";
-import { transformer } from "../../src/trpc/transformer.ts";
-import { liveClient } from "../../tools/live-client.ts";
+import { liveClient, liveClientWith } from "../../tools/live-client.ts";
 
-export { liveClient };
-
-/**
- * liveClient with headers asked for on every request and (re)connect, as a frontend with a refreshing token does;
- * `onConnect` sees each stream request's headers (Last-Event-ID on the link's reconnects).
- */
-export function liveClientWith(
-  trpcUrl: string,
-  headers: () => Promise<Record<string, string>>,
-  onConnect?: (headers: Headers) => void,
-): TRPCClient<AppRouter> {
-  return createTRPCClient<AppRouter>({
-    links: [
-      splitLink({
-        condition: (op) => op.type === "subscription",
-        true: httpSubscriptionLink({
-          url: trpcUrl,
-          transformer,
-          EventSource,
-          eventSourceOptions: () => ({
-            fetch: async (input, init) => {
-              const all = new Headers(init?.headers);
-              for (const [key, value] of Object.entries(await headers())) all.set(key, value);
-              onConnect?.(all);
-              return fetch(input, { ...init, headers: all });
-            },
-          }),
-        }),
-        false: httpLink({ url: trpcUrl, transformer, headers }),
-      }),
-    ],
-  });
-}
+export { liveClient, liveClientWith };
 
 export interface Received {
   id: string;
