@@ -5,20 +5,12 @@
  */
 import { createServer, type Server } from "node:http";
 import type { Socket } from "node:net";
-import { errors, exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JWK } from "jose";
+import { errors, jwtVerify, SignJWT, type JWK } from "jose";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import { KeysUnavailableError, remoteKeys } from "../src/auth/jwks.ts";
 import { AuthError, AuthUnavailableError, createTokenVerifier } from "../src/auth/tokens.ts";
+import { makeKey, type Key } from "./support/keys.ts";
 
-interface Key {
-  kid: string;
-  privateKey: CryptoKey;
-  jwk: JWK;
-}
-async function makeKey(kid: string): Promise<Key> {
-  const { publicKey, privateKey } = await generateKeyPair("ES256");
-  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" } };
-}
 const sign = (key: Key, claims: { exp?: number } = {}) =>
   new SignJWT({}).setProtectedHeader({ alg: "ES256", kid: key.kid }).setSubject("u").setExpirationTime(claims.exp ?? "5m").sign(key.privateKey);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -63,7 +63,13 @@ const publicProcedure = t.procedure.use(async ({ ctx, path, next }) => {
   }
 });
 
-const authenticated = publicProcedure.use(async ({ ctx, next }) => {
+/**
+ * A verified Bearer token (`ctx.user`, whose User row exists), the per-user rate limit, then fairness
+ * (DB_USER_CONCURRENCY): the call runs once its user has a free slot (src/trpc/user-slots.ts). A subscription takes
+ * none: its stream would hold one for its whole life, and its reads are the ones it triggers. One middleware: each
+ * one more is a cost on every call.
+ */
+export const protectedProcedure = publicProcedure.use(async ({ ctx, type, signal, next }) => {
   if (!ctx.token) throw new AppError("authMissing");
   let identity;
   try {
@@ -81,21 +87,21 @@ const authenticated = publicProcedure.use(async ({ ctx, next }) => {
     throw new AppError("rateLimited", `Too many requests for this user, retry in ${retryAfter} s`, { retryAfterSeconds: retryAfter });
   }
   await ctx.users.ensure(identity);
-  return next({ ctx: { user: identity } });
+  const release = ctx.userSlots && type !== "subscription" ? await takeSlot(ctx, identity.id, signal) : undefined;
+  try {
+    return await next({ ctx: { user: identity } });
+  } finally {
+    release?.();
+  }
 });
 
-/**
- * Fairness (DB_USER_CONCURRENCY): the call runs once its user has a free slot (src/trpc/user-slots.ts). A
- * subscription takes none: its stream would hold one for its whole life, and its reads are the ones it triggers.
- */
-export const protectedProcedure = authenticated.use(async ({ ctx, type, signal, next }) => {
-  const { userSlots, user, deadlineAt } = ctx;
-  if (!userSlots || type === "subscription") return next();
-  let release;
+/** Waits for one of the user's slots; the wait ends with the call's deadline or its client. */
+async function takeSlot(ctx: Context & { deadlineAt?: number }, userId: string, signal: AbortSignal | undefined): Promise<() => void> {
+  const { deadlineAt } = ctx;
   try {
     // tRPC's own signal where it has one (not on the fast path): else the request's.
     const aborted = () => signal ?? ctx.requestClosed?.();
-    release = await userSlots.acquire(user.id, { signal: aborted, timeoutMs: deadlineAt && Math.max(1, deadlineAt - performance.now()) });
+    return await ctx.userSlots!.acquire(userId, { signal: aborted, timeoutMs: deadlineAt && Math.max(1, deadlineAt - performance.now()) });
   } catch (error) {
     if (error instanceof UserBusyError) throw new AppError("userBusy", undefined, { cause: error, retryAfterSeconds: error.retryAfterSeconds });
     // The same answer as the deadline's, whichever of the two timers fires first.
@@ -103,9 +109,4 @@ export const protectedProcedure = authenticated.use(async ({ ctx, type, signal, 
     if (error instanceof SlotWaitAbandonedError) throw new AppError("requestAbandoned", error.message);
     throw error;
   }
-  try {
-    return await next();
-  } finally {
-    release();
-  }
-});
+}

@@ -5,12 +5,13 @@
 import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
 import { createServer, type Server } from "node:http";
 import type { Socket } from "node:net";
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
+import { SignJWT, type JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { AppRouter } from "../../src/trpc/routers/_app.ts";
 import { transformer } from "../../src/trpc/transformer.ts";
 import { codeOf } from "../support/errors.ts";
 import { startTestServer, TEST_SECRET, type TestServer } from "../support/server.ts";
+import { makeKey, type Key } from "../support/keys.ts";
 
 const ISSUER = "https://issuer.example";
 const AUDIENCE = "todo-api";
@@ -45,15 +46,6 @@ async function startKeyServer(published: JWK[]) {
   };
 }
 
-interface Key {
-  kid: string;
-  privateKey: CryptoKey;
-  jwk: JWK;
-}
-async function makeKey(kid: string): Promise<Key> {
-  const { publicKey, privateKey } = await generateKeyPair("ES256");
-  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" } };
-}
 
 const sign = (key: Key, sub: string, claims: { iss?: string; aud?: string; exp?: number } = {}) =>
   new SignJWT({})
