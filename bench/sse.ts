@@ -5,7 +5,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { signToken } from "../src/auth/tokens.ts";
-import type { TodoChange } from "../src/changes/events.ts";
+import type { TodoChange } from "../src/live/events.ts";
 import { liveClient } from "../tools/live-client.ts";
 import { seededRandom } from "../tools/random.ts";
 import { percentile } from "./load.ts";

@@ -9,12 +9,12 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Express } from "express";
-import { changeFeedFor, type ChangeFeed } from "./changes/feed.ts";
+import { changeFeedFor, type ChangeFeed } from "./live/feed.ts";
 import { ConfigError, type Config } from "./config.ts";
 import { bootstrapDatabase, type BootstrappedDatabase } from "./db/bootstrap.ts";
 import { createDatabase, type Database } from "./db/client.ts";
 import { createApp } from "./http/app.ts";
-import type { RedisConnection } from "./http/redis.ts";
+import type { RedisConnection } from "./limits/redis.ts";
 import { startKeySweeper, type KeySweeper } from "./idempotency/sweeper.ts";
 import type { Logger } from "./logger.ts";
 
@@ -74,8 +74,8 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
   // The embedded database has no CancelRequest (one session serves every connection): no statement limit there.
   const database = await createDatabase({ ...config.db, url, statementTimeoutMs: embedded ? 0 : config.db.statementTimeoutMs }, logger);
   // Connects in the background: a Redis that is down at boot only means unshared limits until it is up.
-  const redis = config.redis.url ? (await import("./http/redis.ts")).connectRedis(config.redis.url, logger) : undefined;
-  const sharedLimitStore = redis && (await import("./http/redis-limit-store.ts")).redisLimitStores(redis, config.redis.timeoutMs);
+  const redis = config.redis.url ? (await import("./limits/redis.ts")).connectRedis(config.redis.url, logger) : undefined;
+  const sharedLimitStore = redis && (await import("./limits/redis-store.ts")).redisLimitStores(redis, config.redis.timeoutMs);
   // LISTEN needs a session of its own: DIRECT_URL, never the pooler (the embedded database is both).
   const listenUrl = given?.listenUrl ?? (embedded ? url : (config.db.directUrl ?? url));
   const changes = changeFeedFor(config, database.prisma, listenUrl, logger);

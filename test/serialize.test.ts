@@ -2,7 +2,7 @@
 import fc from "fast-check";
 import superjson from "superjson";
 import { expect, test } from "vitest";
-import { serialize } from "../src/trpc/serialize.ts";
+import { serialize } from "../src/trpc/transformer.ts";
 
 /** The bytes, or the error when superjson refuses the value (a `__proto__` key): both must agree. */
 const outcome = (run: () => unknown) => {

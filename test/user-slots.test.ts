@@ -1,6 +1,6 @@
 /** src/trpc/user-slots.ts on its own: slots per user, a FIFO queue with a bound, leaving it, no entry when idle. */
 import { describe, expect, test } from "vitest";
-import { createUserSlots, SlotWaitAbandonedError, UserBusyError } from "../src/trpc/user-slots.ts";
+import { createUserSlots, SlotWaitAbandonedError, UserBusyError } from "../src/limits/user-slots.ts";
 
 const settled = async (promise: Promise<unknown>) => {
   let done = false;

@@ -2,26 +2,28 @@ import { timingSafeEqual } from "node:crypto";
 import path from "node:path";
 import express, { type ErrorRequestHandler, type RequestHandler } from "express";
 import { createTokenVerifier } from "../auth/tokens.ts";
-import type { ChangeFeed } from "../changes/feed.ts";
+import type { ChangeFeed } from "../live/feed.ts";
 import type { Config } from "../config.ts";
 import { createContextFactory } from "../trpc/context.ts";
 import type { Database } from "../db/client.ts";
 import { devTokenRouter } from "./dev-token.ts";
-import { hostCheck } from "./host-check.ts";
 import { AppError } from "../errors.ts";
 import { callFailureHandler, sendAppError, sendError } from "./errors.ts";
 import type { Logger } from "../logger.ts";
-import { createMetrics, type Metrics } from "./metrics.ts";
-import type { Limiter, SharedLimitStore } from "./redis-limit-store.ts";
+import { createMetrics, type Metrics } from "../metrics.ts";
+import type { Limiter, SharedLimitStore } from "../limits/redis-store.ts";
 import { requestLogger } from "./requests.ts";
 import { createRestRouter, restNotFound } from "./rest.ts";
-import { configureSse } from "../trpc/init.ts";
+import { withSse } from "../trpc/init.ts";
+import { sseOptions } from "../live/sse.ts";
 import { appRouter } from "../trpc/routers/_app.ts";
 import { responseMeta } from "./response-meta.ts";
-import { corsAllowlist, ipRateLimit, requireJsonBody, securityHeaders, userRateLimit } from "./security.ts";
+import { corsAllowlist, hostCheck, requireJsonBody, securityHeaders } from "./security.ts";
+import { ipRateLimit } from "../limits/http.ts";
+import { userRateLimit } from "../limits/user.ts";
 import { createTrpcMiddleware } from "./trpc-adapter.ts";
 import { createUserRegistry } from "../users/registry.ts";
-import { createUserSlots } from "../trpc/user-slots.ts";
+import { createUserSlots } from "../limits/user-slots.ts";
 
 export interface AppOptions {
   config: Pick<
@@ -65,7 +67,6 @@ export function createApp({ config, database, logger, sharedLimitStore, webDir, 
     changeStats: changes && (() => changes.stats()),
     slotStats: () => userSlots.stats(),
   });
-  configureSse({ pingMs: config.sse.pingMs });
   const sharedStore = (limiter: Limiter) => sharedLimitStore?.(limiter, () => metrics.countSkippedLimit(limiter));
   // Both surfaces count and log their failed calls the same way.
   const onCallError = callFailureHandler({ metrics, logger });
@@ -118,7 +119,8 @@ export function createApp({ config, database, logger, sharedLimitStore, webDir, 
   app.use(
     "/trpc",
     createTrpcMiddleware({
-      router: appRouter,
+      // This app's SSE settings (SSE_PING_MS) on a copy of the router.
+      router: withSse(appRouter, sseOptions(config.sse.pingMs)),
       fastPath: trpcFastPath,
       createContext,
       // tRPC reads the body itself: this is where the size cap is enforced (413 above it).

@@ -8,7 +8,7 @@ import type { Request, Response } from "express";
 import { AppError, errorHeaders } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { transformer } from "../trpc/transformer.ts";
-import type { Metrics } from "./metrics.ts";
+import type { Metrics } from "../metrics.ts";
 import { pathOf, routeOf } from "./requests.ts";
 
 /**

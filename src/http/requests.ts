@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { RequestHandler } from "express";
 import type { Logger } from "../logger.ts";
-import { UNKNOWN, type Metrics } from "./metrics.ts";
+import { UNKNOWN, type Metrics } from "../metrics.ts";
 
 // An id from a proxy or client is kept when it is short and plain (UUIDs, trace ids, ULIDs); anything else is replaced.
 const REQUEST_ID = /^[A-Za-z0-9._:/+=-]{1,128}$/;

@@ -1,11 +1,9 @@
-/** Express middleware in front of /trpc: security headers, CORS allowlist, per-IP rate limit, JSON-only bodies. */
+/** Express middleware in front of the API: security headers, the Host check, the CORS allowlist, JSON-only bodies. */
 import cors from "cors";
 import type { RequestHandler } from "express";
-import { MemoryStore, rateLimit, type Options, type Store } from "express-rate-limit";
 import helmet from "helmet";
-import type { Config } from "../config.ts";
+import { isLoopbackHost } from "../config.ts";
 import { AppError, isJsonContentType } from "../errors.ts";
-import type { Logger } from "../logger.ts";
 import { sendAppError } from "./errors.ts";
 
 /**
@@ -28,38 +26,6 @@ export function corsAllowlist(origins: string[]): RequestHandler | undefined {
 }
 
 /**
- * RATE_LIMIT_PER_IP requests per RATE_LIMIT_WINDOW_MS from one client address, then 429. Counted in `store`
- * (Redis, shared, with this process's count when Redis does not answer) or else in this process's memory.
- */
-export function ipRateLimit(
-  { windowMs, perIp }: Config["rateLimit"],
-  { store, logger }: { store?: Store; logger: Logger },
-): RequestHandler | undefined {
-  if (perIp === 0) return undefined;
-  return rateLimit({
-    windowMs,
-    limit: perIp,
-    ...(store && { store }),
-    // Redis failures never get here (the store decides by this process's count then); any other is logged and
-    // lets the request through.
-    passOnStoreError: true,
-    logger: {
-      error: (error, message) => logger.error({ err: error }, message ?? "rate limiter failed"),
-      warn: (error, message) => logger.warn({ err: error }, message ?? "rate limiter warning"),
-    },
-    // RateLimit and RateLimit-Policy headers, and Retry-After on 429.
-    standardHeaders: "draft-7",
-    legacyHeaders: false,
-    // TRUST_PROXY decides whose address req.ip is; docs/SECURITY.md explains it.
-    validate: { xForwardedForHeader: false },
-    // Retry-After is the limiter's own (standardHeaders): the error carries no seconds.
-    handler(req, res) {
-      sendAppError(req, res, new AppError("rateLimited", "Too many requests from this address, retry later"));
-    },
-  });
-}
-
-/**
  * POST bodies must be JSON: tRPC would also accept multipart/form-data and octet-stream, which no procedure
  * here takes. Refused with 415 before anything reads the body.
  */
@@ -68,20 +34,32 @@ export const requireJsonBody: RequestHandler = (req, res, next) => {
   sendAppError(req, res, new AppError("unsupportedMediaType", "POST bodies must be application/json"));
 };
 
-/** Counts one call for a user; resolves with the seconds to wait when over the limit. */
-export type UserRateLimit = (userId: string) => Promise<number | undefined>;
-
 /**
- * RATE_LIMIT_PER_USER calls per RATE_LIMIT_WINDOW_MS for one verified user id, counted in an express-rate-limit
- * store: Redis (shared, with this process's count when Redis does not answer) or this process's memory; no
- * database round trip. Each call of a batch counts.
+ * The DNS-rebinding defence of development servers (Vite's server.allowedHosts): a page on evil.example can point
+ * its own name at 127.0.0.1 and then talk to this server as same-origin, but its requests still carry
+ * `Host: evil.example`. Outside production only a loopback name or an ALLOWED_HOSTS entry is answered.
  */
-export function userRateLimit({ windowMs, perUser }: Config["rateLimit"], store: Store = new MemoryStore()): UserRateLimit | undefined {
-  if (perUser === 0) return undefined;
-  void store.init?.({ windowMs } as Options);
-  return async (userId) => {
-    const { totalHits, resetTime } = await store.increment(userId);
-    if (totalHits <= perUser) return undefined;
-    return Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + windowMs) - Date.now()) / 1000));
+/** The name in a Host header (`name`, `name:port`, `[v6]:port`), lower case; undefined when it is malformed. */
+export function hostName(header: string): string | undefined {
+  const match = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::\d{1,5})?$/i.exec(header.trim());
+  // A trailing dot names the same host (`localhost.`).
+  return match?.[1]!.toLowerCase().replace(/\.$/, "");
+}
+
+/** `allowed` entries are names, or `.example.com` for that domain and every name under it. */
+export function isAllowedHost(header: string | undefined, allowed: readonly string[]): boolean {
+  // No Host at all (HTTP/1.0): nothing on the list names it. Browsers always send one.
+  const name = header === undefined ? undefined : hostName(header);
+  if (!name) return false;
+  if (isLoopbackHost(name)) return true;
+  return allowed.some((entry) => entry === name || (entry.startsWith(".") && (name === entry.slice(1) || name.endsWith(entry))));
+}
+
+/** 403 FORBIDDEN for any other Host; mounted outside production only. */
+export function hostCheck(allowed: readonly string[]): RequestHandler {
+  return (req, res, next) => {
+    if (isAllowedHost(req.headers.host, allowed)) return next();
+    const name = req.headers.host === undefined ? "(none)" : JSON.stringify(req.headers.host);
+    sendAppError(req, res, new AppError("forbiddenHost", `Host ${name} is not allowed outside production: use localhost, or list it in ALLOWED_HOSTS`));
   };
 }

@@ -1,11 +1,11 @@
 import type { CreateExpressContextOptions } from "@trpc/server/adapters/express";
 import type { VerifyToken } from "../auth/tokens.ts";
-import type { ChangeFeed } from "../changes/feed.ts";
+import type { ChangeFeed } from "../live/feed.ts";
 import type { PrismaClient } from "../db/client.ts";
-import type { Metrics } from "../http/metrics.ts";
-import type { UserRateLimit } from "../http/security.ts";
+import type { Metrics } from "../metrics.ts";
+import type { UserRateLimit } from "../limits/user.ts";
 import { IDEMPOTENCY_KEY_HEADER } from "../idempotency/key.ts";
-import type { UserSlots } from "./user-slots.ts";
+import type { UserSlots } from "../limits/user-slots.ts";
 import type { UserRegistry } from "../users/registry.ts";
 
 /** What every request shares: built once by createApp. */

@@ -1,6 +1,8 @@
+/** Users: each caller's User row, created on first sight, and the statements on users. */
 import type { Identity } from "../auth/tokens.ts";
 import type { PrismaClient } from "../db/client.ts";
-import { insertUserIfMissing } from "./repository.ts";
+
+export type UserDTO = Identity;
 
 /** Creates each caller's User row on first sight, then remembers it so later requests cost nothing. */
 export interface UserRegistry {
@@ -23,4 +25,13 @@ export function createUserRegistry(db: PrismaClient, capacity = 100_000): UserRe
       seen.delete(id);
     },
   };
+}
+
+/** INSERT … ON CONFLICT DO NOTHING: one statement, safe under concurrent first requests. */
+export async function insertUserIfMissing(db: PrismaClient, { id, email, name }: Identity): Promise<void> {
+  await db.user.createMany({ data: [{ id, email, name }], skipDuplicates: true });
+}
+
+export function findUser(db: PrismaClient, id: string): Promise<UserDTO | null> {
+  return db.user.findUnique({ where: { id }, select: { id: true, email: true, name: true } });
 }

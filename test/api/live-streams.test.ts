@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signToken } from "../../src/auth/tokens.ts";
-import type { TodoChange } from "../../src/changes/events.ts";
+import type { TodoChange } from "../../src/live/events.ts";
 import { startPgRelayFor, viaRelay, type PgRelay } from "../../tools/pg-relay.ts";
 import { watchChanges } from "../../web/live.ts";
 import { liveClientWith, subscribe, type Subscription } from "../support/live.ts";

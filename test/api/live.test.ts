@@ -5,8 +5,8 @@
 import fc from "fast-check";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { TodoChange } from "../../src/changes/events.ts";
-import { createChangeFeed } from "../../src/changes/feed.ts";
+import type { TodoChange } from "../../src/live/events.ts";
+import { createChangeFeed } from "../../src/live/feed.ts";
 import { serverUrl, withDatabase } from "../support/db.ts";
 import { liveClient, liveClientOf, subscribe, type Received, type Subscription } from "../support/live.ts";
 import { startTestServer, testLogger, type TestServer } from "../support/server.ts";

@@ -1,6 +1,6 @@
 /** Subscribing as a frontend does (tools/live-client.ts), and waiting for what arrives. */
 import type { TRPCClient } from "@trpc/client";
-import type { TodoChange } from "../../src/changes/events.ts";
+import type { TodoChange } from "../../src/live/events.ts";
 import type { AppRouter } from "../../src/trpc/routers/_app.ts";
 import { liveClient, liveClientWith } from "../../tools/live-client.ts";
 

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, type TRPCClient } from "@trpc/client";
 import { signToken } from "../../src/auth/tokens.ts";
-import type { ChangeFeed } from "../../src/changes/feed.ts";
+import type { ChangeFeed } from "../../src/live/feed.ts";
 import { withDevelopmentSecret } from "../../src/auth/dev-secret.ts";
 import { parseConfig, type Config } from "../../src/config.ts";
 import type { Database } from "../../src/db/client.ts";

@@ -1,6 +1,7 @@
-import { findUser } from "../../users/repository.ts";
+import { findUser } from "../../users/registry.ts";
 import { errorResponses, userJson } from "../openapi.ts";
-import { protectedProcedure, router } from "../init.ts";
+import { router } from "../init.ts";
+import { protectedProcedure } from "../procedures.ts";
 import { todoRouter } from "./todo.ts";
 
 export const appRouter = router({

@@ -13,7 +13,8 @@ import {
   type TodoDTO,
 } from "../../todos/repository.ts";
 import { idempotent, idempotentStatement, settled } from "../idempotency.ts";
-import { protectedProcedure, router } from "../init.ts";
+import { router } from "../init.ts";
+import { protectedProcedure } from "../procedures.ts";
 import { countJson, deletedJson, errorResponses, idempotencyHeaders, statsJson, todoJson, todoPageJson } from "../openapi.ts";
 
 // Input, REST meta and the mapping of outcomes to errors (src/errors.ts); the statements live in src/todos/repository.ts.

@@ -3,9 +3,26 @@
  * of the router, a few routes, HTTP statuses, tRPC codes — so a caller cannot grow the number of series.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type LabelValues } from "prom-client";
-import type { ChangeFeedStats } from "../changes/feed.ts";
-import type { PoolStats } from "../db/client.ts";
-import type { UserSlotStats } from "../trpc/user-slots.ts";
+/** What the gauges read at scrape time, from the database pool, the live feed and the user slots. */
+export interface PoolStats {
+  max: number;
+  total: number;
+  idle: number;
+  waiting: number;
+}
+export interface ChangeFeedStats {
+  open: number;
+  listening: boolean;
+  sent: Record<string, number>;
+  refused: Record<string, number>;
+  slow: number;
+}
+export interface UserSlotStats {
+  queued: number;
+  refused: number;
+  abandoned: number;
+  waiting: number;
+}
 
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** The label for a path that is not one of the router's procedures. */
@@ -28,9 +45,9 @@ export interface Metrics {
 export function createMetrics(options: {
   procedures: string[];
   poolStats: () => PoolStats | undefined;
-  /** Live updates' counts (src/changes/feed.ts); undefined when they are off. */
+  /** Live updates' counts (src/live/feed.ts); undefined when they are off. */
   changeStats?: () => ChangeFeedStats;
-  /** Per-user call slots' counts (src/trpc/user-slots.ts). */
+  /** Per-user call slots' counts (src/limits/user-slots.ts). */
   slotStats?: () => UserSlotStats;
 }): Metrics {
   const registry = new Registry();
