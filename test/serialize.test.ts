@@ -1,4 +1,4 @@
-/** src/trpc/serialize.ts against superjson: the same bytes for every generated value, plain or not. */
+/** src/trpc/transformer.ts against superjson: the same bytes for every generated value, plain or not. */
 import fc from "fast-check";
 import superjson from "superjson";
 import { expect, test } from "vitest";

@@ -1,13 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { Config } from "../config.ts";
 
 /**
  * Outside production, with neither AUTH_SECRET nor AUTH_JWKS_URL, use a random secret generated once
  * and kept beside the embedded database, so `npm start` and `npm run token` agree.
  */
-export function withDevelopmentSecret(config: Config): Config {
+interface Settings {
+  env: string;
+  auth: { secret?: string; jwksUrl?: string | URL; devSecret: boolean };
+  db: { pgliteDataDir: string };
+}
+
+// The configuration's shape, not its module: src/config.ts calls this while it builds the Config.
+export function withDevelopmentSecret<C extends Settings>(config: C): C {
   if (config.env === "production" || config.auth.secret || config.auth.jwksUrl) return config;
   const file = path.join(path.dirname(config.db.pgliteDataDir), "auth-secret");
   let secret: string;

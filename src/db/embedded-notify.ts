@@ -2,7 +2,7 @@
  * LISTEN/NOTIFY on the embedded database as PostgreSQL does it. pglite-socket serves every connection from
  * PGlite's one session, so a NOTIFY's NotificationResponse comes out in the answer of whoever committed it.
  * This takes those messages out of that answer and writes them to the connections that LISTEN on the channel
- * (the live updates' listener of each server process, src/changes/listener.ts).
+ * (the live updates' listener of each server process, src/live/listener.ts).
  *
  * LISTEN/UNLISTEN are seen in simple Query messages holding that one statement (what node-postgres sends).
  * An UNLISTEN is only passed to the shared session when no other connection still listens on the channel.

@@ -47,7 +47,7 @@ export interface AppOptions {
   sharedLimitStore?: SharedLimitStore;
   /** The built TodoMVC page (web/dist), served at `/`; without it `/` is a 404. */
   webDir?: string;
-  /** Live updates for todo.onChange (src/changes/feed.ts); without it the subscription answers SERVICE_UNAVAILABLE. */
+  /** Live updates for todo.onChange (src/live/feed.ts); without it the subscription answers SERVICE_UNAVAILABLE. */
   changes?: ChangeFeed;
   /** false: every tRPC request through tRPC's own handler (src/http/trpc-fast-path.ts is then unused). */
   trpcFastPath?: boolean;
@@ -83,7 +83,7 @@ export function createApp({ config, database, logger, sharedLimitStore, webDir, 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
-  // Live updates count when they are on: a process whose notifications never arrive is not ready (src/changes/feed.ts).
+  // Live updates count when they are on: a process whose notifications never arrive is not ready (src/live/feed.ts).
   app.get("/readyz", async (_req, res) => {
     const [pinged, live] = await Promise.all([database.ping().then(() => undefined, (error: unknown) => ({ error })), changes?.health()]);
     const liveUpdates = live && { liveUpdates: live.up ? "up" : "down", ...(!live.up && { reason: `live updates: ${live.reason}` }) };

@@ -27,7 +27,7 @@ const noticeSchema = z.object({
 });
 
 /**
- * The listener's delivery probe (src/changes/listener.ts): not JSON, so parseNotice never reads one as a change;
+ * The listener's delivery probe (src/live/listener.ts): not JSON, so parseNotice never reads one as a change;
  * the listener takes probes out before the feed sees them, in every process on the channel.
  */
 const PROBE_PREFIX = "todo-api probe ";

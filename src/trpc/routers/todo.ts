@@ -128,7 +128,7 @@ export const todoRouter = router({
     .mutation(idempotent(async ({ ctx }) => ({ count: await clearCompletedTodos(ctx.db, ctx.user.id) }))),
 
   /**
-   * The caller's changes as they commit, on any instance (src/changes/): created, updated, deleted, or `changed`
+   * The caller's changes as they commit, on any instance (src/live/): created, updated, deleted, or `changed`
    * (refetch). Every event is tracked: reconnecting with the last id replays what was missed, or sends `changed`.
    */
   onChange: protectedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
