@@ -1,6 +1,6 @@
 /** src/limits/user-slots.ts on its own: slots per user, a FIFO queue with a bound, leaving it, no entry when idle. */
 import { describe, expect, test } from "vitest";
-import { createUserSlots, SlotWaitAbandonedError, UserBusyError } from "../src/limits/user-slots.ts";
+import { createUserSlots, SlotWaitAbandonedError, UserBusyError } from "../src/limits/user.ts";
 
 const settled = async (promise: Promise<unknown>) => {
   let done = false;

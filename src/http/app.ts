@@ -23,7 +23,7 @@ import { ipRateLimit } from "../limits/http.ts";
 import { userRateLimit } from "../limits/user.ts";
 import { createTrpcMiddleware } from "./trpc-adapter.ts";
 import { createUserRegistry } from "../users/registry.ts";
-import { createUserSlots } from "../limits/user-slots.ts";
+import { createUserSlots } from "../limits/user.ts";
 
 export interface AppOptions {
   config: Pick<

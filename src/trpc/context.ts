@@ -5,7 +5,7 @@ import type { PrismaClient } from "../db/client.ts";
 import type { Metrics } from "../metrics.ts";
 import type { UserRateLimit } from "../limits/user.ts";
 import { IDEMPOTENCY_KEY_HEADER } from "../idempotency/key.ts";
-import type { UserSlots } from "../limits/user-slots.ts";
+import type { UserSlots } from "../limits/user.ts";
 import type { UserRegistry } from "../users/registry.ts";
 
 /** What every request shares: built once by createApp. */
