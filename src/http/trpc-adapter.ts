@@ -3,7 +3,7 @@
  * `incomingMessageToRequest` and `resolveResponse`), but the answer is written with one `res.end(body)`
  * and a Content-Length, instead of piped through a WritableStream as a chunked body (a stream, a
  * promise per chunk and a second socket write per response; see bench/README.md). A subscription's
- * server-sent events are the one answer that is streamed (streamEvents). The common single call skips even
+ * server-sent events are the one answer that is streamed (src/live/http.ts). The common single call skips even
  * that (src/http/trpc-fast-path.ts).
  */
 import type { AnyTRPCRouter } from "@trpc/server";
@@ -14,6 +14,7 @@ import {
 } from "@trpc/server/adapters/node-http";
 import { resolveResponse } from "@trpc/server/http";
 import type { Handler, Request, Response } from "express";
+import { streamEvents } from "../live/http.ts";
 import { createFastPath } from "./trpc-fast-path.ts";
 
 /** `fastPath: false` sends every request the stock way (the differential test compares the two). */
@@ -55,33 +56,4 @@ async function handle<TRouter extends AnyTRPCRouter>(
   for (const [key, value] of response.headers) if (key !== "transfer-encoding") res.setHeader(key, value);
   res.setHeader("content-length", body.length);
   res.end(body);
-}
-
-/**
- * Writes a subscription's events as they come. Reads the next one only once the socket took the last (a slow
- * client stops the feed from pulling, so its bounded queue, not this process's memory, absorbs the backlog).
- * The chunks of one event are corked into one socket write.
- */
-async function streamEvents(response: globalThis.Response, res: Response): Promise<void> {
-  for (const [key, value] of response.headers) res.setHeader(key, value);
-  // For the access log and metrics (src/http/requests.ts): a stream is not a call.
-  res.locals.streamed = true;
-  res.flushHeaders();
-  const reader = response.body!.getReader();
-  const closed = new Promise<void>((resolve) => res.once("close", resolve));
-  // The request's abort (tRPC's signal) ends the stream on the server side; this only stops the reads.
-  void closed.then(() => reader.cancel().catch(() => {}));
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done || res.destroyed) break;
-      if (!res.writableCorked) {
-        res.cork();
-        process.nextTick(() => res.uncork());
-      }
-      if (!res.write(value)) await Promise.race([new Promise((resolve) => res.once("drain", resolve)), closed]);
-    }
-  } finally {
-    if (!res.destroyed) res.end();
-  }
 }
