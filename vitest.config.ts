@@ -33,7 +33,14 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: "forks",
     projects: [
-      { extends: true, test: { name: "unit", include: ["test/*.test.ts"] } },
+      // In-process tests of one module each (test/unit/<its path under src/>): no child process, no database server.
+      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      // Checks of the repository itself: docs' links, the GitHub workflow, one copy of each shared package.
+      { extends: true, test: { name: "tooling", include: ["test/tooling/**/*.test.ts"] } },
+      // Real server processes (npm start, the cluster, the CLI scripts, redis-server) on a test database.
+      { extends: true, test: { name: "process", include: ["test/process/**/*.test.ts"] } },
+      // The benchmark's own code, its baseline and stock servers and small runs of its cells.
+      { extends: true, test: { name: "bench", include: ["test/bench/**/*.test.ts"] } },
       { extends: true, test: { name: "api:neon", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
       { extends: true, test: { name: "api:pg", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
       // The SQLite import writes through the same client and drivers as the API: both drivers again.

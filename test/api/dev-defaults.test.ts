@@ -1,7 +1,7 @@
 /**
  * Nothing open by default: POST /dev/token only with the API's own development secret, and outside production
  * only Host names of this machine (or ALLOWED_HOSTS) are answered, the DNS-rebinding defence.
- * The process defaults (HOST, the start-up warning): test/dev-defaults.test.ts.
+ * The process defaults (HOST, the start-up warning): test/process/dev-defaults.test.ts.
  */
 import { request } from "node:http";
 import net from "node:net";

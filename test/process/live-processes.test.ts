@@ -1,0 +1,91 @@
+/**
+ * Live updates across real server processes: two on one database (PostgreSQL with TEST_DATABASE_URL, else the
+ * embedded PGlite served over its socket), and `npm start`'s embedded database with WEB_CONCURRENCY=2.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { signToken } from "../../src/auth/tokens.ts";
+import { FAULT_SECRET, spawnServer, type ServerProcess } from "../faults/support/server-process.ts";
+import { createTestDatabase, type TestDatabase } from "../support/db.ts";
+import { liveClient, subscribe, type Subscription } from "../support/live.ts";
+
+const processes: ServerProcess[] = [];
+const subs: Subscription[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
+afterAll(async () => {
+  subs.forEach((s) => s.unsubscribe());
+  for (const p of processes) if (p.alive()) p.kill("SIGKILL");
+  for (const cleanup of cleanups) await cleanup();
+});
+
+const clientOf = async (server: ServerProcess, user: string) => liveClient(server.trpcUrl, `Bearer ${await signToken(FAULT_SECRET, { sub: user })}`);
+const open = async (server: ServerProcess, user: string) => {
+  const sub = subscribe(await clientOf(server, user));
+  subs.push(sub);
+  await sub.started;
+  return sub;
+};
+const todoIds = (sub: Subscription) => sub.events.map((e) => ("todo" in e.data ? e.data.todo.id : e.data.type));
+
+describe("two server processes on one database", () => {
+  let database: TestDatabase;
+  let a: ServerProcess;
+  let b: ServerProcess;
+
+  it("deliver a write made through either to subscribers of both, and nothing to another user", async () => {
+    database = await createTestDatabase({ migrated: true });
+    cleanups.push(() => database.close());
+    const env = { DATABASE_URL: database.url, DIRECT_URL: database.directUrl, DB_DRIVER: process.env.DB_DRIVER ?? "pg" };
+    [a, b] = await Promise.all([spawnServer(env), spawnServer(env)]);
+    processes.push(a, b);
+
+    const [onA, onB, otherOnA, otherOnB] = await Promise.all([open(a, "proc-u"), open(b, "proc-u"), open(a, "proc-v"), open(b, "proc-v")]);
+    const viaA = await (await clientOf(a, "proc-u")).todo.create.mutate({ title: "via A" });
+    const viaB = await (await clientOf(b, "proc-u")).todo.create.mutate({ title: "via B" });
+    await (await clientOf(b, "proc-u")).todo.toggleAll.mutate({ completed: true });
+    for (const sub of [onA, onB]) {
+      await sub.waitFor(3, 10_000);
+      expect(todoIds(sub)).toEqual([viaA.id, viaB.id, "changed"]);
+    }
+    expect(otherOnA.events).toEqual([]);
+    expect(otherOnB.events).toEqual([]);
+  }, 120_000);
+
+  it("end their streams on SIGTERM at once, and exit cleanly", async () => {
+    const sub = await open(a, "proc-w");
+    const started = Date.now();
+    a.kill("SIGTERM");
+    expect(await a.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // The other instance keeps serving its subscribers.
+    const still = await open(b, "proc-w");
+    await (await clientOf(b, "proc-w")).todo.create.mutate({ title: "after A stopped" });
+    await still.waitFor(1, 10_000);
+    sub.unsubscribe();
+  }, 60_000);
+});
+
+describe("the embedded database with WEB_CONCURRENCY=2", () => {
+  it("delivers every write to every subscriber, whichever worker serves each", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "todo-live-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const server = await spawnServer({ WEB_CONCURRENCY: "2", PGLITE_DATA_DIR: path.join(dir, "data") });
+    processes.push(server);
+    await expect.poll(() => server.logs.filter((l) => l.msg.startsWith("Todo API on")).length, { timeout: 60_000 }).toBe(2);
+
+    // Connections are spread over the workers: six streams land on both.
+    const streams = await Promise.all(Array.from({ length: 6 }, () => open(server, "cluster-u")));
+    const other = await open(server, "cluster-v");
+    const written: string[] = [];
+    for (let i = 0; i < 6; i++) written.push((await (await clientOf(server, "cluster-u")).todo.create.mutate({ title: `w${i}` })).id);
+    for (const sub of streams) {
+      await sub.waitFor(6, 10_000);
+      expect(todoIds(sub)).toEqual(written);
+    }
+    expect(other.events).toEqual([]);
+    server.kill("SIGTERM");
+    expect((await server.exited).code).toBe(0);
+  }, 120_000);
+});
