@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // The pgbouncer projects need a PostgreSQL server (TEST_DATABASE_URL) and Debian's pgbouncer; without either they
 // are left out, unless REQUIRE_PGBOUNCER=1 (CI), where their global setup then fails with what is missing.
@@ -22,6 +22,10 @@ const pgbouncer = (driver: "neon" | "pg") => ({
   },
 });
 
+// API tests whose calls never reach the database driver or a batching link (token checks, the page's routes): they
+// run in api:neon only.
+const driverFree = ["test/api/{auth,jwks,web-routes}.test.ts"];
+
 // The API and import suites run twice: through the Neon driver (via the local WebSocket proxy) and through pg.
 // The fault suite runs last, one file at a time: each file owns a PostgreSQL instance it stops and cuts.
 // The e2e suite drives the built TodoMVC page in headless Chromium (skipped without /usr/bin/chromium
@@ -42,7 +46,10 @@ export default defineConfig({
       // The benchmark's own code, its baseline and stock servers and small runs of its cells.
       { extends: true, test: { name: "bench", include: ["test/bench/**/*.test.ts"] } },
       { extends: true, test: { name: "api:neon", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
-      { extends: true, test: { name: "api:pg", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
+      {
+        extends: true,
+        test: { name: "api:pg", include: ["test/api/**/*.test.ts"], exclude: [...configDefaults.exclude, ...driverFree], env: { DB_DRIVER: "pg" } },
+      },
       // The SQLite import writes through the same client and drivers as the API: both drivers again.
       { extends: true, test: { name: "import:neon", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
       { extends: true, test: { name: "import:pg", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
