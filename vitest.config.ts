@@ -48,7 +48,12 @@ export default defineConfig({
       { extends: true, test: { name: "api:neon", include: ["test/api/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
       {
         extends: true,
-        test: { name: "api:pg", include: ["test/api/**/*.test.ts"], exclude: [...configDefaults.exclude, ...driverFree], env: { DB_DRIVER: "pg" } },
+        test: {
+          name: "api:pg",
+          include: ["test/api/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, ...driverFree],
+          env: { DB_DRIVER: "pg" },
+        },
       },
       // The SQLite import writes through the same client and drivers as the API: both drivers again.
       { extends: true, test: { name: "import:neon", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },

@@ -55,8 +55,13 @@ async function fetchKeySet(url: string, timeoutMs: number): Promise<ReturnType<t
   return createLocalJWKSet(json);
 }
 
-/** What remoteKeys uses for an option not given. Tests of the whole API shorten the waits here, in their own process. */
-export const remoteKeysDefaults: Required<RemoteKeysOptions> = { timeoutMs: 5_000, maxAgeMs: 10 * 60_000, cooldownMs: 5_000, retryMs: 5_000 };
+/** What remoteKeys uses for an option not given. Tests of the whole API shorten the waits here, in their process. */
+export const remoteKeysDefaults: Required<RemoteKeysOptions> = {
+  timeoutMs: 5_000,
+  maxAgeMs: 10 * 60_000,
+  cooldownMs: 5_000,
+  retryMs: 5_000,
+};
 
 /** A key lookup for jwtVerify, backed by the key set at `url`. */
 export function remoteKeys(url: string, options: RemoteKeysOptions = {}): JWTVerifyGetKey {
