@@ -14,6 +14,7 @@ const COLORS: Record<Configuration, string> = {
   stock: "#ff7f0e",
   neon: "#2ca02c",
   pg: "#1f77b4",
+  "pg-against": "#7f7f7f",
   "pg-prepared": "#17becf",
   embedded: "#9467bd",
 };

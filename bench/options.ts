@@ -1,8 +1,9 @@
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { OPERATIONS, type Operation } from "./workload.ts";
 
 /** In the report's order: the hand-written baseline, the stock packages, then the API's configurations. */
-export const CONFIGURATIONS = ["baseline", "stock", "neon", "pg", "pg-prepared", "embedded"] as const;
+export const CONFIGURATIONS = ["baseline", "stock", "neon", "pg", "pg-against", "pg-prepared", "embedded"] as const;
 export type Configuration = (typeof CONFIGURATIONS)[number];
 
 export interface Options {
@@ -24,6 +25,8 @@ export interface Options {
   quick: boolean;
   /** Write a CPU profile per server and a top self-time table per server in the report. */
   profile: boolean;
+  /** --against: another built checkout, whose dist/server.js runs as `pg-against` beside `pg`. */
+  againstDir?: string;
 }
 
 export const usage = `usage: npm run bench -- [options]
@@ -42,6 +45,9 @@ export const usage = `usage: npm run bench -- [options]
   --profile             run each server under node --cpu-prof: a .cpuprofile per server process (opens in
                         Chrome DevTools) in <out>/<timestamp>-profiles/, and a top-20 self-time table per
                         server in the report; profiling slows the servers a little
+  --against <dir>       another checkout of this project, built (npm run build there): its API runs as the
+                        configuration pg-against (the pg driver) in the same run, each cell right after pg's,
+                        to compare two versions side by side
   --out <dir>           where results are written (default: bench/results)`;
 
 export class UsageError extends Error {}
@@ -87,6 +93,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         pool: { type: "string" },
         "database-url": { type: "string" },
         out: { type: "string", default: "bench/results" },
+        against: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -103,8 +110,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (!URL.canParse(adminUrl) || !/^postgres(ql)?:$/.test(new URL(adminUrl).protocol)) {
     throw new UsageError("--database-url (or BENCH_DATABASE_URL) must be a postgres:// or postgresql:// URL");
   }
+  const configs = values.configs ? list(values.configs, CONFIGURATIONS, "configs") : CONFIGURATIONS.filter((c) => c !== "pg-against" || values.against);
+  if (values.against && !configs.includes("pg-against")) configs.push("pg-against");
+  if (configs.includes("pg-against") && !values.against) throw new UsageError("pg-against needs --against <dir>");
   return {
-    configs: values.configs ? list(values.configs, CONFIGURATIONS, "configs") : [...CONFIGURATIONS],
+    configs,
     ops: values.ops ? list(values.ops, OPERATIONS, "ops") : [...OPERATIONS],
     concurrency: values.concurrency ? numbers(values.concurrency, "concurrency", 1) : quick ? [16] : [1, 16, 64],
     workers: values.workers ? numbers(values.workers, "workers", 1) : quick ? [1] : [1, 2],
@@ -117,5 +127,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     outDir: values.out,
     quick,
     profile: values.profile,
+    ...(values.against && { againstDir: path.resolve(values.against) }),
   };
 }

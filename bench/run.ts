@@ -85,7 +85,7 @@ async function startContestant(
     databaseUrl = viaRelay(database.url, relay);
   }
   try {
-    const server = await startServer({ config, workers, databaseUrl, authSecret, poolMax: options.poolMax, logDir, profileDir });
+    const server = await startServer({ config, workers, databaseUrl, authSecret, poolMax: options.poolMax, logDir, profileDir, againstDir: options.againstDir });
     const contestant: Contestant = {
       config,
       workers,

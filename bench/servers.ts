@@ -20,6 +20,8 @@ export interface ServerOptions {
   profileDir?: string;
   /** Further variables for the server (bench:sse's stream limits). */
   env?: NodeJS.ProcessEnv;
+  /** pg-against: the checkout whose dist/server.js runs. */
+  againstDir?: string;
 }
 
 export interface Server {
@@ -46,7 +48,12 @@ function profileFlags(profileDir: string, name: string, workers: number): { args
   return { args: ["--cpu-prof", "--cpu-prof-dir", dir], profile: { files: () => profileFiles(dir), processes: workers + 1 } };
 }
 
-function entryOf(config: Configuration): string {
+function entryOf(config: Configuration, againstDir: string | undefined): string {
+  if (config === "pg-against") {
+    const entry = path.join(againstDir ?? "", "dist", "server.js");
+    if (!againstDir || !existsSync(entry)) throw new Error(`${entry} is missing: run npm run build in ${againstDir}`);
+    return entry;
+  }
   if (config === "baseline") return baselineEntry;
   if (config === "stock") return stockEntry;
   return apiEntry;
@@ -93,9 +100,9 @@ export async function startServer(options: ServerOptions): Promise<Server> {
   const child = spawnLogged({
     name,
     command: process.execPath,
-    args: [...(profiling?.args ?? []), "--enable-source-maps", entryOf(options.config)],
+    args: [...(profiling?.args ?? []), "--enable-source-maps", entryOf(options.config, options.againstDir)],
     env,
-    cwd: projectRoot,
+    cwd: options.config === "pg-against" ? options.againstDir! : projectRoot,
     logDir: options.logDir,
   });
   const url = `http://127.0.0.1:${port}`;

@@ -104,6 +104,11 @@ test("options: defaults, --quick, and one line naming a bad flag", () => {
   expect(() => parseOptions(["--configs", "mysql"], {})).toThrow(UsageError);
   expect(() => parseOptions(["--concurrency", "0"], {})).toThrow(/--concurrency/);
   expect(() => parseOptions(["--rtt", "soon"], {})).toThrow(/--rtt/);
+  // Another checkout runs beside pg only when named; its configuration without one is refused.
+  expect(full).not.toHaveProperty("againstDir");
+  expect((full as Exclude<typeof full, "help">).configs).not.toContain("pg-against");
+  expect(parseOptions(["--configs", "pg", "--against", "/tmp/old"], {})).toMatchObject({ configs: ["pg", "pg-against"], againstDir: "/tmp/old" });
+  expect(() => parseOptions(["--configs", "pg-against"], {})).toThrow(/--against/);
 });
 
 function cell(config: CellResult["config"], requestsPerSecond: number): CellResult {

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { expect, test } from "vitest";
 import { projectRoot } from "../../src/project.ts";
+import { requestPath } from "../../tools/request-path.ts";
 
 const pages = ["README.md", "bench/README.md", ...readdirSync(path.join(projectRoot, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
 const read = (file: string) => readFileSync(path.join(projectRoot, file), "utf8");
@@ -37,3 +38,11 @@ test.each(pages)("every relative link in %s resolves", (page) => {
   }
   expect(broken).toEqual([]);
 });
+
+test("the README lists exactly the files of src/ a todo.create runs code in (tools/request-path.ts measures them)", async () => {
+  const section = read("README.md").split(/^## /m).find((part) => part.startsWith("Architecture"))!;
+  const listed = [...section.matchAll(/^\d+\. `src\/([^`]+)`/gm)].map((match) => match[1]!).sort();
+  const stated = Number(/The (\d+) files of `src\/` a `todo\.create` runs code in/.exec(section)?.[1]);
+  expect(stated).toBe(listed.length);
+  expect(listed).toEqual(await requestPath("create"));
+}, 60_000);
