@@ -2,7 +2,7 @@
  * What each benchmarked operation sends: the same HTTP requests go to the API and to the baseline, as a
  * tRPC client without batching would send them (superjson envelope `{"json": …}`).
  */
-export const OPERATIONS = ["byId", "list", "create", "update", "mixed"] as const;
+export const OPERATIONS = ["byId", "list", "create", "createKeyed", "update", "mixed"] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 /** The seeded data the requests refer to. */
@@ -34,6 +34,8 @@ export function requestFactory(op: Operation, data: WorkloadData, random: () => 
   const listPath = query("todo.list", {}); // the defaults: the first page of 20, newest first
   const pick = <T>(list: T[]) => list[Math.floor(random() * list.length)]!;
   let n = 0;
+  // Keys of this run only: a key sent again would be a replay, not a create.
+  const run = Math.floor(random() * 2 ** 48).toString(36);
 
   const builders: Record<Exclude<Operation, "mixed">, () => HttpRequest> = {
     byId: () => ({ method: "GET", path: pick(byIdPaths), headers: reader }),
@@ -43,6 +45,13 @@ export function requestFactory(op: Operation, data: WorkloadData, random: () => 
       path: "/trpc/todo.create",
       headers: writerJson,
       body: JSON.stringify({ json: { title: `Bench todo ${++n}` } }),
+    }),
+    // As the page sends every create: with an Idempotency-Key (the baseline ignores the header).
+    createKeyed: () => ({
+      method: "POST",
+      path: "/trpc/todo.create",
+      headers: { ...writerJson, "idempotency-key": `bench-${run}-${++n}` },
+      body: JSON.stringify({ json: { title: `Bench todo ${n}` } }),
     }),
     // No expectedVersion: a blind write, the same in the baseline.
     update: () => ({
