@@ -1,12 +1,15 @@
 /**
  * Every error response built outside tRPC's and trpc-to-openapi's own handling, in the shape of the surface the
- * request was for, and the one place a failed call is counted and logged.
+ * request was for; the headers a call's outcome adds on both surfaces; the one place a failed call is counted and
+ * logged.
  */
 import type { TRPCError } from "@trpc/server";
 import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import type { Request, Response } from "express";
 import { AppError, errorHeaders } from "../errors.ts";
 import type { Logger } from "../logger.ts";
+import { replayedHeaders } from "../idempotency/http.ts";
+import type { Context } from "../trpc/context.ts";
 import { transformer } from "../trpc/transformer.ts";
 import type { Metrics } from "../metrics.ts";
 import { pathOf, routeOf } from "./requests.ts";
@@ -62,4 +65,21 @@ export function callFailureHandler({ metrics, logger }: { metrics: Metrics; logg
 function causeOf(error: TRPCError): unknown {
   if (error.cause instanceof AppError) return error.cause.cause ?? error.cause;
   return error.cause ?? error;
+}
+
+// toTRPCError keeps the AppError as the cause.
+const retryAfterOf = (error: TRPCError): string | undefined =>
+  error.cause instanceof AppError ? errorHeaders(error.cause)["retry-after"] : undefined;
+
+/**
+ * Headers tRPC and REST answers share, from the call's outcome: those the error table gives an error (Retry-After
+ * for a rate limit, an Idempotency-Key still in use…), Idempotent-Replayed on a stored result.
+ */
+export function responseMeta({ ctx, errors }: { ctx?: Context; errors: TRPCError[] }): { headers?: Record<string, string> } {
+  if (errors.length) {
+    const retryAfter = errors.map(retryAfterOf).find((seconds) => seconds !== undefined);
+    return retryAfter === undefined ? {} : { headers: { "retry-after": retryAfter } };
+  }
+  const replayed = replayedHeaders(ctx);
+  return replayed ? { headers: replayed } : {};
 }

@@ -24,8 +24,7 @@ import { projectRoot } from "../project.ts";
 import type { Context } from "../trpc/context.ts";
 import { toTRPCError } from "../trpc/errors.ts";
 import { errorJson, type ApiMeta } from "../trpc/openapi.ts";
-import { sendAppError, type FailedCall } from "./errors.ts";
-import type { responseMeta as sharedResponseMeta } from "./response-meta.ts";
+import { sendAppError, type FailedCall, type responseMeta as sharedResponseMeta } from "./errors.ts";
 import { swaggerUi } from "./swagger-ui.ts";
 
 type Procedure = AnyProcedure & { _def: { meta?: ApiMeta; output?: unknown; inputs: unknown[] } };

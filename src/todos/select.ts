@@ -27,18 +27,4 @@ export const todoColumns = Prisma.raw(
     .join(", "),
 );
 
-/**
- * superjson's serialisation of a todo, built in SQL from a row with `todoColumns` (instants as UTC wall time): the
- * result a keyed create stores in its own statement. Keys in `todoSelect`'s order, so a replay has the same bytes.
- */
-export function todoSerializedSql(alias: string): Prisma.Sql {
-  const column = (name: string) => `"${alias}"."${name}"`;
-  const json = Object.keys(todoSelect)
-    .map((name) => `'${name}', ${INSTANTS.has(name) ? `to_char(${column(name)}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')` : column(name)}`)
-    .join(", ");
-  // superjson annotates the Dates that are there: a null instant has no entry.
-  const dates = [...INSTANTS].map((name) => `'${name}', CASE WHEN ${column(name)} IS NULL THEN NULL ELSE json_build_array('Date') END`).join(", ");
-  return Prisma.raw(`json_build_object('json', json_build_object(${json}), 'meta', json_build_object('values', json_strip_nulls(json_build_object(${dates})), 'v', 1))`);
-}
-
 export type TodoDTO = Prisma.TodoGetPayload<{ select: typeof todoSelect }>;

@@ -29,7 +29,7 @@ export interface ContextDeps {
   changes?: ChangeFeed;
 }
 
-/** The request's Idempotency-Key (src/trpc/idempotency.ts). */
+/** The request's Idempotency-Key (src/idempotency/trpc.ts). */
 export interface IdempotencyState {
   /** The header as sent, not yet checked; undefined without one. */
   key: string | undefined;

@@ -69,7 +69,7 @@ const ERRORS = {
   503: "Database or token issuer unavailable: retry later",
 } as const;
 
-/** The Idempotency-Key header every mutation accepts (src/trpc/idempotency.ts). */
+/** The Idempotency-Key header every mutation accepts (src/idempotency/trpc.ts). */
 export const idempotencyHeaders = z.object({
   "idempotency-key": z
     .string()

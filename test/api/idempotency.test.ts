@@ -8,7 +8,7 @@ import { createTRPCClient, httpBatchLink } from "@trpc/client";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startKeySweeper } from "../../src/idempotency/sweeper.ts";
-import { KEYED } from "../../src/trpc/idempotency.ts";
+import { KEYED } from "../../src/idempotency/trpc.ts";
 import { appRouter, type AppRouter } from "../../src/trpc/routers/_app.ts";
 import { transformer } from "../../src/trpc/transformer.ts";
 import { serverUrl } from "../support/db.ts";

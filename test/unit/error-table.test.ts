@@ -3,7 +3,7 @@ import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import { TRPC_ERROR_CODES_BY_KEY } from "@trpc/server/rpc";
 import { describe, expect, test } from "vitest";
 import { AppError, ERRORS, errorHeaders, isJsonContentType, type ErrorKind } from "../../src/errors.ts";
-import { responseMeta } from "../../src/http/response-meta.ts";
+import { responseMeta } from "../../src/http/errors.ts";
 import { toTRPCError } from "../../src/trpc/errors.ts";
 
 const kinds = Object.keys(ERRORS) as ErrorKind[];
