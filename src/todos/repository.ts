@@ -6,9 +6,21 @@ import { randomUUID } from "node:crypto";
 import { Prisma } from "../generated/prisma/client.ts";
 import { driverErrorCause } from "../db/driver-errors.ts";
 import type { Identity } from "../auth/tokens.ts";
+import type { UserRegistry } from "../users/registry.ts";
 import { decodeCursor, encodeCursor, type Cursor } from "./cursor.ts";
 import type { CreateInput, ListInput, SortField, UpdateInput } from "./schemas.ts";
 import { todoColumns, type TodoDTO } from "./select.ts";
+import {
+  deleteExpiredKey,
+  expiresAtSql,
+  isUniqueViolation,
+  judge,
+  lockSql,
+  storedColumns,
+  storedOf,
+  type Claim,
+  type KeyedRequest,
+} from "../idempotency/store.ts";
 
 export type { TodoDTO };
 /** A client or a transaction's client (a keyed mutation runs in one: src/idempotency/trpc.ts). */
@@ -72,22 +84,109 @@ export async function todoStats(db: Db, userId: string): Promise<TodoStats> {
 
 const NEW_TODO_COLUMNS = Prisma.raw(`"id", "userId", "title", "description", "priority", "dueAt", "createdAt", "updatedAt"`);
 
-// What Prisma's create would send: a v4 id and both timestamps from the application clock, defaults for the rest.
-function newTodoValues(owner: Identity, input: CreateInput): Prisma.Sql {
+/**
+ * The todo a create writes, every value chosen here as Prisma's create would (a v4 id, both timestamps from the
+ * application clock, the schema's defaults for the rest), so a keyed create knows its answer before the statement.
+ * Keys in todoSelect's order, the order the statement returns them in: the same bytes once serialised.
+ */
+function newTodo(owner: Identity, input: CreateInput): TodoDTO {
   const now = new Date();
-  return Prisma.sql`${randomUUID()}::uuid, ${owner.id}::text, ${input.title}::text, ${input.description ?? null}::text,
-    ${input.priority ?? "MEDIUM"}::"Priority", ${input.dueAt ?? null}::timestamptz, ${now}::timestamptz, ${now}::timestamptz`;
+  return {
+    id: randomUUID(),
+    userId: owner.id,
+    title: input.title,
+    description: input.description ?? null,
+    completed: false,
+    priority: input.priority ?? "MEDIUM",
+    dueAt: input.dueAt ?? null,
+    completedAt: null,
+    version: 1,
+    createdAt: now,
+    // Its own Date: one shared object would make superjson add referentialEqualities, which rows never have.
+    updatedAt: new Date(now),
+  };
 }
 
+// Typed, so they also fit an INSERT … SELECT.
+function newTodoValues(todo: TodoDTO): Prisma.Sql {
+  return Prisma.sql`${todo.id}::uuid, ${todo.userId}::text, ${todo.title}::text, ${todo.description}::text,
+    ${todo.priority}::"Priority", ${todo.dueAt}::timestamptz, ${todo.createdAt}::timestamptz, ${todo.updatedAt}::timestamptz`;
+}
+
+/** Creates the owner's todo; the owner's User row is recreated once if it was deleted behind the registry's back. */
+export async function createTodo(db: Db, users: UserRegistry, owner: Identity, input: CreateInput): Promise<TodoDTO> {
+  const create = async () => {
+    const rows = await db.$queryRaw<TodoDTO[]>`
+      INSERT INTO "Todo" (${NEW_TODO_COLUMNS}) VALUES (${newTodoValues(newTodo(owner, input))})
+      RETURNING ${todoColumns}`;
+    return rows[0]!;
+  };
+  try {
+    return await create();
+  } catch (error) {
+    // The foreign key to User failed (e.g. after a reset).
+    if (!isForeignKeyViolation(error)) throw error;
+    users.forget(owner.id);
+    await users.ensure(owner);
+    return await create();
+  }
+}
+
+export type CreateOnceOutcome = { status: "created"; todo: TodoDTO } | Exclude<Claim, { status: "free" }>;
+
+type CreateOnceRow = TodoDTO & { locked: boolean; procedure: string | null; requestHash: string | null; response: string | null; expired: boolean | null };
+
 /**
- * Inserts the owner's todo. A foreign-key violation (isForeignKeyViolation) means the owner's User row was deleted
- * behind the registry's back: the router recreates it and runs the create again.
+ * A create with an Idempotency-Key, in one statement: the key's lock, its row, the todo and the key row with the
+ * todo as its result (`store(todo)`, the answer's serialisation) — the todo only when the lock was taken and the
+ * key is new. A key row committed after the statement's snapshot makes the key INSERT fail, which undoes the
+ * todo; the next attempt then reads that row.
  */
-export async function createTodo(db: Db, owner: Identity, input: CreateInput): Promise<TodoDTO> {
-  const rows = await db.$queryRaw<TodoDTO[]>`
-    INSERT INTO "Todo" (${NEW_TODO_COLUMNS}) VALUES (${newTodoValues(owner, input)})
-    RETURNING ${todoColumns}`;
-  return rows[0]!;
+export async function createTodoOnce(
+  db: Db,
+  users: UserRegistry,
+  owner: Identity,
+  input: CreateInput,
+  request: KeyedRequest,
+  store: (todo: TodoDTO) => string,
+): Promise<CreateOnceOutcome> {
+  const { userId, key } = request;
+  const attempt = async (): Promise<CreateOnceOutcome | { status: "expired" }> => {
+    const todo = newTodo(owner, input);
+    const [row] = await db.$queryRaw<CreateOnceRow[]>`
+      WITH "lock" AS (${lockSql(userId, key)}),
+      "found" AS (SELECT ${storedColumns("k")} FROM "IdempotencyKey" AS "k" WHERE "k"."userId" = ${userId} AND "k"."key" = ${key}),
+      "todo" AS (
+        INSERT INTO "Todo" (${NEW_TODO_COLUMNS})
+        SELECT ${newTodoValues(todo)} WHERE (SELECT "locked" FROM "lock") AND NOT EXISTS (SELECT 1 FROM "found")
+        RETURNING ${todoColumns}),
+      "saved" AS (
+        INSERT INTO "IdempotencyKey" ("userId", "key", "procedure", "requestHash", "response", "createdAt", "expiresAt")
+        SELECT ${userId}, ${key}, ${request.procedure}, ${request.requestHash}, ${store(todo)}::json, now(), ${expiresAtSql(request.ttlMs)}
+        FROM "todo")
+      SELECT "lock"."locked", "found".*, "todo".* FROM "lock" LEFT JOIN "found" ON true LEFT JOIN "todo" ON true`;
+    const { locked, procedure, requestHash, response, expired, ...created } = row!;
+    if (created.id) return { status: "created", todo: created as TodoDTO };
+    const claim = judge(request, locked, storedOf({ locked, procedure, requestHash, response, expired }));
+    // An expired row blocks the key INSERT: removed, then tried again.
+    return claim.status === "free" ? { status: "expired" } : claim;
+  };
+  const TRIES = 3;
+  for (let tries = 1; tries <= TRIES; tries++) {
+    try {
+      const outcome = await attempt();
+      if (outcome.status !== "expired") return outcome;
+      await deleteExpiredKey(db, userId, key);
+    } catch (error) {
+      const userMissing = isForeignKeyViolation(error);
+      if (tries === TRIES || !(userMissing || isUniqueViolation(error))) throw error;
+      if (userMissing) {
+        users.forget(owner.id);
+        await users.ensure(owner);
+      }
+    }
+  }
+  throw new Error(`Idempotency-Key: no outcome for a create after ${TRIES} attempts`);
 }
 
 export async function updateTodo(db: Db, userId: string, input: UpdateInput, now = new Date()): Promise<UpdateOutcome> {
@@ -199,7 +298,7 @@ function after({ orderBy, order, value, id }: Cursor): Prisma.Sql {
 }
 
 /** P2003 from Prisma's own queries; raw queries report the driver's view under P2010. */
-export function isForeignKeyViolation(error: unknown): boolean {
+function isForeignKeyViolation(error: unknown): boolean {
   if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2003") return true;
   const cause = driverErrorCause(error);
   return cause?.kind === "ForeignKeyConstraintViolation" || cause?.originalCode === "23503";

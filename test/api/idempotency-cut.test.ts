@@ -1,6 +1,6 @@
 /**
  * An answer lost after the database committed: a relay in front of the database forwards the statement (the
- * keyed mutation's COMMIT), lets the server answer, and cuts the connection
+ * keyed create's one statement, or a keyed update's COMMIT), lets the server answer, and cuts the connection
  * instead of passing the answer on. The API cannot tell the client whether it worked; the client retries with
  * the same Idempotency-Key and gets the committed result, written once. Without a key the retry writes again.
  */
@@ -52,10 +52,10 @@ async function retry(procedure: string, input: unknown, key?: string) {
 const count = async (title: string) =>
   (await direct.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Todo" WHERE "userId" = 'alice' AND "title" = $1`, [title])).rows[0]!.n;
 
-test("a keyed create cut right after its COMMIT was forwarded: the retry gets the committed todo, written once", async () => {
+test("a keyed create whose answer was lost: the retry gets the committed todo, written once", async () => {
   const key = randomUUID();
   const title = `cut create ${key}`;
-  const cut = relay.cutAfterAnswerTo("COMMIT");
+  const cut = relay.cutAfterAnswerTo(`INSERT INTO "IdempotencyKey"`);
   const lost = await mutate("todo.create", { title }, key);
   await cut;
   expect(lost.status).toBe(503);

@@ -55,7 +55,7 @@ test("create, byId, update and list return exactly what Prisma's own queries rea
   await users.ensure(owner);
   await fc.assert(
     fc.asyncProperty(createArb, fc.boolean(), fc.option(date, { nil: null }), async (input, completed, dueAt) => {
-      const created = await createTodo(db(), owner, input);
+      const created = await createTodo(db(), users, owner, input);
       expectSameDto(created, await viaPrisma(created.id));
       expectSameDto(await findTodo(db(), owner.id, created.id), await viaPrisma(created.id));
 
@@ -84,7 +84,8 @@ test("create, byId, update and list return exactly what Prisma's own queries rea
 });
 
 test("ids that cannot exist are not found, and another user's todo is not found either", async () => {
-  const todo = await createTodo(db(), owner, { title: "mine" });
+  const users = createUserRegistry(db());
+  const todo = await createTodo(db(), users, owner, { title: "mine" });
   for (const id of ["not-a-uuid", "00000000-0000-4000-8000-000000000000"]) {
     expect(await findTodo(db(), owner.id, id)).toBeNull();
     expect(await deleteTodo(db(), owner.id, id)).toBe(false);
@@ -105,7 +106,7 @@ test("a create after the caller's User row was deleted behind the registry's bac
   expect(todo.userId).toBe("vanishing");
   expect(await db().user.count({ where: { id: "vanishing" } })).toBe(1);
   expect(await db().todo.count({ where: { userId: "vanishing" } })).toBe(1);
-  // With an Idempotency-Key the create runs in the key's transaction, which the missing row rolls back: run again.
+  // With an Idempotency-Key: the one statement fails on the missing row, which is recreated, and runs again.
   await db().user.delete({ where: { id: "vanishing" } });
   const headers = { authorization: `Bearer ${await api.token("vanishing")}`, "content-type": "application/json", "idempotency-key": "vanishing-1" };
   const create = () => fetch(`${api.trpcUrl}/todo.create`, { method: "POST", headers, body: JSON.stringify({ json: { title: "third" } }) });

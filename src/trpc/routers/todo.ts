@@ -3,15 +3,16 @@ import { byIdInput, createInput, listInput, onChangeInput, toggleAllInput, updat
 import {
   clearCompletedTodos,
   createTodo,
+  createTodoOnce,
   deleteTodo,
   findTodo,
-  isForeignKeyViolation,
   listTodos,
   todoStats,
   toggleAllTodos,
   updateTodo,
+  type TodoDTO,
 } from "../../todos/repository.ts";
-import { idempotent, type KeyedContext } from "../../idempotency/trpc.ts";
+import { idempotent, idempotentStatement, settled, storedResponse } from "../../idempotency/trpc.ts";
 import { router } from "../init.ts";
 import { protectedProcedure } from "../procedures.ts";
 import { countJson, deletedJson, errorResponses, idempotencyHeaders, statsJson, todoJson, todoPageJson } from "../openapi.ts";
@@ -20,14 +21,6 @@ import { countJson, deletedJson, errorResponses, idempotencyHeaders, statsJson, 
 // `meta` also serves each procedure as REST under /api (src/http/rest.ts); the tRPC contract is unaffected.
 
 const notFound = (id: string) => new AppError("notFound", `Todo ${id} not found`);
-
-// The caller's User row was deleted behind the registry's back (a reset): recreated, then the create runs once more.
-async function ownerRecreated(error: unknown, ctx: KeyedContext): Promise<boolean> {
-  if (!isForeignKeyViolation(error)) return false;
-  ctx.users.forget(ctx.user.id);
-  await ctx.users.ensure(ctx.user);
-  return true;
-}
 
 export const todoRouter = router({
   list: protectedProcedure
@@ -69,7 +62,12 @@ export const todoRouter = router({
     })
     .input(createInput)
     .mutation(
-      idempotent(({ ctx, input }) => createTodo(ctx.db, ctx.user, input), { retryAfter: ownerRecreated }),
+      idempotentStatement(async ({ ctx, input }, request) => {
+        if (!request) return createTodo(ctx.db, ctx.users, ctx.user, input);
+        // One statement claims the key, writes the todo and stores it.
+        const outcome = await createTodoOnce(ctx.db, ctx.users, ctx.user, input, request, storedResponse);
+        return outcome.status === "created" ? outcome.todo : (settled(ctx, outcome) as TodoDTO);
+      }),
     ),
 
   update: protectedProcedure
