@@ -4,17 +4,24 @@
  * warm-up requests, then V8's precise coverage around one more. The README's list of a create's files is this
  * output (test/tooling/docs.test.ts checks it).
  *
- *   npx tsx tools/request-path.ts [create|byId|list]
+ *   npx tsx tools/request-path.ts [create|byId|list] [--json]
+ *
+ * Run it under plain Node (tsx), not inside vitest: vitest's module transform turns each export into a getter, so
+ * reading a constant would count its file.
  */
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import pg from "pg";
 import { signToken } from "../src/auth/tokens.ts";
 import { loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/logger.ts";
 import { createRuntime } from "../src/runtime.ts";
+import { bootstrapDatabase } from "../src/db/bootstrap.ts";
+import { CHANNEL } from "../src/live/events.ts";
 
 const SRC = fileURLToPath(new URL("../src/", import.meta.url));
 
@@ -56,12 +63,32 @@ export async function filesRunBy(run: () => Promise<void>): Promise<string[]> {
   }
 }
 
+export interface RequestPath {
+  /** The files the request itself runs code in, from its arrival to its answer. */
+  request: string[];
+  /**
+   * The files the database's NOTIFY runs code in when a change commits (the live updates' listener and feed, and
+   * on the embedded database its delivery): measured around a NOTIFY sent from outside the API, so they are told
+   * apart from the request's own files however the two interleave.
+   */
+  notify: string[];
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+
 /** The files one `op` request runs code in, with the default configuration (on `databaseUrl`, else embedded). */
-export async function requestPath(op: keyof typeof CALLS, databaseUrl?: string): Promise<string[]> {
+export async function requestPath(op: keyof typeof CALLS, databaseUrl?: string): Promise<RequestPath> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "request-path-"));
   const env = { NODE_ENV: "development", PORT: "0", PGLITE_DATA_DIR: path.join(dir, "pglite"), LOG_LEVEL: "warn" };
-  const config = loadConfig(databaseUrl ? { ...env, DATABASE_URL: databaseUrl } : env);
-  const runtime = await createRuntime(config, createLogger("warn"), { keySweeper: false });
+  const vars = databaseUrl ? { ...env, DATABASE_URL: databaseUrl } : env;
+  const config = loadConfig(vars);
+  // Opened here as the runtime would, so the outside NOTIFY can reach the same database.
+  const db = await bootstrapDatabase("serve", { env: { ...process.env, DATABASE_URL: undefined, ...vars } });
+  const runtime = await createRuntime(config, createLogger("warn"), {
+    keySweeper: false,
+    database: { url: db.url, embedded: Boolean(db.embedded) },
+  });
+  const outside = new pg.Client({ connectionString: db.url });
   try {
     const { port } = await runtime.start();
     const url = `http://127.0.0.1:${port}`;
@@ -75,17 +102,38 @@ export async function requestPath(op: keyof typeof CALLS, databaseUrl?: string):
     // Twice before measuring: the first call creates the User row and warms every cache.
     await check();
     await check();
-    return await filesRunBy(check);
+    await settle();
+    await outside.connect();
+    const notice = JSON.stringify({ u: "request-path", op: "updated", id: randomUUID(), v: 2 });
+    const notify = async () => {
+      await outside.query("SELECT pg_notify($1, $2)", [CHANNEL, notice]);
+      await settle();
+    };
+    await notify();
+    const both = await filesRunBy(async () => {
+      await check();
+      await settle();
+    });
+    const notified = await filesRunBy(notify);
+    return { request: both.filter((file) => !notified.includes(file)), notify: notified };
   } finally {
+    await outside.end().catch(() => {});
     await runtime.close();
+    await db.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const op = (process.argv[2] ?? "create") as keyof typeof CALLS;
+  const json = process.argv.includes("--json");
+  const op = (process.argv.slice(2).find((arg) => arg !== "--json") ?? "create") as keyof typeof CALLS;
   if (!(op in CALLS)) throw new Error(`unknown request ${op}: one of ${Object.keys(CALLS).join(", ")}`);
-  const files = await requestPath(op, process.env.DATABASE_URL || undefined);
-  console.log(files.map((file) => `src/${file}`).join("\n"));
-  console.log(`${files.length} files`);
+  const { request, notify } = await requestPath(op, process.env.DATABASE_URL || undefined);
+  if (json) {
+    console.log(JSON.stringify({ request, notify }));
+    process.exit(0);
+  }
+  console.log(request.map((file) => `src/${file}`).join("\n"));
+  console.log(`${request.length} files on the request; then the commit's NOTIFY:`);
+  console.log(notify.map((file) => `src/${file}`).join("\n"));
 }

@@ -3,7 +3,9 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { expect, test } from "vitest";
 import { projectRoot } from "../../src/project.ts";
-import { requestPath } from "../../tools/request-path.ts";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { RequestPath } from "../../tools/request-path.ts";
 
 const pages = ["README.md", "bench/README.md", ...readdirSync(path.join(projectRoot, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
 const read = (file: string) => readFileSync(path.join(projectRoot, file), "utf8");
@@ -43,6 +45,14 @@ test("the README lists exactly the files of src/ a todo.create runs code in (too
   const section = read("README.md").split(/^## /m).find((part) => part.startsWith("Architecture"))!;
   const listed = [...section.matchAll(/^\d+\. `src\/([^`]+)`/gm)].map((match) => match[1]!).sort();
   const stated = Number(/The (\d+) files of `src\/` a `todo\.create` runs code in/.exec(section)?.[1]);
+  const notifyLine = /^The commit's NOTIFY then runs[\s\S]*?\n\n/m.exec(section)?.[0] ?? "";
+  const notified = [...notifyLine.matchAll(/`src\/([^`]+\.ts)`/g)].map((match) => match[1]!).sort();
+  // In a process of its own: inside vitest every export is a getter, and reading a constant would count its file.
+  const tsx = path.join(projectRoot, "node_modules/.bin/tsx");
+  const { DATABASE_URL: _ignored, ...env } = process.env;
+  const { stdout } = await promisify(execFile)(tsx, ["tools/request-path.ts", "create", "--json"], { cwd: projectRoot, env });
+  const measured = JSON.parse(stdout.trim().split("\n").at(-1)!) as RequestPath;
   expect(stated).toBe(listed.length);
-  expect(listed).toEqual(await requestPath("create"));
+  expect(listed).toEqual(measured.request);
+  expect(notified).toEqual(measured.notify);
 }, 60_000);
