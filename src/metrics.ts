@@ -47,7 +47,7 @@ export function createMetrics(options: {
   poolStats: () => PoolStats | undefined;
   /** Live updates' counts (src/live/feed.ts); undefined when they are off. */
   changeStats?: () => ChangeFeedStats;
-  /** Per-user call slots' counts (src/limits/user-slots.ts). */
+  /** Per-user call slots' counts (src/limits/user.ts). */
   slotStats?: () => UserSlotStats;
 }): Metrics {
   const registry = new Registry();

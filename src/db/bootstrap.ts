@@ -1,7 +1,7 @@
 /**
  * Which database an entry point uses: the first URL variable its purpose reads, else (outside production)
  * the embedded PGlite database in PGLITE_DATA_DIR. The one place that decides; docs/configuration.md's table comes from
- * DATABASE_PURPOSES (test/bootstrap.test.ts checks).
+ * DATABASE_PURPOSES (test/process/bootstrap.test.ts checks).
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";

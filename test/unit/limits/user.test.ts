@@ -1,4 +1,4 @@
-/** src/limits/user-slots.ts on its own: slots per user, a FIFO queue with a bound, leaving it, no entry when idle. */
+/** src/limits/user.ts on its own: slots per user, a FIFO queue with a bound, leaving it, no entry when idle. */
 import { describe, expect, test } from "vitest";
 import { createUserSlots, SlotWaitAbandonedError, UserBusyError } from "../../../src/limits/user.ts";
 
