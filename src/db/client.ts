@@ -1,4 +1,3 @@
-import type { PrismaNeon } from "@prisma/adapter-neon";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { Logger } from "pino";
 import type { Config } from "../config.ts";
@@ -7,7 +6,7 @@ import { withDeadline } from "../lib/deadline.ts";
 import { withStatementTimeout, type CancellablePool } from "./statement-timeout.ts";
 import { withUtcInstants } from "./utc-dates.ts";
 import { withUtcReads } from "./utc-reads.ts";
-import type { SqlDriverAdapter } from "@prisma/driver-adapter-utils";
+import type { SqlDriverAdapter, SqlDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import type { WsProxy } from "./ws-proxy.ts";
 
 export type { PrismaClient };
@@ -61,10 +60,15 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
 
   // Both adapters build their pool inside connect(): keep a reference to the one in use, for metrics.
   let driverPool: DriverPool | undefined;
-  const trackPool = <A extends SqlDriverAdapter & { underlyingDriver(): DriverPool }>(factory: { connect(): Promise<A> }) => {
-    const connect = factory.connect.bind(factory);
-    factory.connect = async () => {
-      const connected = withUtcInstants(await connect());
+  const trackPool = <A extends SqlDriverAdapter & { underlyingDriver(): DriverPool }>(factory: {
+    adapterName: string;
+    provider: "postgres";
+    connect(): Promise<A>;
+  }): SqlDriverAdapterFactory => ({
+    adapterName: factory.adapterName,
+    provider: factory.provider,
+    connect: async () => {
+      const connected = await factory.connect();
       driverPool = connected.underlyingDriver();
       // Before the pool's first client connects: the pool only opens them on demand.
       withUtcReads(driverPool as unknown as CancellablePool);
@@ -73,13 +77,13 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
         connectTimeoutMs: options.connectionTimeoutMs,
         onCancelError: (error) => logger.warn({ err: error }, "statement cancel request failed"),
       });
-      return connected;
-    };
-  };
+      return withUtcInstants(connected);
+    },
+  });
 
   let proxy: WsProxy | undefined;
   let closeDriver = async () => {};
-  let adapter: PrismaNeon | PrismaPg;
+  let adapter: SqlDriverAdapterFactory;
   let describe = `${targetKey}${url.pathname}`;
   if (options.driver === "neon") {
     // Loaded for this driver only: the Neon stack and ws stay out of a pg server's memory.
@@ -89,13 +93,13 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
       target,
       onProxyError: (error) => logger.debug({ err: error }, "websocket proxy socket error"),
     });
-    ({ adapter, proxy } = neon);
+    proxy = neon.proxy;
+    adapter = trackPool(neon.adapter);
     closeDriver = neon.close;
     if (proxy) describe += ` via WebSocket proxy ${proxy.address}`;
-    trackPool(adapter);
   } else {
     const named = options.preparedStatements ? { statementNameGenerator: statementNames() } : {};
-    trackPool((adapter = new PrismaPg(pool, { ...callbacks, ...named })));
+    adapter = trackPool(new PrismaPg(pool, { ...callbacks, ...named }));
   }
 
   const prisma = new PrismaClient({

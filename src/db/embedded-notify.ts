@@ -7,15 +7,7 @@
  * LISTEN/UNLISTEN are seen in simple Query messages holding that one statement (what node-postgres sends).
  * An UNLISTEN is only passed to the shared session when no other connection still listens on the channel.
  */
-import type { Socket } from "node:net";
-
-type OnData = (data: Uint8Array) => void;
-
-/** The parts of PGLiteSocketServer this needs (public members of its instance, not of its types). */
-interface SocketServerInternals {
-  queryQueue: { enqueue(handlerId: number, message: Uint8Array, onData: OnData): Promise<number> };
-  handlers: Set<{ handlerId: number; socket: Socket | null }>;
-}
+import { socketServerInternals, type OnData } from "../internals/pglite-socket.ts";
 
 const QUERY = 0x51; // 'Q'
 const NOTIFICATION = 0x41; // 'A'
@@ -27,7 +19,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export function deliverNotifications(server: unknown): void {
-  const { queryQueue, handlers } = server as SocketServerInternals;
+  const { handlers, wrapEnqueue } = socketServerInternals(server);
   const channelsOf = new Map<number, Set<string>>();
   // Once the session listens, answers are scanned (a connection that closed may leave its LISTEN behind).
   let scanning = false;
@@ -99,11 +91,10 @@ export function deliverNotifications(server: unknown): void {
     };
   };
 
-  const enqueue = queryQueue.enqueue.bind(queryQueue);
-  queryQueue.enqueue = (id, message, onData) => {
+  wrapEnqueue((enqueue) => (id, message, onData) => {
     const run = message[0] === QUERY ? track(id, message) : message;
     return enqueue(id, run, scanning ? router(id, onData) : onData);
-  };
+  });
 }
 
 function queryMessage(sql: string): Uint8Array {

@@ -22,6 +22,7 @@ import type * as Glue from "@prisma/schema-engine-wasm/schema_engine_bg";
 import type { MigrationList, SchemaEngine, SchemaFilter } from "@prisma/schema-engine-wasm/schema_engine_bg";
 import pg from "pg";
 import { projectRoot } from "../project.ts";
+import { overriding } from "./overriding.ts";
 
 // tsconfig's lib (ES2023, no DOM) has no WebAssembly typings; this is the part we use.
 declare const WebAssembly: {
@@ -319,20 +320,22 @@ async function withDatabase<T>(url: string, run: (engine: SchemaEngine) => Promi
  * (the live-updates trigger) and runs the pieces outside one transaction.
  */
 function wholeScripts(factory: PrismaPg, pool: pg.Pool): PrismaPg {
-  const connect = factory.connect.bind(factory);
-  factory.connect = async () => {
-    const adapter = await connect();
-    const onError = (adapter as unknown as { onError(error: unknown): never }).onError.bind(adapter);
-    adapter.executeScript = async (script) => {
-      try {
-        await pool.query(script);
-      } catch (error) {
-        onError(error);
-      }
-    };
-    return adapter;
-  };
-  return factory;
+  return overriding(factory, {
+    connect: async () => {
+      const adapter = await factory.connect();
+      // The adapter's own conversion to Prisma's error (unexported), so the engine reports a failed script as before.
+      const onError = (adapter as unknown as { onError(error: unknown): never }).onError.bind(adapter);
+      return overriding(adapter, {
+        executeScript: async (script: string) => {
+          try {
+            await pool.query(script);
+          } catch (error) {
+            onError(error);
+          }
+        },
+      });
+    },
+  });
 }
 
 /**

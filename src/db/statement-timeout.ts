@@ -9,6 +9,7 @@
  * transactions, whose statements run on a checked-out client of the same pool.
  */
 import type { EventEmitter } from "node:events";
+import { wrapEveryQuery, type QueryFn } from "../internals/pg.ts";
 
 interface CancelConnection extends EventEmitter {
   connect(port: number | string, host?: string): void;
@@ -44,11 +45,10 @@ export interface StatementTimeoutOptions {
 /** Makes every client of the pool cancel its statements after `timeoutMs`; 0 leaves the pool as it is. */
 export function withStatementTimeout(pool: CancellablePool, options: StatementTimeoutOptions): void {
   if (options.timeoutMs <= 0) return;
-  pool.on("connect", (client: PoolClient) => limitQueries(client, options.timeoutMs, () => sendCancel(pool, client, options)));
+  wrapEveryQuery(pool, (query, client) => limitQueries(query, options.timeoutMs, () => sendCancel(pool, client as PoolClient, options)));
 }
 
-function limitQueries(client: PoolClient, timeoutMs: number, cancel: () => Promise<void>): void {
-  const query = client.query.bind(client);
+function limitQueries(query: QueryFn, timeoutMs: number, cancel: () => Promise<void>): QueryFn {
   // The client runs its queries one at a time in this order: the first unfinished one is the one running.
   const pending: Call[] = [];
   const startFirst = () => {
@@ -68,7 +68,7 @@ function limitQueries(client: PoolClient, timeoutMs: number, cancel: () => Promi
     startFirst();
   };
 
-  client.query = (...args: unknown[]) => {
+  return (...args: unknown[]) => {
     // Submittables (cursors, Query objects) drive themselves; the adapters never send them.
     if (typeof (args[0] as { submit?: unknown } | null)?.submit === "function") return query(...args);
     const call: Call = {};

@@ -6,6 +6,7 @@
  * reads, because the adapters read a timestamptz's text as if its offset were +00.
  */
 import type { ArgType, SqlDriverAdapter, SqlQuery, SqlQueryable, Transaction } from "@prisma/driver-adapter-utils";
+import { overriding } from "./overriding.ts";
 
 // Raw parameters have no database type; DATE and TIME columns keep the adapters' own formatting.
 const isInstant = (type: ArgType | undefined) => type?.scalarType === "datetime" && (type.dbType === undefined || /^timestamp/i.test(type.dbType));
@@ -33,18 +34,17 @@ export function utcQuery(query: SqlQuery): SqlQuery {
   return { ...query, args, argTypes };
 }
 
-function wrapQueryable<Q extends SqlQueryable>(queryable: Q): Q {
-  const queryRaw = queryable.queryRaw.bind(queryable);
-  const executeRaw = queryable.executeRaw.bind(queryable);
-  queryable.queryRaw = (query) => queryRaw(utcQuery(query));
-  queryable.executeRaw = (query) => executeRaw(utcQuery(query));
-  return queryable;
+function wrapQueryable<Q extends SqlQueryable>(queryable: Q, extra: Partial<Q> = {}): Q {
+  return overriding(queryable, {
+    queryRaw: (query: SqlQuery) => queryable.queryRaw(utcQuery(query)),
+    executeRaw: (query: SqlQuery) => queryable.executeRaw(utcQuery(query)),
+    ...extra,
+  } as Partial<Q>);
 }
 
-/** Wraps a connected adapter (and every transaction it starts) in place. */
+/** The adapter seen through a wrapper that sends instants as UTC (and so does every transaction it starts). */
 export function withUtcInstants<A extends SqlDriverAdapter>(adapter: A): A {
-  wrapQueryable(adapter);
-  const startTransaction = adapter.startTransaction.bind(adapter);
-  adapter.startTransaction = async (isolationLevel) => wrapQueryable<Transaction>(await startTransaction(isolationLevel));
-  return adapter;
+  return wrapQueryable(adapter, {
+    startTransaction: async (isolationLevel) => wrapQueryable<Transaction>(await adapter.startTransaction(isolationLevel)),
+  } as Partial<A>);
 }

@@ -3,9 +3,10 @@
  * select `AT TIME ZONE 'UTC'`, src/todos/select.ts). Both adapters turn a timestamptz's text into an instant by
  * replacing its offset with +00:00, right only in a UTC session; behind a pooler the session's zone is the
  * database's (no startup option may set it). Here the text is converted to UTC first, honouring its offset, and
- * handed on in the adapters' own format. Hooked on the pool's clients, the one place both adapters' queries pass.
+ * handed on in the adapters' own format. Hooked on the pool's clients (src/internals/pg.ts), the one place both adapters' queries pass.
  */
 import type { EventEmitter } from "node:events";
+import { wrapEveryQuery } from "../internals/pg.ts";
 
 const TIMESTAMPTZ = 1184;
 // PostgreSQL's ISO output: `2024-03-01 03:00:00.123456-05`, offsets to the second for old local mean times.
@@ -29,28 +30,21 @@ type TypeParser = (text: string) => unknown;
 interface QueryTypes {
   getTypeParser(oid: number, format?: string): TypeParser;
 }
-interface PoolClient {
-  query(...args: unknown[]): unknown;
-}
-
 /** Makes every client of the pool read timestamptz columns as UTC, whatever the session's TimeZone. */
 export function withUtcReads(pool: EventEmitter): void {
-  pool.on("connect", (client: PoolClient) => {
-    const query = client.query.bind(client);
-    client.query = (...args: unknown[]) => {
-      const config = args[0] as { types?: QueryTypes } | null;
-      const types = config?.types;
-      // The adapters pass their parsers with each query; only theirs are replaced.
-      if (typeof config === "object" && types && typeof types.getTypeParser === "function") {
-        args[0] = {
-          ...config,
-          types: {
-            getTypeParser: (oid: number, format?: string) =>
-              oid === TIMESTAMPTZ && format !== "binary" ? timestamptzAsUtc : types.getTypeParser(oid, format),
-          },
-        };
-      }
-      return query(...args);
-    };
+  wrapEveryQuery(pool, (query) => (...args: unknown[]) => {
+    const config = args[0] as { types?: QueryTypes } | null;
+    const types = config?.types;
+    // The adapters pass their parsers with each query; only theirs are replaced.
+    if (typeof config === "object" && types && typeof types.getTypeParser === "function") {
+      args[0] = {
+        ...config,
+        types: {
+          getTypeParser: (oid: number, format?: string) =>
+            oid === TIMESTAMPTZ && format !== "binary" ? timestamptzAsUtc : types.getTypeParser(oid, format),
+        },
+      };
+    }
+    return query(...args);
   });
 }

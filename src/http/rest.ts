@@ -12,7 +12,6 @@ import {
   createProcedureCache,
   generateOpenApiDocument,
   getInputOutputParsers,
-  instanceofZodTypeCoercible,
   instanceofZodTypeKind,
   instanceofZodTypeObject,
   unwrapZodType,
@@ -20,6 +19,7 @@ import {
 } from "trpc-to-openapi";
 import type { z } from "zod";
 import { AppError, isJsonContentType } from "../errors.ts";
+import { attachResponseSchemas, pinInputCoercion } from "../internals/trpc-to-openapi.ts";
 import { projectRoot } from "../project.ts";
 import type { Context } from "../trpc/context.ts";
 import { toTRPCError } from "../trpc/errors.ts";
@@ -27,46 +27,7 @@ import { errorJson, type ApiMeta } from "../trpc/openapi.ts";
 import { sendAppError, type FailedCall, type responseMeta as sharedResponseMeta } from "./errors.ts";
 import { swaggerUi } from "./swagger-ui.ts";
 
-type Procedure = AnyProcedure & { _def: { meta?: ApiMeta; output?: unknown; inputs: unknown[] } };
-
-function procedures(router: AnyRouter): Procedure[] {
-  return Object.values(router._def.procedures as Record<string, Procedure>);
-}
-
-/**
- * trpc-to-openapi documents a procedure's `_def.output`, which tRPC's `.output()` sets together with a middleware
- * that parses every result of every tRPC call. `meta.response` is attached as `_def.output` instead: the document
- * gets the schema, and no call parses its result.
- */
-function attachResponseSchemas(router: AnyRouter): void {
-  for (const procedure of procedures(router)) {
-    const response = procedure._def.meta?.response;
-    if (procedure._def.meta?.openapi && response) procedure._def.output = response;
-  }
-}
-
-/**
- * On every REST call trpc-to-openapi sets `coerce` on the number, boolean and date fields of the procedure's input
- * schema, in place — the schema tRPC parses with too. That would let tRPC accept "5" for a number and read the
- * string "false" as true (Boolean("false")). Each such field's `coerce` is pinned to what it was; query strings
- * are converted strictly by `queryInput` instead.
- */
-function pinCoercion(schema: unknown): void {
-  const object = unwrapZodType(schema as z.ZodType, true);
-  if (!instanceofZodTypeObject(object)) return;
-  for (const field of Object.values(object.shape)) {
-    const inner = unwrapZodType(field as z.ZodType, false);
-    if (instanceofZodTypeCoercible(inner)) {
-      const def = inner._zod.def as { coerce?: boolean };
-      // Already pinned by an earlier app in this process (a pinned property cannot be redefined).
-      if (Object.getOwnPropertyDescriptor(def, "coerce")?.configurable === false) continue;
-      const value = def.coerce ?? false;
-      Object.defineProperty(def, "coerce", { get: () => value, set: () => {}, configurable: false });
-    } else if (instanceofZodTypeObject(inner)) {
-      pinCoercion(inner);
-    }
-  }
-}
+type Procedure = AnyProcedure & { _def: { meta?: ApiMeta; inputs: unknown[] } };
 
 const version = (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version;
 
@@ -133,7 +94,7 @@ export interface RestOptions {
 
 /** The Express router for /api. */
 export function createRestRouter({ router, createContext, bodyLimitBytes, onCallError, responseMeta }: RestOptions): Router {
-  for (const procedure of procedures(router)) for (const input of procedure._def.inputs) pinCoercion(input);
+  pinInputCoercion(router);
   attachResponseSchemas(router);
   const findProcedure = createProcedureCache(router);
 

@@ -5,22 +5,22 @@
  * Node's request and response directly. Anything else returns false and goes through tRPC's own handler.
  * test/api/fast-path.test.ts sends the same generated requests both ways and compares every byte a client sees.
  */
-import type { AnyTRPCProcedure, AnyTRPCRouter } from "@trpc/server";
+import { getErrorShape, getTRPCErrorFromUnknown, transformTRPCResponse, TRPCError, type AnyTRPCRouter } from "@trpc/server";
 import type { NodeHTTPHandlerOptions } from "@trpc/server/adapters/node-http";
-import {
-  getErrorShape,
-  getHTTPStatusCode,
-  getTRPCErrorFromUnknown,
-  isAsyncIterable,
-  isObject,
-  isPromise,
-  transformTRPCResponse,
-  TRPCError,
-} from "@trpc/server/unstable-core-do-not-import";
+import { getHTTPStatusCode } from "@trpc/server/http";
 import type { Request, Response } from "express";
 import { isJsonContentType } from "../errors.ts";
+import { routerConfig, routerProcedures } from "../internals/trpc.ts";
 
 type Options<TRouter extends AnyTRPCRouter> = NodeHTTPHandlerOptions<TRouter, Request, Response>;
+
+// tRPC's own predicates (not public), for the same verdict on a result.
+const isObject = (value: unknown): value is Record<string, unknown> => !!value && !Array.isArray(value) && typeof value === "object";
+const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> => isObject(value) && Symbol.asyncIterator in value;
+const isPromise = (value: unknown): value is Promise<unknown> =>
+  (isObject(value) || typeof value === "function") &&
+  typeof (value as { then?: unknown }).then === "function" &&
+  typeof (value as { catch?: unknown }).catch === "function";
 
 // Procedure paths as tRPC names them: anything needing URL decoding or a batch (commas) takes the stock path.
 const PLAIN_PATH = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/;
@@ -91,8 +91,8 @@ function queryInput(url: string): string | undefined | null {
  * `path` is the procedure path from the URL (after the mount point).
  */
 export function createFastPath<TRouter extends AnyTRPCRouter>(opts: Options<TRouter>) {
-  const config = opts.router._def._config;
-  const procedures = opts.router._def.procedures as Record<string, AnyTRPCProcedure | undefined>;
+  const config = routerConfig(opts.router);
+  const procedures = routerProcedures(opts.router);
   const deserialize = (value: unknown) => config.transformer.input.deserialize(value);
 
   return async (req: Request, res: Response, path: string): Promise<boolean> => {
