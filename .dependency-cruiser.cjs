@@ -15,8 +15,12 @@ const forbid = (name, comment, from, to) => ({ name, comment, severity: "error",
 module.exports = {
   forbidden: [
     forbid("no-cycles", "An import cycle ties modules that should stand in an order.", "^src/", { circular: true }),
-    forbid("db-imports-upward", "src/db/ serves every layer and knows none of them.", DB, { path: [DOMAIN, TRPC, HTTP, TOP] }),
-    forbid("domain-imports-upward", "Domain code (repositories, capabilities) knows neither tRPC nor HTTP.", DOMAIN, { path: [TRPC, HTTP, TOP] }),
+    forbid("db-imports-upward", "src/db/ serves every layer and knows none of them.", DB, {
+      path: [DOMAIN, TRPC, HTTP, TOP],
+    }),
+    forbid("domain-imports-upward", "Domain code (repositories, capabilities) knows neither tRPC nor HTTP.", DOMAIN, {
+      path: [TRPC, HTTP, TOP],
+    }),
     forbid("trpc-imports-http", "tRPC procedures and middleware know nothing of Express.", TRPC, { path: [HTTP, TOP] }),
     forbid("http-imports-process", "Only the process entry points build the runtime.", HTTP, { path: TOP }),
     forbid("base-imports-layers", "Base modules are imported by every layer, so they import none.", BASE, {
@@ -24,9 +28,14 @@ module.exports = {
       // The configuration reads two facts of its own: the development secret's file and Neon's host names.
       pathNot: "^src/(auth/dev-secret|db/neon-hosts)\\.ts$",
     }),
-    forbid("internals-import-only-their-library", "src/internals/<library>.ts patches one library and nothing of ours.", "^src/internals/", {
-      path: "^src/",
-    }),
+    forbid(
+      "internals-import-only-their-library",
+      "src/internals/<library>.ts patches one library and nothing of ours.",
+      "^src/internals/",
+      {
+        path: "^src/",
+      },
+    ),
     {
       name: "nothing-imports-entry-points",
       comment: "src/server.ts and src/cluster.ts are process entry points.",

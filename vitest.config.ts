@@ -4,7 +4,8 @@ import { configDefaults, defineConfig } from "vitest/config";
 // The pgbouncer projects need a PostgreSQL server (TEST_DATABASE_URL) and Debian's pgbouncer; without either they
 // are left out, unless REQUIRE_PGBOUNCER=1 (CI), where their global setup then fails with what is missing.
 const withPgBouncer =
-  process.env.REQUIRE_PGBOUNCER === "1" || (Boolean(process.env.TEST_DATABASE_URL) && existsSync("/usr/sbin/pgbouncer"));
+  process.env.REQUIRE_PGBOUNCER === "1" ||
+  (Boolean(process.env.TEST_DATABASE_URL) && existsSync("/usr/sbin/pgbouncer"));
 const pgbouncer = (driver: "neon" | "pg") => ({
   extends: true as const,
   test: {
@@ -56,7 +57,10 @@ export default defineConfig({
         },
       },
       // The SQLite import writes through the same client and drivers as the API: both drivers again.
-      { extends: true, test: { name: "import:neon", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "neon" } } },
+      {
+        extends: true,
+        test: { name: "import:neon", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "neon" } },
+      },
       { extends: true, test: { name: "import:pg", include: ["test/import/**/*.test.ts"], env: { DB_DRIVER: "pg" } } },
       // The API and import suites again through PgBouncer in transaction mode (Neon's -pooler URL), on databases
       // set to America/New_York.

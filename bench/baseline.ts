@@ -105,7 +105,11 @@ function setClauses(input: UpdateInput, now: Date, values: unknown[]): string[] 
   if (input.dueAt !== undefined) sets.push(`"dueAt" = ${param(input.dueAt)}`);
   if (input.completed !== undefined) {
     sets.push(`"completed" = ${param(input.completed)}`);
-    sets.push(input.completed ? `"completedAt" = CASE WHEN "completed" THEN "completedAt" ELSE ${param(now)} END` : `"completedAt" = NULL`);
+    sets.push(
+      input.completed
+        ? `"completedAt" = CASE WHEN "completed" THEN "completedAt" ELSE ${param(now)} END`
+        : `"completedAt" = NULL`,
+    );
   }
   if (sets.length) sets.push(`"version" = "version" + 1`, `"updatedAt" = ${param(now)}`);
   return sets;
@@ -159,7 +163,8 @@ function serve() {
   }
 
   const handle =
-    (work: (req: Request, user: User) => Promise<unknown>) => async (req: Request, res: Response, next: NextFunction) => {
+    (work: (req: Request, user: User) => Promise<unknown>) =>
+    async (req: Request, res: Response, next: NextFunction) => {
       try {
         const user = await authenticate(req);
         res.json(await work(req, user));
@@ -183,7 +188,10 @@ function serve() {
     handle(async (req, user) => {
       const { id } = parse(byIdInput, rawInput(req));
       if (!UUID.test(id)) throw new HttpError(404, `Todo ${id} not found`);
-      const { rows } = await query(pool, `SELECT ${COLUMNS} FROM "Todo" WHERE "id" = $1 AND "userId" = $2`, [id, user.id]);
+      const { rows } = await query(pool, `SELECT ${COLUMNS} FROM "Todo" WHERE "id" = $1 AND "userId" = $2`, [
+        id,
+        user.id,
+      ]);
       if (!rows[0]) throw new HttpError(404, `Todo ${id} not found`);
       return rows[0];
     }),
@@ -239,7 +247,15 @@ function serve() {
     handle(async (req, user) => {
       const input = parse(createInput, rawInput(req));
       const now = new Date();
-      const values = [randomUUID(), user.id, input.title, input.description ?? null, input.priority ?? "MEDIUM", input.dueAt ?? null, now];
+      const values = [
+        randomUUID(),
+        user.id,
+        input.title,
+        input.description ?? null,
+        input.priority ?? "MEDIUM",
+        input.dueAt ?? null,
+        now,
+      ];
       const sql = `INSERT INTO "Todo" ("id", "userId", "title", "description", "priority", "dueAt", "createdAt", "updatedAt")
         VALUES ($1, $2, $3, $4, $5::"Priority", $6, $7, $7) RETURNING ${COLUMNS}`;
       try {
@@ -262,16 +278,22 @@ function serve() {
       const values: unknown[] = [input.id, user.id];
       const sets = setClauses(input, new Date(), values);
       if (sets.length === 0) throw new HttpError(400, "Nothing to update: give at least one field to change");
-      const version = input.expectedVersion === undefined ? "" : ` AND "version" = $${values.push(input.expectedVersion)}`;
+      const version =
+        input.expectedVersion === undefined ? "" : ` AND "version" = $${values.push(input.expectedVersion)}`;
       const sql = `UPDATE "Todo" SET ${sets.join(", ")} WHERE "id" = $1::uuid AND "userId" = $2${version} RETURNING ${COLUMNS}`;
       const { rows } = await query(pool, sql, values);
       if (rows[0]) return rows[0];
       if (input.expectedVersion !== undefined) {
-        const current = await query<{ version: number }>(pool, `SELECT "version" FROM "Todo" WHERE "id" = $1 AND "userId" = $2`, [
-          input.id,
-          user.id,
-        ]);
-        if (current.rows[0]) throw new HttpError(409, `Todo ${input.id} is at version ${current.rows[0].version}, not ${input.expectedVersion}`);
+        const current = await query<{ version: number }>(
+          pool,
+          `SELECT "version" FROM "Todo" WHERE "id" = $1 AND "userId" = $2`,
+          [input.id, user.id],
+        );
+        if (current.rows[0])
+          throw new HttpError(
+            409,
+            `Todo ${input.id} is at version ${current.rows[0].version}, not ${input.expectedVersion}`,
+          );
       }
       throw new HttpError(404, `Todo ${input.id} not found`);
     }),

@@ -12,7 +12,8 @@ export interface CellMeasurement {
   roundTripsPerRequest: number | null;
 }
 
-type DriverMessage = { type: "measuring" } | { type: "result"; result: LoadResult } | { type: "error"; message: string };
+type DriverMessage =
+  { type: "measuring" } | { type: "result"; result: LoadResult } | { type: "error"; message: string };
 
 const RSS_SAMPLE_MS = 100;
 
@@ -42,7 +43,12 @@ export function startDriver(): Driver {
  * Round trips: when the run stops, each connection leaves one request in flight that the server still
  * serves; the count waits for them and divides by responses + connections.
  */
-export function runCell(driver: Driver, job: LoadJob, serverPid: number, relay: Relay | undefined): Promise<CellMeasurement> {
+export function runCell(
+  driver: Driver,
+  job: LoadJob,
+  serverPid: number,
+  relay: Relay | undefined,
+): Promise<CellMeasurement> {
   const child = driver.process;
   return new Promise((resolve, reject) => {
     let pids: number[] = [];
@@ -56,7 +62,8 @@ export function runCell(driver: Driver, job: LoadJob, serverPid: number, relay: 
       child.off("message", onMessage).off("exit", onExit);
       fn();
     };
-    const onExit = (code: number | null) => done(() => reject(new Error(`load driver exited (code ${code}) during a cell`)));
+    const onExit = (code: number | null) =>
+      done(() => reject(new Error(`load driver exited (code ${code}) during a cell`)));
     const onMessage = (message: DriverMessage) => {
       if (message.type === "measuring") {
         pids = processTree(serverPid);

@@ -58,7 +58,9 @@ function panel(
     out.push(`<line x1="0" x2="${w}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
     out.push(`<text x="-6" y="${y(v) + 4}" text-anchor="end">${+v.toPrecision(6)}</text>`);
   }
-  out.push(`<line x1="0" x2="0" y1="0" y2="${h}" stroke="#333"/><line x1="0" x2="${w}" y1="${h}" y2="${h}" stroke="#333"/>`);
+  out.push(
+    `<line x1="0" x2="0" y1="0" y2="${h}" stroke="#333"/><line x1="0" x2="${w}" y1="${h}" y2="${h}" stroke="#333"/>`,
+  );
   for (const level of levels) {
     out.push(`<text x="${x(level)}" y="${h + 16}" text-anchor="middle">${level}</text>`);
   }
@@ -73,7 +75,8 @@ function panel(
       const d = points.map(([px, py], j) => `${j ? "L" : "M"}${px.toFixed(1)},${py.toFixed(1)}`).join(" ");
       out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     }
-    for (const [px, py] of points) out.push(`<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3.5" fill="${color}"/>`);
+    for (const [px, py] of points)
+      out.push(`<circle cx="${px.toFixed(1)}" cy="${py.toFixed(1)}" r="3.5" fill="${color}"/>`);
   }
   out.push("</g>");
   return out.join("\n");
@@ -94,7 +97,7 @@ export function chartSvg(run: RunResult): string {
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
-    `<text x="10" y="18" font-size="13" font-weight="bold">Todo API benchmark ${esc(run.startedAt)}${run.options.rttMs !== undefined ? ` — rtt ${run.options.rttMs} ms` : ""}</text>`,
+    `<text x="10" y="18" font-size="13" font-weight="bold">Todo API benchmark ${esc(run.startedAt)}${run.options.rttMs !== undefined ? ` — rtt ${Number(run.options.rttMs)} ms` : ""}</text>`,
   ];
   series.forEach(({ name, color, dash }, i) => {
     const lx = 10 + i * 110;

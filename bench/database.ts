@@ -26,7 +26,8 @@ async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T
 /** A fresh, migrated database with a random name on the server at `adminUrl`; `drop()` removes it. */
 export async function createBenchDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `todo_bench_${randomBytes(6).toString("hex")}`;
-  const drop = () => withClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => {});
+  const drop = () =>
+    withClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => {});
   await withClient(adminUrl, (c) => c.query(`CREATE DATABASE "${name}"`));
   const url = withDatabaseName(adminUrl, name);
   try {

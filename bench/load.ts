@@ -55,7 +55,7 @@ function run(
         },
       ],
     };
-    const instance = autocannon(options, (error, result) => (error ? reject(error) : resolve(result)));
+    const instance = autocannon(options, (error, result) => (error ? reject(error as Error) : resolve(result)));
     if (onResponse) instance.on("response", (_client, status, _bytes, ms) => onResponse(status, ms));
     if (onError) instance.on("reqError", (error: Error) => onError(`connection: ${error.message}`));
   });

@@ -17,7 +17,8 @@ import { neighbourMarkdown, runNeighbourCell, type NeighbourRow } from "./neighb
 import { projectRoot, startServer } from "./servers.ts";
 import { positiveInteger } from "./positive-integer.ts";
 
-const usage = "npm run bench:neighbour -- [--quick] [--todos N] [--parallel N] [--seconds N] [--pool N] [--database-url URL]";
+const usage =
+  "npm run bench:neighbour -- [--quick] [--todos N] [--parallel N] [--seconds N] [--pool N] [--database-url URL]";
 const { values } = (() => {
   try {
     return parseArgs({
@@ -41,7 +42,9 @@ if (values.help) {
   process.exit(0);
 }
 // --quick: a smoke run of a few seconds (CI): fewer rows, short phases, the indexed setups only.
-const defaults = values.quick ? { todos: 5_000, parallel: 32, seconds: 1, pool: 10 } : { todos: 100_000, parallel: 32, seconds: 10, pool: 10 };
+const defaults = values.quick
+  ? { todos: 5_000, parallel: 32, seconds: 1, pool: 10 }
+  : { todos: 100_000, parallel: 32, seconds: 10, pool: 10 };
 const number = positiveInteger;
 const options = {
   todos: number("todos", values.todos, defaults.todos),
@@ -49,7 +52,8 @@ const options = {
   seconds: number("seconds", values.seconds, defaults.seconds),
   pool: number("pool", values.pool, defaults.pool),
 };
-const adminUrl = values["database-url"] ?? process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+const adminUrl =
+  values["database-url"] ?? process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 const NOISY = "bench-noisy";
 const QUIET = "bench-quiet";
 const SEARCH_SQL = `SELECT "id" FROM "Todo" WHERE "userId" = $1 AND ("title" ILIKE '%zq1x1%' OR "description" ILIKE '%zq1x1%')
@@ -60,8 +64,10 @@ const logDir = mkdtempSync(path.join(os.tmpdir(), "todo-bench-neighbour-"));
 const authSecret = randomBytes(32).toString("base64url");
 const database = await createBenchDatabase(adminUrl);
 const db = new pg.Client({ connectionString: database.url });
-log(`bench:neighbour: database ${new URL(database.url).pathname.slice(1)} created and migrated; server logs in ${logDir}`);
-let failed = true;
+log(
+  `bench:neighbour: database ${new URL(database.url).pathname.slice(1)} created and migrated; server logs in ${logDir}`,
+);
+let failed: boolean;
 try {
   await db.connect();
   await db.query(`INSERT INTO "User" ("id") VALUES ($1), ($2)`, [NOISY, QUIET]);
@@ -74,21 +80,37 @@ try {
      FROM generate_series(1, $2::int) AS g`,
     [NOISY, options.todos],
   );
-  const quietTodo = (await db.query<{ id: string }>(`INSERT INTO "Todo" ("id", "userId", "title", "updatedAt") VALUES (gen_random_uuid(), $1, 'Quiet', now()) RETURNING "id"`, [QUIET])).rows[0]!.id;
+  const quietTodo = (
+    await db.query<{ id: string }>(
+      `INSERT INTO "Todo" ("id", "userId", "title", "updatedAt") VALUES (gen_random_uuid(), $1, 'Quiet', now()) RETURNING "id"`,
+      [QUIET],
+    )
+  ).rows[0]!.id;
   await db.query(`ANALYZE "Todo"`);
   log(`bench:neighbour: seeded ${options.todos} todos in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  const plan = async () => (await db.query(`EXPLAIN ${SEARCH_SQL}`, [NOISY])).rows.map((r) => r["QUERY PLAN"] as string).join("\n");
+  const plan = async () =>
+    (await db.query(`EXPLAIN ${SEARCH_SQL}`, [NOISY])).rows
+      .map((r: Record<string, string>) => r["QUERY PLAN"])
+      .join("\n");
   const indexedPlan = await plan();
 
   const quarter = String(Math.max(1, Math.floor(options.pool / 4)));
   const setups = [
     { label: `trigram indexes, DB_USER_CONCURRENCY=${quarter} (default)`, indexes: true, concurrency: quarter },
-    { label: `trigram indexes, DB_USER_CONCURRENCY=${options.pool} (off)`, indexes: true, concurrency: String(options.pool) },
+    {
+      label: `trigram indexes, DB_USER_CONCURRENCY=${options.pool} (off)`,
+      indexes: true,
+      concurrency: String(options.pool),
+    },
     ...(values.quick
       ? []
       : [
           { label: `no index, DB_USER_CONCURRENCY=${quarter} (default)`, indexes: false, concurrency: quarter },
-          { label: `no index, DB_USER_CONCURRENCY=${options.pool} (off)`, indexes: false, concurrency: String(options.pool) },
+          {
+            label: `no index, DB_USER_CONCURRENCY=${options.pool} (off)`,
+            indexes: false,
+            concurrency: String(options.pool),
+          },
         ]),
   ];
   const rows: NeighbourRow[] = [];
@@ -109,9 +131,18 @@ try {
       env: { DB_USER_CONCURRENCY: setup.concurrency, METRICS_TOKEN: "" },
     });
     try {
-      const result = await runNeighbourCell({ url: server.url, authSecret, noisyUser: NOISY, quietUser: QUIET, quietTodoId: quietTodo, parallel: options.parallel, seconds: options.seconds });
+      const result = await runNeighbourCell({
+        url: server.url,
+        authSecret,
+        noisyUser: NOISY,
+        quietUser: QUIET,
+        quietTodoId: quietTodo,
+        parallel: options.parallel,
+        seconds: options.seconds,
+      });
       rows.push({ label: setup.label, result });
-      if (result.failures.length) log(`bench:neighbour: failures: ${[...new Set(result.failures)].slice(0, 5).join("; ")}`);
+      if (result.failures.length)
+        log(`bench:neighbour: failures: ${[...new Set(result.failures)].slice(0, 5).join("; ")}`);
     } finally {
       await server.child.stop();
     }
@@ -131,7 +162,10 @@ try {
   const dir = path.join(projectRoot, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  writeFileSync(path.join(dir, `neighbour-${stamp}.json`), JSON.stringify({ options, rows, indexedPlan, unindexedPlan }, null, 2));
+  writeFileSync(
+    path.join(dir, `neighbour-${stamp}.json`),
+    JSON.stringify({ options, rows, indexedPlan, unindexedPlan }, null, 2),
+  );
   writeFileSync(path.join(dir, `neighbour-${stamp}.md`), `${markdown}\n`);
   log(`bench:neighbour: wrote bench/results/neighbour-${stamp}.{json,md}`);
   failed = rows.some((row) => row.result.failures.length > 0 || row.result.quietUnderFlood.count === 0);

@@ -42,14 +42,21 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function latency(samples: number[]): Latency {
   const sorted = Float64Array.from(samples).sort();
   const round = (ms: number) => Math.round(ms * 10) / 10;
-  return { count: sorted.length, p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), max: round(sorted.at(-1) ?? 0) };
+  return {
+    count: sorted.length,
+    p50: round(percentile(sorted, 0.5)),
+    p99: round(percentile(sorted, 0.99)),
+    max: round(sorted.at(-1) ?? 0),
+  };
 }
 
 const query = (url: string, procedure: string, input: unknown) =>
   `${url}/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`;
 
 export async function runNeighbourCell(options: NeighbourOptions): Promise<NeighbourResult> {
-  const auth = async (sub: string) => ({ authorization: `Bearer ${await signToken(options.authSecret, { sub }, { expiresIn: "1h" })}` });
+  const auth = async (sub: string) => ({
+    authorization: `Bearer ${await signToken(options.authSecret, { sub }, { expiresIn: "1h" })}`,
+  });
   const [noisy, quiet] = await Promise.all([auth(options.noisyUser), auth(options.quietUser)]);
   const failures: string[] = [];
   const byIdUrl = query(options.url, "todo.byId", { id: options.quietTodoId });
@@ -106,7 +113,13 @@ export async function runNeighbourCell(options: NeighbourOptions): Promise<Neigh
     flooding = false;
   }
   await flood;
-  return { quietAlone: latency(quietAlone), quietUnderFlood: latency(quietUnderFlood), searches: latency(searches), refused, failures };
+  return {
+    quietAlone: latency(quietAlone),
+    quietUnderFlood: latency(quietUnderFlood),
+    searches: latency(searches),
+    refused,
+    failures,
+  };
 }
 
 export interface NeighbourRow {
@@ -114,7 +127,10 @@ export interface NeighbourRow {
   result: NeighbourResult;
 }
 
-export function neighbourMarkdown(rows: NeighbourRow[], { todos, parallel }: { todos: number; parallel: number }): string {
+export function neighbourMarkdown(
+  rows: NeighbourRow[],
+  { todos, parallel }: { todos: number; parallel: number },
+): string {
   const lines = [
     `One user runs ${parallel} parallel searches over ${todos.toLocaleString("en")} of their own todos; another user calls todo.byId one after another.`,
     "",

@@ -53,9 +53,13 @@ export const usage = `usage: npm run bench -- [options]
 export class UsageError extends Error {}
 
 function list<T extends string>(value: string, allowed: readonly T[], flag: string): T[] {
-  const items = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const item of items) {
-    if (!(allowed as readonly string[]).includes(item)) throw new UsageError(`--${flag}: unknown "${item}" (one of ${allowed.join(", ")})`);
+    if (!(allowed as readonly string[]).includes(item))
+      throw new UsageError(`--${flag}: unknown "${item}" (one of ${allowed.join(", ")})`);
   }
   if (!items.length) throw new UsageError(`--${flag} needs at least one value`);
   return items as T[];
@@ -71,7 +75,8 @@ function numbers(value: string, flag: string, min: number): number[] {
 
 function seconds(value: string, flag: string, min: number): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${flag} needs a number of seconds ≥ ${min} (got "${value}")`);
+  if (!Number.isFinite(n) || n < min)
+    throw new UsageError(`--${flag} needs a number of seconds ≥ ${min} (got "${value}")`);
   return n;
 }
 
@@ -110,7 +115,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (!URL.canParse(adminUrl) || !/^postgres(ql)?:$/.test(new URL(adminUrl).protocol)) {
     throw new UsageError("--database-url (or BENCH_DATABASE_URL) must be a postgres:// or postgresql:// URL");
   }
-  const configs = values.configs ? list(values.configs, CONFIGURATIONS, "configs") : CONFIGURATIONS.filter((c) => c !== "pg-against" || values.against);
+  const configs = values.configs
+    ? list(values.configs, CONFIGURATIONS, "configs")
+    : CONFIGURATIONS.filter((c) => c !== "pg-against" || values.against);
   if (values.against && !configs.includes("pg-against")) configs.push("pg-against");
   if (configs.includes("pg-against") && !values.against) throw new UsageError("pg-against needs --against <dir>");
   return {

@@ -29,8 +29,8 @@ export function spawnLogged({ name, command, args, env, logDir, cwd }: SpawnOpti
   const logFile = path.join(logDir, `${name}.log`);
   const log = createWriteStream(logFile);
   const child = spawn(command, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout!.pipe(log, { end: false });
-  child.stderr!.pipe(log, { end: false });
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     pid: child.pid!,

@@ -121,11 +121,16 @@ export function profilesMarkdown(summaries: ProfileSummary[]): string {
   ];
   for (const s of summaries) {
     out.push("", `### ${s.series}`, "");
-    out.push(`${s.busyMs.toFixed(0)} ms sampled not idle (wall clock), ${s.idleMs.toFixed(0)} ms idle; ${s.files.map((f) => `\`${f}\``).join(", ")}`, "");
+    out.push(
+      `${s.busyMs.toFixed(0)} ms sampled not idle (wall clock), ${s.idleMs.toFixed(0)} ms idle; ${s.files.map((f) => `\`${f}\``).join(", ")}`,
+      "",
+    );
     out.push("| # | self ms | % | function | location |", "|---:|---:|---:|---|---|");
     s.top.forEach((row, i) => {
       const name = row.name in V8_ENTRIES ? `*${row.name}*` : `\`${cell(row.name)}\``;
-      out.push(`| ${i + 1} | ${row.selfMs.toFixed(0)} | ${(row.share * 100).toFixed(1)} | ${name} | ${cell(row.location) || "–"} |`);
+      out.push(
+        `| ${i + 1} | ${row.selfMs.toFixed(0)} | ${(row.share * 100).toFixed(1)} | ${name} | ${cell(row.location) || "–"} |`,
+      );
     });
   }
   return out.join("\n");

@@ -49,14 +49,20 @@ export function seriesName(cell: Pick<CellResult, "config" | "workers">): string
 }
 
 /** In CONFIGURATIONS' order (baseline, stock, then the API's); fewer workers first. */
-export function compareSeries(a: Pick<CellResult, "config" | "workers">, b: Pick<CellResult, "config" | "workers">): number {
+export function compareSeries(
+  a: Pick<CellResult, "config" | "workers">,
+  b: Pick<CellResult, "config" | "workers">,
+): number {
   return CONFIGURATIONS.indexOf(a.config) - CONFIGURATIONS.indexOf(b.config) || a.workers - b.workers;
 }
 
 /** Fills each cell's ratios to the baseline and to the stock server of the same op, concurrency and worker count. */
 export function fillRatios(cells: CellResult[]): void {
   const ratio = (cell: CellResult, config: Configuration) => {
-    const ref = cells.find((r) => r.config === config && r.op === cell.op && r.concurrency === cell.concurrency && r.workers === cell.workers);
+    const ref = cells.find(
+      (r) =>
+        r.config === config && r.op === cell.op && r.concurrency === cell.concurrency && r.workers === cell.workers,
+    );
     return ref && ref.requestsPerSecond > 0 ? cell.requestsPerSecond / ref.requestsPerSecond : null;
   };
   for (const cell of cells) {

@@ -61,7 +61,7 @@ async function startEmbedded(logDir: string): Promise<{ url: string; child: Chil
   // Its first stdout line is `{"url": …}`; spawnLogged also copies stdout to the log.
   const lines = createInterface({ input: child.process.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
-    lines.once("line", (line) => resolve(JSON.parse(line).url));
+    lines.once("line", (line) => resolve((JSON.parse(line) as { url: string }).url));
     child.process.once("exit", () => reject(new Error(`embedded database helper exited:\n${child.tail()}`)));
   });
   lines.close();
@@ -85,7 +85,16 @@ async function startContestant(
     databaseUrl = viaRelay(database.url, relay);
   }
   try {
-    const server = await startServer({ config, workers, databaseUrl, authSecret, poolMax: options.poolMax, logDir, profileDir, againstDir: options.againstDir });
+    const server = await startServer({
+      config,
+      workers,
+      databaseUrl,
+      authSecret,
+      poolMax: options.poolMax,
+      logDir,
+      profileDir,
+      againstDir: options.againstDir,
+    });
     const contestant: Contestant = {
       config,
       workers,
@@ -117,7 +126,9 @@ async function collectProfile(c: Contestant): Promise<ProfileSummary | undefined
   while (profile.files().length < profile.processes && Date.now() < deadline) await sleep(100);
   const files = profile.files();
   if (files.length < profile.processes) {
-    log(`${c.name}: ${files.length} of ${profile.processes} CPU profiles written (a process did not exit from its SIGTERM handler?)`);
+    log(
+      `${c.name}: ${files.length} of ${profile.processes} CPU profiles written (a process did not exit from its SIGTERM handler?)`,
+    );
   }
   if (!files.length) return undefined;
   return summarizeProfiles(c.name, files, projectRoot);
@@ -131,16 +142,32 @@ function assertRunning(c: Contestant): void {
   }
 }
 
-async function measureCell(driver: Driver, c: Contestant, op: Operation, concurrency: number, options: Options): Promise<CellResult> {
+async function measureCell(
+  driver: Driver,
+  c: Contestant,
+  op: Operation,
+  concurrency: number,
+  options: Options,
+): Promise<CellResult> {
   assertRunning(c);
   const m = await runCell(
     driver,
-    { url: c.server.url, data: c.data, op, connections: concurrency, warmupSeconds: options.warmup, durationSeconds: options.duration },
+    {
+      url: c.server.url,
+      data: c.data,
+      op,
+      connections: concurrency,
+      warmupSeconds: options.warmup,
+      durationSeconds: options.duration,
+    },
     c.server.child.pid,
     c.relay,
   );
   assertRunning(c);
-  const non2xx = Object.entries(m.load.statuses).reduce((n, [status, count]) => (status.startsWith("2") ? n : n + count), 0);
+  const non2xx = Object.entries(m.load.statuses).reduce(
+    (n, [status, count]) => (status.startsWith("2") ? n : n + count),
+    0,
+  );
   const cell: CellResult = {
     config: c.config,
     workers: c.workers,
@@ -268,14 +295,21 @@ async function main(options: Options): Promise<number> {
   const failures: RunResult["failures"] = [];
   const profiles: ProfileSummary[] = [];
   for (const workers of options.workers) {
-    cells.push(...(await benchWorkers(workers, databases, options, authSecret, logDir, profileDir, failures, profiles)));
+    cells.push(
+      ...(await benchWorkers(workers, databases, options, authSecret, logDir, profileDir, failures, profiles)),
+    );
   }
   fillRatios(cells);
 
   const run: RunResult = {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? "unknown", node: process.version, platform: `${os.platform()} ${os.release()}` },
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? "unknown",
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+    },
     options: { ...options, adminUrl: undefined },
     cells,
     targets: [],
@@ -283,7 +317,12 @@ async function main(options: Options): Promise<number> {
     ...(options.profile ? { profiles } : {}),
   };
   run.targets = checkTargets(run, options.rttMs);
-  const sections = [describeRun(run, options), markdownTable(run), targetsMarkdown(run.targets), profilesMarkdown(profiles)];
+  const sections = [
+    describeRun(run, options),
+    markdownTable(run),
+    targetsMarkdown(run.targets),
+    profilesMarkdown(profiles),
+  ];
   const report = `${sections.filter(Boolean).join("\n\n")}\n`;
   mkdirSync(outDir, { recursive: true });
   writeFileSync(path.join(outDir, `${stamp}.json`), JSON.stringify(run, null, 2) + "\n");
@@ -305,7 +344,9 @@ function describeRun(run: RunResult, o: Options): string {
     `${run.machine.cpus} × ${run.machine.cpuModel}, Node ${run.machine.node}.`,
     `${o.duration} s per cell after ${o.warmup} s warm-up; pool ${o.poolMax} per process;` +
       (o.rttMs === undefined ? " no relay (round trips not counted)." : ` relay with rtt ${o.rttMs} ms.`),
-    ...(o.profile ? ["Servers ran under `node --cpu-prof`, which costs some speed: compare ratios within this run only."] : []),
+    ...(o.profile
+      ? ["Servers ran under `node --cpu-prof`, which costs some speed: compare ratios within this run only."]
+      : []),
   ].join(" ");
 }
 
@@ -333,7 +374,7 @@ let code = 1;
 try {
   code = await main(options);
 } catch (error) {
-  log(`bench failed: ${(error as Error).stack ?? error}`);
+  log(`bench failed: ${(error as Error).stack ?? String(error)}`);
 } finally {
   await cleanup();
 }

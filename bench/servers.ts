@@ -36,7 +36,11 @@ export interface Server {
  * One process: `<series>.cpuprofile`. Cluster workers inherit the flags, so with several each process writes
  * node's default name (it holds the pid) into a folder of the series.
  */
-function profileFlags(profileDir: string, name: string, workers: number): { args: string[]; profile: NonNullable<Server["profile"]> } {
+function profileFlags(
+  profileDir: string,
+  name: string,
+  workers: number,
+): { args: string[]; profile: NonNullable<Server["profile"]> } {
   if (workers === 1) {
     const file = path.join(profileDir, `${name}.cpuprofile`);
     return {
@@ -45,7 +49,10 @@ function profileFlags(profileDir: string, name: string, workers: number): { args
     };
   }
   const dir = path.join(profileDir, name);
-  return { args: ["--cpu-prof", "--cpu-prof-dir", dir], profile: { files: () => profileFiles(dir), processes: workers + 1 } };
+  return {
+    args: ["--cpu-prof", "--cpu-prof-dir", dir],
+    profile: { files: () => profileFiles(dir), processes: workers + 1 },
+  };
 }
 
 function entryOf(config: Configuration, againstDir: string | undefined): string {
@@ -62,7 +69,8 @@ function entryOf(config: Configuration, againstDir: string | undefined): string 
 /** Fails with the command to run when the compiled entries are missing. */
 export function assertBuilt(): void {
   for (const file of [apiEntry, baselineEntry, stockEntry]) {
-    if (!existsSync(file)) throw new Error(`${path.relative(projectRoot, file)} is missing: run \`npm run bench\`, which compiles first`);
+    if (!existsSync(file))
+      throw new Error(`${path.relative(projectRoot, file)} is missing: run \`npm run bench\`, which compiles first`);
   }
 }
 
@@ -96,7 +104,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     ...options.env,
   };
   const name = `${options.config}-w${options.workers}`;
-  const profiling = options.profileDir === undefined ? undefined : profileFlags(options.profileDir, name, options.workers);
+  const profiling =
+    options.profileDir === undefined ? undefined : profileFlags(options.profileDir, name, options.workers);
   const child = spawnLogged({
     name,
     command: process.execPath,

@@ -15,7 +15,8 @@ import { projectRoot, startServer, type Server } from "./servers.ts";
 import { runSseCell, sseMarkdown } from "./sse.ts";
 import { positiveInteger } from "./positive-integer.ts";
 
-const usage = "npm run bench:sse -- [--quick] [--subscribers N] [--users N] [--writes N] [--rate N] [--instances N] [--memory-streams N] [--database-url URL]";
+const usage =
+  "npm run bench:sse -- [--quick] [--subscribers N] [--users N] [--writes N] [--rate N] [--instances N] [--memory-streams N] [--database-url URL]";
 const { values } = (() => {
   try {
     return parseArgs({
@@ -53,7 +54,8 @@ const options = {
   memoryStreams: number("memory-streams", values["memory-streams"], defaults.memoryStreams),
 };
 const instances = number("instances", values.instances, 2);
-const adminUrl = values["database-url"] ?? process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+const adminUrl =
+  values["database-url"] ?? process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 
 const log = (line: string) => console.error(line);
 const logDir = mkdtempSync(path.join(os.tmpdir(), "todo-bench-sse-"));
@@ -61,19 +63,28 @@ const authSecret = randomBytes(32).toString("base64url");
 const database = await createBenchDatabase(adminUrl);
 log(`bench:sse: database ${new URL(database.url).pathname.slice(1)} created and migrated; server logs in ${logDir}`);
 const servers: Server[] = [];
-let failed = true;
+let failed: boolean;
 try {
   // Room for the memory round's streams, all from this one address; the per-user limit stays the default.
   const room = String(options.memoryStreams + options.subscribers + 100);
   const env = { SSE_MAX_STREAMS: room, SSE_MAX_STREAMS_PER_IP: room, METRICS_TOKEN: "" };
-  servers.push(...(await Promise.all(Array.from({ length: instances }, () => startServer({ config: "pg", workers: 1, databaseUrl: database.url, authSecret, poolMax: 10, logDir, env })))));
+  servers.push(
+    ...(await Promise.all(
+      Array.from({ length: instances }, () =>
+        startServer({ config: "pg", workers: 1, databaseUrl: database.url, authSecret, poolMax: 10, logDir, env }),
+      ),
+    )),
+  );
   const result = await runSseCell({ instances: servers.map((s) => s.url), authSecret, ...options, log });
   const markdown = sseMarkdown(result);
   console.log(markdown);
   const dir = path.join(projectRoot, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-  writeFileSync(path.join(dir, `sse-${stamp}.json`), JSON.stringify({ options: { ...options, instances }, result }, null, 2));
+  writeFileSync(
+    path.join(dir, `sse-${stamp}.json`),
+    JSON.stringify({ options: { ...options, instances }, result }, null, 2),
+  );
   writeFileSync(path.join(dir, `sse-${stamp}.md`), `${markdown}\n`);
   log(`bench:sse: wrote bench/results/sse-${stamp}.{json,md}`);
   failed = result.missing + result.duplicates + result.foreign + result.failures > 0;

@@ -86,7 +86,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function distribution(values: number[]): Distribution {
   const sorted = Float64Array.from(values).sort();
   const round = (n: number) => Math.round(n * 10) / 10;
-  return { count: sorted.length, p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), max: round(sorted.at(-1) ?? 0) };
+  return {
+    count: sorted.length,
+    p50: round(percentile(sorted, 0.5)),
+    p99: round(percentile(sorted, 0.99)),
+    max: round(sorted.at(-1) ?? 0),
+  };
 }
 
 /** One Prometheus sample (no labels) from /metrics. */
@@ -101,7 +106,10 @@ async function metric(url: string, name: string): Promise<number> {
 async function memory(url: string): Promise<{ rss: number; heap: number }> {
   const readings: Array<{ rss: number; heap: number }> = [];
   for (let i = 0; i < 3; i++) {
-    readings.push({ rss: await metric(url, "process_resident_memory_bytes"), heap: await metric(url, "nodejs_heap_size_used_bytes") });
+    readings.push({
+      rss: await metric(url, "process_resident_memory_bytes"),
+      heap: await metric(url, "nodejs_heap_size_used_bytes"),
+    });
     await sleep(300);
   }
   const median = (key: "rss" | "heap") => readings.map((r) => r[key]).sort((a, b) => a - b)[1]!;
@@ -172,7 +180,10 @@ export async function runSseCell(options: SseCellOptions): Promise<SseCellResult
     };
     chains.set(
       user,
-      chains.get(user)!.then(write).catch(() => void failures++),
+      chains
+        .get(user)!
+        .then(write)
+        .catch(() => void failures++),
     );
   }
   await Promise.all(chains.values());
@@ -190,8 +201,11 @@ export async function runSseCell(options: SseCellOptions): Promise<SseCellResult
           : w.type !== "deleted" && r.data.todo.id === w.id && r.data.todo.version >= w.version,
     );
   // Each write's delivery on each stream of its user, undefined while it has not come.
-  const deliveries = () => done.flatMap((w) => subscribersOf.get(w.user)!.map((s) => ({ w, r: delivery(s.received, w) })));
-  await until(() => deliveries().every((d) => d.r), 10_000, "every event").catch((error: Error) => log(`sse: ${error.message}`));
+  const deliveries = () =>
+    done.flatMap((w) => subscribersOf.get(w.user)!.map((s) => ({ w, r: delivery(s.received, w) })));
+  await until(() => deliveries().every((d) => d.r), 10_000, "every event").catch((error: Error) =>
+    log(`sse: ${error.message}`),
+  );
   const delivered = deliveries().filter((d) => d.r !== undefined);
 
   const idsOf = new Map(users.map((u) => [u, new Set(done.filter((w) => w.user === u).map((w) => w.id))]));
@@ -272,7 +286,10 @@ async function openStreams(specs: Array<{ client: Client; user: string; instance
 
 /** Waits until each instance's sse_streams_open reads `count(instance)`. */
 async function streamsOpen(instances: string[], count: (instance: number) => number): Promise<void> {
-  const counted = async () => (await Promise.all(instances.map((url, i) => metric(url, "sse_streams_open").then((v) => v === count(i))))).every(Boolean);
+  const counted = async () =>
+    (await Promise.all(instances.map((url, i) => metric(url, "sse_streams_open").then((v) => v === count(i))))).every(
+      Boolean,
+    );
   await until(counted, 30_000, "the servers' count of open streams");
 }
 
@@ -282,7 +299,11 @@ async function memoryPerStream(options: SseCellOptions, prefix: string): Promise
   const users = Array.from({ length: Math.ceil(memoryStreams / perUser) }, (_, i) => `${prefix}-m${i}`);
   const clients = await Promise.all(users.map((u) => clientsOf(options, u)));
   const specs = instances.flatMap((_, instance) =>
-    Array.from({ length: memoryStreams }, (_, k) => ({ client: clients[Math.floor(k / perUser)]![instance]!, user: users[Math.floor(k / perUser)]!, instance })),
+    Array.from({ length: memoryStreams }, (_, k) => ({
+      client: clients[Math.floor(k / perUser)]![instance]!,
+      user: users[Math.floor(k / perUser)]!,
+      instance,
+    })),
   );
   const cycle = async () => {
     const streams = await openStreams(specs);
@@ -299,7 +320,8 @@ async function memoryPerStream(options: SseCellOptions, prefix: string): Promise
   const streams = await cycle();
   const after = await Promise.all(instances.map(memory));
   await closeAll(streams);
-  const growth = (key: "rss" | "heap") => Math.round(before.reduce((sum, b, i) => sum + (after[i]![key] - b[key]), 0) / (memoryStreams * instances.length));
+  const growth = (key: "rss" | "heap") =>
+    Math.round(before.reduce((sum, b, i) => sum + (after[i]![key] - b[key]), 0) / (memoryStreams * instances.length));
   return { streams: memoryStreams, rssBytes: growth("rss"), heapBytes: growth("heap") };
 }
 

@@ -93,7 +93,8 @@ function serve() {
 
     list: authed.input(listInput).query(async ({ ctx, input }) => {
       const cursor = input.cursor ? decodeCursor(input.cursor, input.orderBy, input.order) : null;
-      if (input.cursor && !cursor) throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid cursor for this orderBy and order" });
+      if (input.cursor && !cursor)
+        throw new TRPCError({ code: "BAD_REQUEST", message: "Invalid cursor for this orderBy and order" });
       const search = input.search ? { contains: input.search, mode: "insensitive" as const } : undefined;
       const rows = await prisma.todo.findMany({
         where: {
@@ -102,7 +103,9 @@ function serve() {
           ...(search ? { OR: [{ title: search }, { description: search }] } : {}),
         },
         orderBy: [
-          input.orderBy === "dueAt" ? { dueAt: { sort: input.order, nulls: "last" } } : { [input.orderBy]: input.order },
+          input.orderBy === "dueAt"
+            ? { dueAt: { sort: input.order, nulls: "last" } }
+            : { [input.orderBy]: input.order },
           { id: input.order },
         ],
         // Prisma's own cursor pagination: start after the todo the cursor names.
@@ -119,9 +122,9 @@ function serve() {
       return { items, nextCursor };
     }),
 
-    create: authed.input(createInput).mutation(({ ctx, input }) =>
-      prisma.todo.create({ data: { ...input, userId: ctx.userId }, select: todoSelect }),
-    ),
+    create: authed
+      .input(createInput)
+      .mutation(({ ctx, input }) => prisma.todo.create({ data: { ...input, userId: ctx.userId }, select: todoSelect })),
 
     update: authed.input(updateInput).mutation(async ({ ctx, input }) => {
       const { id, expectedVersion, completed, ...fields } = input;
@@ -140,8 +143,14 @@ function serve() {
       } catch (error) {
         if (!(error instanceof Prisma.PrismaClientKnownRequestError) || error.code !== "P2025") throw error;
         const current =
-          expectedVersion === undefined ? null : await prisma.todo.findFirst({ where: { id, userId: ctx.userId }, select: { version: true } });
-        if (current) throw new TRPCError({ code: "CONFLICT", message: `Todo ${id} is at version ${current.version}, not ${expectedVersion}` });
+          expectedVersion === undefined
+            ? null
+            : await prisma.todo.findFirst({ where: { id, userId: ctx.userId }, select: { version: true } });
+        if (current)
+          throw new TRPCError({
+            code: "CONFLICT",
+            message: `Todo ${id} is at version ${current.version}, not ${expectedVersion}`,
+          });
         throw notFound(id);
       }
     }),

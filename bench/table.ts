@@ -23,9 +23,7 @@ export function markdownTable(run: RunResult): string {
   ];
   const rows = [...run.cells].sort(
     (a, b) =>
-      OPERATIONS.indexOf(a.op) - OPERATIONS.indexOf(b.op) ||
-      a.concurrency - b.concurrency ||
-      compareSeries(a, b),
+      OPERATIONS.indexOf(a.op) - OPERATIONS.indexOf(b.op) || a.concurrency - b.concurrency || compareSeries(a, b),
   );
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const out = [line(header), line(header.map((_, i) => (i < 3 ? "---" : "---:")))];

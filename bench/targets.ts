@@ -34,18 +34,38 @@ export function checkTargets(run: RunResult, rttMs: number | undefined): TargetC
   for (const c of api) {
     const min = RATIO_TARGETS[c.config];
     if (min !== undefined && c.concurrency === 16 && SINGLE_OPS.has(c.op) && c.ratioToBaseline !== null) {
-      checks.push({ target: `≥ ${min} × baseline req/s`, cell: where(c), value: `${c.ratioToBaseline.toFixed(2)} ×`, met: c.ratioToBaseline >= min });
+      checks.push({
+        target: `≥ ${min} × baseline req/s`,
+        cell: where(c),
+        value: `${c.ratioToBaseline.toFixed(2)} ×`,
+        met: c.ratioToBaseline >= min,
+      });
     }
     if (c.concurrency === 16 && c.op === "byId") {
       const ms = c.cpuMsPerRequest;
-      checks.push({ target: `server CPU ≤ ${CPU_LIMIT_MS} ms/req`, cell: where(c), value: `${ms.toFixed(3)} ms`, met: ms <= CPU_LIMIT_MS });
+      checks.push({
+        target: `server CPU ≤ ${CPU_LIMIT_MS} ms/req`,
+        cell: where(c),
+        value: `${ms.toFixed(3)} ms`,
+        met: ms <= CPU_LIMIT_MS,
+      });
     }
     if (c.concurrency === 64) {
-      checks.push({ target: `p99 ≤ ${P99_LIMIT_MS} ms`, cell: where(c), value: `${c.latencyMs.p99.toFixed(1)} ms`, met: c.latencyMs.p99 <= P99_LIMIT_MS });
+      checks.push({
+        target: `p99 ≤ ${P99_LIMIT_MS} ms`,
+        cell: where(c),
+        value: `${c.latencyMs.p99.toFixed(1)} ms`,
+        met: c.latencyMs.p99 <= P99_LIMIT_MS,
+      });
       checks.push({ target: "no errors", cell: where(c), value: String(c.errors), met: c.errors === 0 });
       if (c.workers === 1) {
         const mb = c.peakRssBytes / 1024 / 1024;
-        checks.push({ target: `peak RSS ≤ ${RSS_LIMIT_MB} MB`, cell: where(c), value: `${mb.toFixed(0)} MB`, met: mb <= RSS_LIMIT_MB });
+        checks.push({
+          target: `peak RSS ≤ ${RSS_LIMIT_MB} MB`,
+          cell: where(c),
+          value: `${mb.toFixed(0)} MB`,
+          met: mb <= RSS_LIMIT_MB,
+        });
       }
     }
   }
@@ -53,7 +73,12 @@ export function checkTargets(run: RunResult, rttMs: number | undefined): TargetC
     const lowest = Math.min(...api.map((c) => c.concurrency));
     for (const c of api.filter((c) => c.concurrency === lowest && SINGLE_TODO_OPS.has(c.op))) {
       const limit = rttMs + RTT_SLACK_MS;
-      checks.push({ target: `p50 ≤ rtt + ${RTT_SLACK_MS} = ${limit} ms`, cell: where(c), value: `${c.latencyMs.p50.toFixed(1)} ms`, met: c.latencyMs.p50 <= limit });
+      checks.push({
+        target: `p50 ≤ rtt + ${RTT_SLACK_MS} = ${limit} ms`,
+        cell: where(c),
+        value: `${c.latencyMs.p50.toFixed(1)} ms`,
+        met: c.latencyMs.p50 <= limit,
+      });
     }
   }
   return checks;
@@ -63,5 +88,11 @@ export function targetsMarkdown(checks: TargetCheck[]): string {
   if (!checks.length) return "No target applies to the cells measured (they are for 16 and 64 connections, and --rtt).";
   const met = checks.filter((c) => c.met).length;
   const lines = checks.map((c) => `| ${c.met ? "met" : "**missed**"} | ${c.cell} | ${c.target} | ${c.value} |`);
-  return [`Targets: ${met} of ${checks.length} met.`, "", "| | cell | target | measured |", "|---|---|---|---:|", ...lines].join("\n");
+  return [
+    `Targets: ${met} of ${checks.length} met.`,
+    "",
+    "| | cell | target | measured |",
+    "|---|---|---|---:|",
+    ...lines,
+  ].join("\n");
 }

@@ -26,7 +26,11 @@ const query = (procedure: string, input: unknown) =>
   `/trpc/${procedure}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`;
 
 /** Returns a function that builds the next request of an operation; `random` is injectable for tests. */
-export function requestFactory(op: Operation, data: WorkloadData, random: () => number = Math.random): () => HttpRequest {
+export function requestFactory(
+  op: Operation,
+  data: WorkloadData,
+  random: () => number = Math.random,
+): () => HttpRequest {
   const reader = { authorization: `Bearer ${data.readerToken}` };
   const readerJson = { ...reader, "content-type": "application/json" };
   const writerJson = { authorization: `Bearer ${data.writerToken}`, "content-type": "application/json" };

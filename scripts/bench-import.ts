@@ -8,7 +8,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { parseConfig } from "../src/config.ts";
@@ -38,8 +37,13 @@ const runs = Number(values.runs);
 const batchSizes = values["batch-size"].split(",").map(Number);
 const concurrencies = values.concurrency.split(",").map(Number);
 const positive = (n: number) => Number.isInteger(n) && n > 0;
-if (![rows, users, runs, ...concurrencies].every(positive) || !batchSizes.every((b) => positive(b) && b <= MAX_BATCH_SIZE)) {
-  console.error(`--rows, --users, --runs and --concurrency must be positive integers; --batch-size 1–${MAX_BATCH_SIZE}; lists comma-separated`);
+if (
+  ![rows, users, runs, ...concurrencies].every(positive) ||
+  !batchSizes.every((b) => positive(b) && b <= MAX_BATCH_SIZE)
+) {
+  console.error(
+    `--rows, --users, --runs and --concurrency must be positive integers; --batch-size 1–${MAX_BATCH_SIZE}; lists comma-separated`,
+  );
   process.exit(1);
 }
 /** Every combination of the batch sizes and concurrencies asked for. */
@@ -47,7 +51,9 @@ const setups = batchSizes.flatMap((batchSize) => concurrencies.map((concurrency)
 type Setup = (typeof setups)[number];
 const config = parseConfig({ ...process.env, DB_DRIVER: values.driver });
 if (!config.db.url) {
-  console.error("Set DATABASE_URL to a PostgreSQL server where a scratch database may be created (e.g. postgresql://postgres@127.0.0.1:5432/postgres)");
+  console.error(
+    "Set DATABASE_URL to a PostgreSQL server where a scratch database may be created (e.g. postgresql://postgres@127.0.0.1:5432/postgres)",
+  );
   process.exit(1);
 }
 const serverUrl = config.db.url;
@@ -57,7 +63,9 @@ const serverUrl = config.db.url;
  * On a busy machine wall-clock time says little; CPU seconds do not depend on what else runs.
  */
 async function backendCpuTimes(database: Database): Promise<Map<number, number> | undefined> {
-  const rows = await database.prisma.$queryRaw<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`;
+  const rows = await database.prisma.$queryRaw<
+    { pid: number }[]
+  >`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`;
   const times = cpuTimes(rows.map((r) => r.pid));
   return times.size === rows.length ? times : undefined; // a backend not in this machine's /proc: a remote server
 }
@@ -74,7 +82,10 @@ async function run(file: string, dir: string, { batchSize, concurrency }: Setup)
   const scratch = await createBenchDatabase(serverUrl);
   try {
     const poolMax = Math.max(config.db.poolMax, concurrency);
-    const database = await createDatabase({ ...config.db, poolMax, url: scratch.url }, pino({ level: "warn" }, pino.destination(2)));
+    const database = await createDatabase(
+      { ...config.db, poolMax, url: scratch.url },
+      pino({ level: "warn" }, pino.destination(2)),
+    );
     try {
       const serverBefore = await backendCpuTimes(database);
       const clientBefore = process.cpuUsage();
@@ -130,10 +141,22 @@ try {
     }
   }
 
-  console.log(`${rows.toLocaleString("en")} tasks of ${users} users, driver ${config.db.driver}, median of ${runs} runs:`);
+  console.log(
+    `${rows.toLocaleString("en")} tasks of ${users} users, driver ${config.db.driver}, median of ${runs} runs:`,
+  );
   console.log(`  read and validate only (--dry-run): ${median(dry).toFixed(2)} s, ${rate(median(dry))} rows/s`);
   console.log("");
-  const header = ["batch", "at once", "import s", "import rows/s", "verify s", "end to end rows/s", "CPU here s", "CPU PostgreSQL s", "rows per CPU-s"];
+  const header = [
+    "batch",
+    "at once",
+    "import s",
+    "import rows/s",
+    "verify s",
+    "end to end rows/s",
+    "CPU here s",
+    "CPU PostgreSQL s",
+    "rows per CPU-s",
+  ];
   const lines = setups.map((setup) => {
     const rs = results.get(setup)!;
     const imp = median(rs.map((r) => r.importSeconds));
@@ -153,9 +176,17 @@ try {
       server === undefined ? "n/a" : rate(here + server),
     ];
   });
-  console.log(table(header, lines, header.map(() => true)).replace(/^/gm, "  "));
+  console.log(
+    table(
+      header,
+      lines,
+      header.map(() => true),
+    ).replace(/^/gm, "  "),
+  );
   console.log("");
-  console.log("  import: read, validate, write and commit; verify: per-user counts and checksums read back afterwards.");
+  console.log(
+    "  import: read, validate, write and commit; verify: per-user counts and checksums read back afterwards.",
+  );
   console.log("  at once: batches in flight, each on its own connection.");
   console.log("  CPU PostgreSQL: the database's backends, from /proc (n/a when the server is not on this machine).");
   console.log("  Target: at least 20,000 rows/s into local PostgreSQL with the pg driver.");

@@ -75,7 +75,7 @@ async function status(url: string): Promise<number> {
 }
 
 async function migrate(name: string | undefined, createOnly: boolean) {
-  if (!name) throw new UsageError('migrate needs a name: migrate --name <name> (e.g. --name add_todo_tags).');
+  if (!name) throw new UsageError("migrate needs a name: migrate --name <name> (e.g. --name add_todo_tags).");
   refuseInProduction("migrate");
   // A URL that would be refused is refused before any file is written.
   if (!createOnly) chooseDatabase("migrate");

@@ -41,13 +41,18 @@ function parse() {
   if (extra.length) throw new UsageError(`unexpected argument: ${extra.join(" ")}`);
   const batchSize = Number(values["batch-size"]);
   if (!/^\d+$/.test(values["batch-size"]) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
-    throw new UsageError(`--batch-size must be a whole number from 1 to ${MAX_BATCH_SIZE} (got ${JSON.stringify(values["batch-size"])})`);
+    throw new UsageError(
+      `--batch-size must be a whole number from 1 to ${MAX_BATCH_SIZE} (got ${JSON.stringify(values["batch-size"])})`,
+    );
   }
   return { file, dryRun: values["dry-run"], batchSize, rejectsPath: values.rejects };
 }
 
 /** The server's database: DATABASE_URL, else (outside production) the embedded one, migrated as `npm start` does. */
-async function openDatabase(config: Config, logger: pino.Logger): Promise<{ database: Database; target: BootstrappedDatabase }> {
+async function openDatabase(
+  config: Config,
+  logger: pino.Logger,
+): Promise<{ database: Database; target: BootstrappedDatabase }> {
   const target = await bootstrapDatabase("import", { announce: (line) => process.stderr.write(`${line}\n`) });
   // The embedded database cannot cancel a statement (src/server.ts): no statement limit there.
   const statementTimeoutMs = target.embedded ? 0 : config.db.statementTimeoutMs;
@@ -77,13 +82,21 @@ async function main(): Promise<number> {
   }
   const config = parseConfig();
   // Logs (driver warnings) go to stderr, beside the progress; stdout carries the report alone.
-  const logger = pino({ level: config.logLevel === "info" ? "warn" : config.logLevel, base: undefined }, pino.destination(2));
+  const logger = pino(
+    { level: config.logLevel === "info" ? "warn" : config.logLevel, base: undefined },
+    pino.destination(2),
+  );
 
   const opened = args.dryRun ? undefined : await openDatabase(config, logger);
   try {
     // Each batch in flight holds a connection: never more than the pool has.
     const concurrency = Math.min(DEFAULT_CONCURRENCY, config.db.poolMax);
-    const result = await importSqlite({ ...args, concurrency, prisma: opened?.database.prisma, progress: createProgress() });
+    const result = await importSqlite({
+      ...args,
+      concurrency,
+      prisma: opened?.database.prisma,
+      progress: createProgress(),
+    });
     console.log(formatReport(result));
     return result.dryRun || result.verified ? 0 : 2;
   } finally {

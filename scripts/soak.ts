@@ -107,12 +107,14 @@ const child = spawn(process.execPath, ["--import", "tsx", path.join("src", "serv
     RATE_LIMIT_PER_IP: "0",
     RATE_LIMIT_PER_USER: "0",
     DB_DRIVER: driver,
-    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { DATABASE_URL: "", PGLITE_DATA_DIR: path.join(dataDir!, "pglite") }),
+    ...(databaseUrl
+      ? { DATABASE_URL: databaseUrl }
+      : { DATABASE_URL: "", PGLITE_DATA_DIR: path.join(dataDir!, "pglite") }),
   },
   stdio: ["ignore", "pipe", "inherit"],
 });
 let serverErrors = 0;
-createInterface({ input: child.stdout! }).on("line", (line) => {
+createInterface({ input: child.stdout }).on("line", (line) => {
   // Server log lines at error level or above are failures too; show them.
   try {
     if ((JSON.parse(line) as { level?: number }).level! >= 50) {
@@ -142,7 +144,10 @@ const base = `http://127.0.0.1:${port}`;
 const readyBy = Date.now() + 120_000;
 for (;;) {
   if (exited) process.exit(1);
-  const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+  const ready = await fetch(`${base}/readyz`).then(
+    (r) => r.ok,
+    () => false,
+  );
   if (ready) break;
   if (Date.now() > readyBy) {
     console.error("the server did not become ready within 120 s");
@@ -163,7 +168,8 @@ async function clientFor(userId: string): Promise<Client> {
         url: `${base}/trpc`,
         transformer,
         headers: { authorization: `Bearer ${token}` },
-        fetch: (url, init) => fetch(url, { ...(init as RequestInit), signal: AbortSignal.timeout(30_000) }),
+        fetch: (url: string | URL, init) =>
+          fetch(url, { ...(init as RequestInit), signal: AbortSignal.timeout(30_000) }),
       }),
     ],
   });
@@ -178,12 +184,15 @@ const record = (op: string, error?: unknown) => {
   counts.set(op, (counts.get(op) ?? 0) + 1);
   if (error === undefined) return;
   failed++;
-  const code = error instanceof TRPCClientError ? (error.data?.code ?? error.message) : String(error);
+  const code =
+    error instanceof TRPCClientError
+      ? String((error.data as { code?: string } | undefined)?.code ?? error.message)
+      : // eslint-disable-next-line @typescript-eslint/no-base-to-string -- whatever was thrown, as one word for the tally
+        String(error);
   const key = `${op}: ${code}`;
   errors.set(key, (errors.get(key) ?? 0) + 1);
   if (failed <= 5) console.error(`request failed — ${key}`);
 };
-
 
 const orders = ["createdAt", "updatedAt", "dueAt", "priority", "title"] as const;
 const statuses = ["all", "active", "completed"] as const;
@@ -202,7 +211,11 @@ async function worker(index: number) {
       if (todos.length === 0 || (r < 0.25 && todos.length < 50)) {
         op = "create";
         const dueAt = rand() < 0.5 ? new Date(Date.now() + Math.floor(rand() * 30) * 86_400_000) : undefined;
-        const todo = await client.todo.create.mutate({ title: `soak ${index}.${seq++}`, priority: rand() < 0.3 ? "HIGH" : "MEDIUM", dueAt });
+        const todo = await client.todo.create.mutate({
+          title: `soak ${index}.${seq++}`,
+          priority: rand() < 0.3 ? "HIGH" : "MEDIUM",
+          dueAt,
+        });
         todos.push({ id: todo.id, version: todo.version, completed: todo.completed });
       } else if (r < 0.5) {
         op = "list";
@@ -224,7 +237,11 @@ async function worker(index: number) {
       } else if (r < 0.8) {
         op = "update";
         const todo = pick();
-        const updated = await client.todo.update.mutate({ id: todo.id, expectedVersion: todo.version, completed: !todo.completed });
+        const updated = await client.todo.update.mutate({
+          id: todo.id,
+          expectedVersion: todo.version,
+          completed: !todo.completed,
+        });
         todo.version = updated.version;
         todo.completed = updated.completed;
       } else if (r < 0.9) {
@@ -252,7 +269,9 @@ let lastTotal = 0;
 const progress = setInterval(() => {
   const elapsed = Math.round((Date.now() - startedAt) / 1000);
   const rss = samples.at(-1)?.rss ?? NaN;
-  console.log(`${elapsed}s  requests ${total} (+${((total - lastTotal) / 10).toFixed(0)}/s)  errors ${failed}  server RSS ${mib(rss)}`);
+  console.log(
+    `${elapsed}s  requests ${total} (+${((total - lastTotal) / 10).toFixed(0)}/s)  errors ${failed}  server RSS ${mib(rss)}`,
+  );
   lastTotal = total;
 }, 10_000);
 
@@ -279,9 +298,15 @@ const rssEnd = around(samples.at(-1)!.at);
 const growth = rssEnd / rssWarm - 1;
 const elapsedS = (Date.now() - startedAt) / 1000;
 
-console.log(`\nrequests   ${total} in ${elapsedS.toFixed(0)}s (${(total / elapsedS).toFixed(0)}/s), by operation: ${JSON.stringify(Object.fromEntries(counts))}`);
-console.log(`errors     ${failed}${failed ? ` ${JSON.stringify(Object.fromEntries(errors))}` : ""}; server error logs ${serverErrors}`);
-console.log(`server RSS ${mib(rssWarm)} at ${warmupMs / 1000}s, ${mib(rssEnd)} at the end, means over ${windowMs / 1000}s (${growth >= 0 ? "+" : ""}${(growth * 100).toFixed(1)} %, limit ${(maxGrowth * 100).toFixed(0)} %)`);
+console.log(
+  `\nrequests   ${total} in ${elapsedS.toFixed(0)}s (${(total / elapsedS).toFixed(0)}/s), by operation: ${JSON.stringify(Object.fromEntries(counts))}`,
+);
+console.log(
+  `errors     ${failed}${failed ? ` ${JSON.stringify(Object.fromEntries(errors))}` : ""}; server error logs ${serverErrors}`,
+);
+console.log(
+  `server RSS ${mib(rssWarm)} at ${warmupMs / 1000}s, ${mib(rssEnd)} at the end, means over ${windowMs / 1000}s (${growth >= 0 ? "+" : ""}${(growth * 100).toFixed(1)} %, limit ${(maxGrowth * 100).toFixed(0)} %)`,
+);
 
 const problems = [
   died && "the server process died",

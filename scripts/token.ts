@@ -33,8 +33,15 @@ if (values.help || !userId || positionals.length > 1) {
 }
 // jose takes a number of seconds or a span such as "1h"; anything else would throw deep inside.
 const expires = /^\d+$/.test(values.expires) ? Number(values.expires) : values.expires;
-if (typeof expires === "string" && !/^\d+\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days|w|week|weeks|y|yr|yrs|year|years)$/i.test(expires)) {
-  console.error(`--expires must be a number of seconds or a span like 30m, 1h, 7d (got ${JSON.stringify(values.expires)})`);
+if (
+  typeof expires === "string" &&
+  !/^\d+\s*(s|sec|secs|second|seconds|m|min|mins|minute|minutes|h|hr|hrs|hour|hours|d|day|days|w|week|weeks|y|yr|yrs|year|years)$/i.test(
+    expires,
+  )
+) {
+  console.error(
+    `--expires must be a number of seconds or a span like 30m, 1h, 7d (got ${JSON.stringify(values.expires)})`,
+  );
   process.exit(1);
 }
 

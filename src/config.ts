@@ -18,7 +18,10 @@ const redisUrl = optionalString.pipe(
 const postgresUrl = optionalString.pipe(
   z
     .string()
-    .refine((s) => URL.canParse(s) && /^postgres(ql)?:$/.test(new URL(s).protocol), "must be a postgres:// or postgresql:// URL")
+    .refine(
+      (s) => URL.canParse(s) && /^postgres(ql)?:$/.test(new URL(s).protocol),
+      "must be a postgres:// or postgresql:// URL",
+    )
     .optional(),
 );
 
@@ -26,22 +29,34 @@ const postgresUrl = optionalString.pipe(
 const PROXY_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
 const isProxyAddress = (item: string) => {
   const [address, bits, ...rest] = item.split("/");
-  return PROXY_NAMES.has(item) || (rest.length === 0 && isIP(address!) !== 0 && (bits === undefined || /^\d{1,3}$/.test(bits)));
+  return (
+    PROXY_NAMES.has(item) ||
+    (rest.length === 0 && isIP(address!) !== 0 && (bits === undefined || /^\d{1,3}$/.test(bits)))
+  );
 };
 const trustProxy = optionalString.transform((v, ctx): boolean | number | string => {
   if (v === undefined || v === "false") return false;
   if (v === "true") return true;
   if (/^\d{1,2}$/.test(v)) return Number(v);
   if (v.split(",").every((item) => isProxyAddress(item.trim()))) return v;
-  ctx.addIssue({ code: "custom", message: "must be false, true, a hop count, or comma-separated proxy addresses/subnets" });
+  ctx.addIssue({
+    code: "custom",
+    message: "must be false, true, a hop count, or comma-separated proxy addresses/subnets",
+  });
   return z.NEVER;
 });
 const origins = optionalString.transform((v, ctx) => {
-  const list = (v ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const list = (v ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const origin of list) {
     // An origin is scheme://host[:port], exactly as browsers send it in the Origin header.
     if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
-      ctx.addIssue({ code: "custom", message: `must be a comma-separated list of origins like https://app.example.com (bad: ${origin})` });
+      ctx.addIssue({
+        code: "custom",
+        message: `must be a comma-separated list of origins like https://app.example.com (bad: ${origin})`,
+      });
       return z.NEVER;
     }
   }
@@ -50,10 +65,16 @@ const origins = optionalString.transform((v, ctx) => {
 
 // Host names (no port) a development server answers besides loopback (ALLOWED_HOSTS): the DNS-rebinding defence.
 const hostNames = optionalString.transform((v, ctx) => {
-  const list = (v ?? "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const list = (v ?? "")
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   for (const name of list) {
     if (!/^(\.?[a-z0-9-]+)(\.[a-z0-9-]+)*$|^\[[0-9a-f:.]+\]$|^[0-9.]+$/.test(name)) {
-      ctx.addIssue({ code: "custom", message: `must be a comma-separated list of host names like app.internal or .example.com (bad: ${name})` });
+      ctx.addIssue({
+        code: "custom",
+        message: `must be a comma-separated list of host names like app.internal or .example.com (bad: ${name})`,
+      });
       return z.NEVER;
     }
   }
@@ -79,7 +100,9 @@ const envSchema = z.object({
   DB_DRIVER: z.enum(["auto", "neon", "pg"]).default("auto"),
   DB_POOL_MAX: int(1, 1000).default(10),
   // Unset: a quarter of DB_POOL_MAX, at least 1.
-  DB_USER_CONCURRENCY: optionalString.pipe(z.string().regex(/^\d+$/, "must be a whole number").transform(Number).pipe(z.number().min(1).max(1000)).optional()),
+  DB_USER_CONCURRENCY: optionalString.pipe(
+    z.string().regex(/^\d+$/, "must be a whole number").transform(Number).pipe(z.number().min(1).max(1000)).optional(),
+  ),
   DB_USER_QUEUE_MAX: int(0, 100_000).default(64),
   DB_POOL_IDLE_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
   DB_CONNECTION_TIMEOUT_MS: int(1, 600_000).default(5_000),
@@ -208,32 +231,53 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
     const value = source[name];
     // URLs carry passwords and secrets are secret: name them, never echo them.
     const echo = value !== undefined && !/URL|SECRET|TOKEN/.test(name);
-    throw new ConfigError(`Invalid configuration: ${name} ${issue.message}` + (echo ? ` (got ${JSON.stringify(value)})` : ""));
+    throw new ConfigError(
+      `Invalid configuration: ${name} ${issue.message}` + (echo ? ` (got ${JSON.stringify(value)})` : ""),
+    );
   }
   const e = parsed.data;
-  const driver = e.DB_DRIVER === "auto" ? (e.DATABASE_URL && isNeonHost(new URL(e.DATABASE_URL).hostname) ? "neon" : "pg") : e.DB_DRIVER;
+  const driver =
+    e.DB_DRIVER === "auto"
+      ? e.DATABASE_URL && isNeonHost(new URL(e.DATABASE_URL).hostname)
+        ? "neon"
+        : "pg"
+      : e.DB_DRIVER;
   if (e.DB_PREPARED_STATEMENTS === "on") {
     if (driver !== "pg") throw new ConfigError("Invalid configuration: DB_PREPARED_STATEMENTS=on needs DB_DRIVER=pg");
     // PGlite serves every connection from one session, where a name prepared by one connection already exists.
-    if (!e.DATABASE_URL) throw new ConfigError("Invalid configuration: DB_PREPARED_STATEMENTS=on needs DATABASE_URL (the embedded database cannot keep them)");
+    if (!e.DATABASE_URL)
+      throw new ConfigError(
+        "Invalid configuration: DB_PREPARED_STATEMENTS=on needs DATABASE_URL (the embedded database cannot keep them)",
+      );
   }
   if (e.AUTH_JWKS_URL) {
     const { protocol, hostname } = new URL(e.AUTH_JWKS_URL);
     if (protocol !== "https:" && !(protocol === "http:" && isLoopbackHost(hostname))) {
-      throw new ConfigError("Invalid configuration: AUTH_JWKS_URL must be https:// (plain http only for a loopback host)");
+      throw new ConfigError(
+        "Invalid configuration: AUTH_JWKS_URL must be https:// (plain http only for a loopback host)",
+      );
     }
   }
   if (e.NODE_ENV === "production") {
-    if (!e.DATABASE_URL) throw new ConfigError("Invalid configuration: DATABASE_URL is required when NODE_ENV=production");
+    if (!e.DATABASE_URL)
+      throw new ConfigError("Invalid configuration: DATABASE_URL is required when NODE_ENV=production");
     if (!e.AUTH_SECRET && !e.AUTH_JWKS_URL) {
       throw new ConfigError("Invalid configuration: AUTH_SECRET or AUTH_JWKS_URL is required when NODE_ENV=production");
     }
     // Without both, a token the same identity provider issued for another application would be accepted.
-    if (e.AUTH_JWKS_URL && !e.AUTH_ISSUER) throw new ConfigError("Invalid configuration: AUTH_ISSUER is required with AUTH_JWKS_URL when NODE_ENV=production");
-    if (e.AUTH_JWKS_URL && !e.AUTH_AUDIENCE) throw new ConfigError("Invalid configuration: AUTH_AUDIENCE is required with AUTH_JWKS_URL when NODE_ENV=production");
+    if (e.AUTH_JWKS_URL && !e.AUTH_ISSUER)
+      throw new ConfigError(
+        "Invalid configuration: AUTH_ISSUER is required with AUTH_JWKS_URL when NODE_ENV=production",
+      );
+    if (e.AUTH_JWKS_URL && !e.AUTH_AUDIENCE)
+      throw new ConfigError(
+        "Invalid configuration: AUTH_AUDIENCE is required with AUTH_JWKS_URL when NODE_ENV=production",
+      );
     // LISTEN is session state: through a transaction-mode pooler it is silently lost.
     if (!e.DIRECT_URL && isNeonPoolerUrl(e.DATABASE_URL)) {
-      throw new ConfigError("Invalid configuration: DIRECT_URL is required when DATABASE_URL is a Neon -pooler URL (live updates LISTEN on it)");
+      throw new ConfigError(
+        "Invalid configuration: DIRECT_URL is required when DATABASE_URL is a Neon -pooler URL (live updates LISTEN on it)",
+      );
     }
   }
   return {

@@ -18,24 +18,43 @@ export const ERRORS = {
   notFound: { code: "NOT_FOUND", status: 404 },
   staleVersion: { code: "CONFLICT", status: 409 },
   alreadyExists: { code: "CONFLICT", status: 409, message: "Already exists" },
-  keyBusy: { code: "CONFLICT", status: 409, retryAfter: true, message: "A request with this Idempotency-Key is still running: retry later" },
+  keyBusy: {
+    code: "CONFLICT",
+    status: 409,
+    retryAfter: true,
+    message: "A request with this Idempotency-Key is still running: retry later",
+  },
   keyMismatched: {
     code: "UNPROCESSABLE_CONTENT",
     status: 422,
     message: "This Idempotency-Key was used for another procedure or input: send a new key for a new request",
   },
   rateLimited: { code: "TOO_MANY_REQUESTS", status: 429, retryAfter: true },
-  userBusy: { code: "TOO_MANY_REQUESTS", status: 429, retryAfter: true, message: "Too many calls of this user at once, retry in 1 s" },
+  userBusy: {
+    code: "TOO_MANY_REQUESTS",
+    status: 429,
+    retryAfter: true,
+    message: "Too many calls of this user at once, retry in 1 s",
+  },
   authMissing: { code: "UNAUTHORIZED", status: 401, message: "Missing Bearer token" },
   authInvalid: { code: "UNAUTHORIZED", status: 401, message: "Invalid or expired token" },
   // Never 401, or clients would log their users out.
-  authUnavailable: { code: "SERVICE_UNAVAILABLE", status: 503, retryAfter: true, message: "Authentication unavailable, retry later" },
+  authUnavailable: {
+    code: "SERVICE_UNAVAILABLE",
+    status: 503,
+    retryAfter: true,
+    message: "Authentication unavailable, retry later",
+  },
   databaseUnavailable: { code: "SERVICE_UNAVAILABLE", status: 503, message: "Database unavailable, retry later" },
   timedOut: { code: "SERVICE_UNAVAILABLE", status: 503 },
   requestAbandoned: { code: "CLIENT_CLOSED_REQUEST", status: 499 },
   // tRPC's own code for SSE subscriptions that are turned off. Not SERVICE_UNAVAILABLE (or NOT_IMPLEMENTED, the
   // same JSON-RPC code as INTERNAL_SERVER_ERROR): httpSubscriptionLink retries those for ever.
-  liveUpdatesOff: { code: "METHOD_NOT_SUPPORTED", status: 405, message: "Live updates are turned off on this server (SSE_MAX_STREAMS=0)" },
+  liveUpdatesOff: {
+    code: "METHOD_NOT_SUPPORTED",
+    status: 405,
+    message: "Live updates are turned off on this server (SSE_MAX_STREAMS=0)",
+  },
   liveUpdatesUnavailable: { code: "SERVICE_UNAVAILABLE", status: 503 },
   shuttingDown: { code: "SERVICE_UNAVAILABLE", status: 503, message: "This instance is shutting down: reconnect" },
   streamLimit: { code: "TOO_MANY_REQUESTS", status: 429 },

@@ -72,14 +72,28 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
   const embedded = given ? Boolean(given.embedded) : Boolean(db!.embedded);
 
   // The embedded database has no CancelRequest (one session serves every connection): no statement limit there.
-  const database = await createDatabase({ ...config.db, url, statementTimeoutMs: embedded ? 0 : config.db.statementTimeoutMs }, logger);
+  const database = await createDatabase(
+    { ...config.db, url, statementTimeoutMs: embedded ? 0 : config.db.statementTimeoutMs },
+    logger,
+  );
   // Connects in the background: a Redis that is down at boot only means unshared limits until it is up.
-  const redis = config.redis.url ? (await import("./limits/redis.ts")).connectRedis(config.redis.url, logger) : undefined;
-  const sharedLimitStore = redis && (await import("./limits/redis-store.ts")).redisLimitStores(redis, config.redis.timeoutMs);
+  const redis = config.redis.url
+    ? (await import("./limits/redis.ts")).connectRedis(config.redis.url, logger)
+    : undefined;
+  const sharedLimitStore =
+    redis && (await import("./limits/redis-store.ts")).redisLimitStores(redis, config.redis.timeoutMs);
   // LISTEN needs a session of its own: DIRECT_URL, never the pooler (the embedded database is both).
   const listenUrl = given?.listenUrl ?? (embedded ? url : (config.db.directUrl ?? url));
   const changes = changeFeedFor(config, database.prisma, listenUrl, logger);
-  const app = createApp({ config, database, logger, sharedLimitStore, webDir: options.webDir, changes, trpcFastPath: options.trpcFastPath });
+  const app = createApp({
+    config,
+    database,
+    logger,
+    sharedLimitStore,
+    webDir: options.webDir,
+    changes,
+    trpcFastPath: options.trpcFastPath,
+  });
 
   let server: Server | undefined;
   let sweeper: KeySweeper | undefined;

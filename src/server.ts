@@ -32,7 +32,8 @@ if (offMachine) logger.warn(offMachine);
 if (cluster.isPrimary && config.webConcurrency > 1) {
   // One embedded database for all workers: started here, reached by the workers through DATABASE_URL.
   const db = await orExit(openDatabase(logger));
-  if (db.embedded) logger.info(`embedded PGlite in ${describeDataDir(config.db.pgliteDataDir)} for ${config.webConcurrency} workers`);
+  if (db.embedded)
+    logger.info(`embedded PGlite in ${describeDataDir(config.db.pgliteDataDir)} for ${config.webConcurrency} workers`);
   runPrimary({
     workers: config.webConcurrency,
     env: db.embedded ? { DATABASE_URL: db.url } : {},
@@ -113,12 +114,14 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 function offMachineWarning({ env, host, db }: Config): string | undefined {
   if (env === "production") return undefined;
   const reasons: string[] = [];
-  if (!isLoopbackHost(host)) reasons.push(`HOST=${host} listens beyond loopback (Host names other than localhost need ALLOWED_HOSTS)`);
+  if (!isLoopbackHost(host))
+    reasons.push(`HOST=${host} listens beyond loopback (Host names other than localhost need ALLOWED_HOSTS)`);
   if (db.url) {
     const url = new URL(db.url);
     // No host, or a socket folder (`?host=/var/run/postgresql`): a Unix socket on this machine.
     const dbHost = url.hostname || url.searchParams.get("host") || "";
-    if (dbHost !== "" && !dbHost.startsWith("/") && !isLoopbackHost(dbHost)) reasons.push(`DATABASE_URL is on ${dbHost}`);
+    if (dbHost !== "" && !dbHost.startsWith("/") && !isLoopbackHost(dbHost))
+      reasons.push(`DATABASE_URL is on ${dbHost}`);
   }
   if (!reasons.length) return undefined;
   return `NODE_ENV=${env} but ${reasons.join(" and ")}: set NODE_ENV=production for anything but a developer's machine`;

@@ -6,7 +6,7 @@ import { transformer } from "../src/trpc/transformer.ts";
 
 export function liveClient(trpcUrl: string, authorization: string | undefined): TRPCClient<AppRouter> {
   const headers: Record<string, string> = authorization ? { authorization } : {};
-  return liveClientWith(trpcUrl, async () => headers);
+  return liveClientWith(trpcUrl, () => Promise.resolve(headers));
 }
 
 /**

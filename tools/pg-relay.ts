@@ -52,7 +52,11 @@ export function startPgRelayFor(url: string, rttMs = 0): Promise<PgRelay> {
   return startPgRelay({ targetHost: u.hostname, targetPort: Number(u.port || 5432), rttMs });
 }
 
-export async function startPgRelay({ targetPort, targetHost = "127.0.0.1", rttMs = 0 }: PgRelayOptions): Promise<PgRelay> {
+export async function startPgRelay({
+  targetPort,
+  targetHost = "127.0.0.1",
+  rttMs = 0,
+}: PgRelayOptions): Promise<PgRelay> {
   const oneWay = rttMs / 2;
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket; stalled?: boolean }>();
   let armed: { text: Buffer; cut: () => void } | undefined;

@@ -54,7 +54,10 @@ export async function filesRunBy(run: () => Promise<void>): Promise<string[]> {
     const { result } = await session.post("Profiler.takePreciseCoverage");
     await session.post("Profiler.stopPreciseCoverage");
     return result
-      .filter((script) => script.url.startsWith("file:") && script.functions.some((fn) => fn.ranges.some((range) => range.count > 0)))
+      .filter(
+        (script) =>
+          script.url.startsWith("file:") && script.functions.some((fn) => fn.ranges.some((range) => range.count > 0)),
+      )
       .map((script) => path.relative(SRC, fileURLToPath(script.url)))
       .filter((file) => !file.startsWith("..") && !file.startsWith("generated"))
       .sort();
@@ -126,7 +129,7 @@ export async function requestPath(op: keyof typeof CALLS, databaseUrl?: string):
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const json = process.argv.includes("--json");
-  const op = (process.argv.slice(2).find((arg) => arg !== "--json") ?? "create") as keyof typeof CALLS;
+  const op = process.argv.slice(2).find((arg) => arg !== "--json") ?? "create";
   if (!(op in CALLS)) throw new Error(`unknown request ${op}: one of ${Object.keys(CALLS).join(", ")}`);
   const { request, notify } = await requestPath(op, process.env.DATABASE_URL || undefined);
   if (json) {

@@ -70,27 +70,58 @@ export async function writeCleanFixture(
   }
   await writeSqlite(file, (db) => {
     db.exec(CLEAN_SCHEMA);
-    insertRows(db, "user", ["id", "email", "name", "created_at"], userIds.map((u, i) => [u, `${u}@example.com`, `User ${i + 1}`, sqliteTime(new Date(start))]));
+    insertRows(
+      db,
+      "user",
+      ["id", "email", "name", "created_at"],
+      userIds.map((u, i) => [u, `${u}@example.com`, `User ${i + 1}`, sqliteTime(new Date(start))]),
+    );
     insertRows(
       db,
       "task",
       ["id", "user_id", "title", "description", "completed", "created_at", "updated_at"],
-      tasks.map((t) => [t.id, t.userId, t.title, t.description, t.completed ? 1 : 0, sqliteTime(t.createdAt), sqliteTime(t.updatedAt)]),
+      tasks.map((t) => [
+        t.id,
+        t.userId,
+        t.title,
+        t.description,
+        t.completed ? 1 : 0,
+        sqliteTime(t.createdAt),
+        sqliteTime(t.updatedAt),
+      ]),
     );
   });
   return { userIds, tasks };
 }
 
 /** `count` tasks spread over `users` users, in the clean format; returns nothing to keep memory flat. */
-export async function writeLargeFixture(file: string, { users, count }: { users: number; count: number }): Promise<void> {
+export async function writeLargeFixture(
+  file: string,
+  { users, count }: { users: number; count: number },
+): Promise<void> {
   await writeSqlite(file, (db) => {
     db.exec(CLEAN_SCHEMA);
-    insertRows(db, "user", ["id", "email", "name", "created_at"], Array.from({ length: users }, (_, i) => [`bulk-${i}`, `bulk-${i}@example.com`, null, "2022-01-01 00:00:00"]));
-    const statement = db.prepare(`INSERT INTO task (id, user_id, title, description, completed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    insertRows(
+      db,
+      "user",
+      ["id", "email", "name", "created_at"],
+      Array.from({ length: users }, (_, i) => [`bulk-${i}`, `bulk-${i}@example.com`, null, "2022-01-01 00:00:00"]),
+    );
+    const statement = db.prepare(
+      `INSERT INTO task (id, user_id, title, description, completed, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
     try {
       for (let id = 1; id <= count; id++) {
         const at = 1_650_000_000 + id * 37;
-        statement.run([id, `bulk-${id % users}`, `Bulk task number ${id}`, id % 2 ? `Some longer description for task ${id}` : null, id % 5 === 0 ? 1 : 0, at, at + 600]);
+        statement.run([
+          id,
+          `bulk-${id % users}`,
+          `Bulk task number ${id}`,
+          id % 2 ? `Some longer description for task ${id}` : null,
+          id % 5 === 0 ? 1 : 0,
+          at,
+          at + 600,
+        ]);
       }
     } finally {
       statement.free();

@@ -1,12 +1,19 @@
 /** The typed client: the server's AppRouter type and its transformer, nothing else of the server. */
-import { createTRPCClient, httpBatchLink, httpLink, httpSubscriptionLink, splitLink, TRPCClientError, type Operation } from "@trpc/client";
+import {
+  createTRPCClient,
+  httpBatchLink,
+  httpLink,
+  httpSubscriptionLink,
+  splitLink,
+  TRPCClientError,
+  type Operation,
+} from "@trpc/client";
 import type { inferRouterOutputs } from "@trpc/server";
 import { EventSource } from "eventsource";
 import type { AppRouter } from "../src/trpc/routers/_app.ts";
 import { transformer } from "../src/trpc/transformer.ts";
 
 export type Todo = inferRouterOutputs<AppRouter>["todo"]["byId"];
-export type Stats = inferRouterOutputs<AppRouter>["todo"]["stats"];
 export type Api = ReturnType<typeof createApi>;
 export type { TodoChange } from "./live.ts";
 
@@ -31,12 +38,17 @@ export function createApi(token: () => Promise<string>) {
           EventSource,
           // Asked on every (re)connect, so a refreshed token is used.
           eventSourceOptions: () => ({
-            fetch: async (input, init) => fetch(input, { ...init, headers: { ...init?.headers, authorization: await authorization() } }),
+            fetch: async (input, init) =>
+              fetch(input, { ...init, headers: { ...init?.headers, authorization: await authorization() } }),
           }),
         }),
         false: splitLink({
           condition: (op) => keyOf(op) !== undefined,
-          true: httpLink({ url, transformer, headers: async ({ op }) => ({ authorization: await authorization(), "idempotency-key": keyOf(op)! }) }),
+          true: httpLink({
+            url,
+            transformer,
+            headers: async ({ op }) => ({ authorization: await authorization(), "idempotency-key": keyOf(op)! }),
+          }),
           false: httpBatchLink({ url, transformer, headers: async () => ({ authorization: await authorization() }) }),
         }),
       }),
@@ -64,7 +76,8 @@ export async function withRetries<T>(call: () => Promise<T>): Promise<T> {
       return await call();
     } catch (error) {
       const code = codeOf(error);
-      const retryable = (error instanceof TRPCClientError && !error.data) || code === "SERVICE_UNAVAILABLE" || code === "CONFLICT";
+      const retryable =
+        (error instanceof TRPCClientError && !error.data) || code === "SERVICE_UNAVAILABLE" || code === "CONFLICT";
       if (!retryable || attempt > RETRIES) throw error;
       await wait(500 * attempt);
     }

@@ -15,11 +15,21 @@ async function sourceHash(): Promise<string> {
     .filter((e) => e.isFile())
     .map((e) => path.relative(projectRoot, path.join(e.parentPath, e.name)))
     // Build output and temporary folders (dist, .dist-*) are not sources.
-    .filter((f) => !path.relative("web", f).split(path.sep).some((part) => part === "dist" || part.startsWith(".")))
+    .filter(
+      (f) =>
+        !path
+          .relative("web", f)
+          .split(path.sep)
+          .some((part) => part === "dist" || part.startsWith(".")),
+    )
     .concat(OTHER_INPUTS)
     .sort();
   const hash = createHash("sha256");
-  for (const file of files) hash.update(`${file}\0`).update(await readFile(path.join(projectRoot, file))).update("\0");
+  for (const file of files)
+    hash
+      .update(`${file}\0`)
+      .update(await readFile(path.join(projectRoot, file)))
+      .update("\0");
   return hash.digest("hex");
 }
 

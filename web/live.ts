@@ -4,7 +4,8 @@ import type { inferRouterOutputs } from "@trpc/server";
 import type { AppRouter } from "../src/trpc/routers/_app.ts";
 
 /** One `todo.onChange` event's data: created, updated, deleted or changed. */
-export type TodoChange = inferRouterOutputs<AppRouter>["todo"]["onChange"] extends AsyncIterable<{ data: infer Change }> ? Change : never;
+export type TodoChange =
+  inferRouterOutputs<AppRouter>["todo"]["onChange"] extends AsyncIterable<{ data: infer Change }> ? Change : never;
 /** What this needs of the page's client (web/api.ts); no DOM here, so Node tests drive it with their own client. */
 type Api = Pick<TRPCClient<AppRouter>, "todo">;
 

@@ -1,7 +1,7 @@
 /** The TodoMVC page on the typed client: plain DOM, the list rendered from `state` after every change. */
 import "todomvc-app-css/index.css";
 import "./style.css";
-import { codeOf, createApi, describeError, newKey, withRetries, type Api, type Stats, type Todo, type TodoChange } from "./api.ts";
+import { codeOf, createApi, describeError, newKey, withRetries, type Api, type Todo, type TodoChange } from "./api.ts";
 import { watchChanges } from "./live.ts";
 import { devSignIn, forgetDevSession, hostSession, storedDevSession, type Session } from "./session.ts";
 
@@ -35,7 +35,7 @@ const state = {
   api: null as Api | null,
   items: [] as Todo[],
   nextCursor: null as string | null,
-  stats: { total: 0, active: 0, completed: 0, overdue: 0 } as Stats,
+  stats: { total: 0, active: 0, completed: 0, overdue: 0 },
   filter: filterFromHash(),
   /** The todo being edited, as it was when the edit began: saving sends its version as expectedVersion. */
   editing: null as Todo | null,
@@ -124,7 +124,9 @@ async function loadMore() {
   const version = state.listVersion;
   state.loadingMore = true;
   try {
-    const [page, missed] = await whileListening(api().todo.list.query({ status: state.filter, limit: PAGE_SIZE, cursor }));
+    const [page, missed] = await whileListening(
+      api().todo.list.query({ status: state.filter, limit: PAGE_SIZE, cursor }),
+    );
     if (version !== state.listVersion) return;
     const known = new Set(state.items.map((t) => t.id));
     state.items.push(...page.items.filter((t) => !known.has(t.id)));
@@ -154,14 +156,16 @@ function replace(todo: Todo) {
 }
 
 function remove(id: string) {
-  if (state.editing?.id === id) state.reloadAfterEdit = true; // saving it will say it was deleted
+  if (state.editing?.id === id)
+    state.reloadAfterEdit = true; // saving it will say it was deleted
   else state.items = state.items.filter((t) => t.id !== id);
 }
 
 // ---- live updates: changes made in other tabs and on other devices
 
 /** The list's order (newest first, then by id), as the API sorts it. */
-const before = (a: Todo, b: Todo) => a.createdAt.getTime() > b.createdAt.getTime() || (a.createdAt.getTime() === b.createdAt.getTime() && a.id > b.id);
+const before = (a: Todo, b: Todo) =>
+  a.createdAt.getTime() > b.createdAt.getTime() || (a.createdAt.getTime() === b.createdAt.getTime() && a.id > b.id);
 
 /** A todo the list does not hold yet, at its place; not when its place is on a page not loaded yet. */
 function insert(todo: Todo) {
@@ -244,12 +248,15 @@ async function updateTodo(todo: Todo, change: { title?: string; completed?: bool
     if (code === "CONFLICT") {
       replace(await api().todo.byId.query({ id: todo.id }));
       render();
-      throw new Error(`“${todo.title}” was changed in another tab or app, so your change was not saved: it now shows the latest version (CONFLICT)`);
+      throw new Error(
+        `“${todo.title}” was changed in another tab or app, so your change was not saved: it now shows the latest version (CONFLICT)`,
+        { cause: error },
+      );
     }
     if (code === "NOT_FOUND") {
       state.items = state.items.filter((t) => t.id !== todo.id);
       render();
-      throw new Error(`“${todo.title}” was deleted in another tab or app (NOT_FOUND)`);
+      throw new Error(`“${todo.title}” was deleted in another tab or app (NOT_FOUND)`, { cause: error });
     }
     throw error;
   }
@@ -263,7 +270,7 @@ async function deleteTodo(todo: Todo) {
     if (codeOf(error) !== "NOT_FOUND") throw error;
     state.items = state.items.filter((t) => t.id !== todo.id);
     await refreshStats();
-    throw new Error(`“${todo.title}” was already deleted in another tab or app (NOT_FOUND)`);
+    throw new Error(`“${todo.title}” was already deleted in another tab or app (NOT_FOUND)`, { cause: error });
   }
   state.items = state.items.filter((t) => t.id !== todo.id);
   await refreshStats();
@@ -294,7 +301,8 @@ function render() {
   ui.loadMore.hidden = !state.nextCursor;
   // A render during an edit (a live update, another action finishing) leaves the edited item's element where it
   // is: its text, caret and focus stay as the user has them. The others are rebuilt around it.
-  const kept = state.editing && ui.list.querySelector<HTMLLIElement>(`li.editing[data-id="${CSS.escape(state.editing.id)}"]`);
+  const kept =
+    state.editing && ui.list.querySelector<HTMLLIElement>(`li.editing[data-id="${CSS.escape(state.editing.id)}"]`);
   const nodes = items.map((todo) => (kept && todo.id === kept.dataset.id ? kept : renderTodo(todo)));
   const at = kept ? nodes.indexOf(kept) : -1;
   for (const child of [...ui.list.children]) if (child !== kept || at === -1) child.remove();
@@ -386,7 +394,15 @@ function signOut() {
   state.stopLive?.();
   clearTimeout(reloadTimer);
   clearTimeout(statsTimer);
-  Object.assign(state, { session: null, api: null, items: [], nextCursor: null, editing: null, reloadAfterEdit: false, stopLive: null });
+  Object.assign(state, {
+    session: null,
+    api: null,
+    items: [],
+    nextCursor: null,
+    editing: null,
+    reloadAfterEdit: false,
+    stopLive: null,
+  });
   state.stats = { total: 0, active: 0, completed: 0, overdue: 0 };
   state.listVersion++;
   ui.whoami.hidden = true;
@@ -419,7 +435,8 @@ ui.newTodo.addEventListener("keydown", (event) => {
 
 ui.list.addEventListener("change", (event) => {
   const todo = todoOf(event.target);
-  if (todo && (event.target as Element).matches(".toggle")) void run(() => updateTodo(todo, { completed: !todo.completed }));
+  if (todo && (event.target as Element).matches(".toggle"))
+    void run(() => updateTodo(todo, { completed: !todo.completed }));
 });
 ui.list.addEventListener("click", (event) => {
   const todo = todoOf(event.target);

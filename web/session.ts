@@ -61,7 +61,9 @@ async function devToken(name: string): Promise<string> {
   });
   if (res.status === 404) {
     // Absent in production, and in development whenever AUTH_SECRET or AUTH_JWKS_URL is set.
-    throw new Error("Sign-in by name exists only in development without AUTH_SECRET or AUTH_JWKS_URL: otherwise the host application supplies the token (todoApiToken)");
+    throw new Error(
+      "Sign-in by name exists only in development without AUTH_SECRET or AUTH_JWKS_URL: otherwise the host application supplies the token (todoApiToken)",
+    );
   }
   const body = (await res.json().catch(() => ({}))) as { token?: string; error?: string };
   if (!res.ok || !body.token) throw new Error(`Sign-in failed: ${body.error ?? `HTTP ${res.status}`}`);

@@ -48,7 +48,8 @@ export interface TodoRecord {
 }
 
 /** Orders rows by user id (code units, as the report lists users and as batches are grouped). */
-export const byUserId = (a: { userId: string }, b: { userId: string }) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
+export const byUserId = (a: { userId: string }, b: { userId: string }) =>
+  a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0;
 
 export type Mapped<T> = { ok: true; record: T } | { ok: false; reason: string };
 

@@ -13,7 +13,11 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
 
 function barProgress(stream: NodeJS.WriteStream): Progress {
   const bar = new cliProgress.SingleBar(
-    { stream, format: "importing |{bar}| {percentage}% {value}/{total} rows | {speed} rows/s | ETA {eta_formatted}", hideCursor: true },
+    {
+      stream,
+      format: "importing |{bar}| {percentage}% {value}/{total} rows | {speed} rows/s | ETA {eta_formatted}",
+      hideCursor: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   let started = 0;

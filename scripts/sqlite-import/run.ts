@@ -84,8 +84,10 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
   const { file, rejectsPath, dryRun = false, prisma, progress } = options;
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer (got ${batchSize})`);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a positive integer (got ${concurrency})`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`batchSize must be a positive integer (got ${batchSize})`);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new Error(`concurrency must be a positive integer (got ${concurrency})`);
   const now = options.now ?? new Date();
   if (!dryRun && !prisma) throw new Error("importSqlite needs a Prisma client unless dryRun is set");
 
@@ -111,7 +113,15 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
   const line = (userId: string) => {
     let entry = perUser.get(userId);
     if (!entry) {
-      entry = { userId, source: 0, rejected: 0, imported: undefined, sourceChecksum: 0n, targetChecksum: undefined, ok: undefined };
+      entry = {
+        userId,
+        source: 0,
+        rejected: 0,
+        imported: undefined,
+        sourceChecksum: 0n,
+        targetChecksum: undefined,
+        ok: undefined,
+      };
       perUser.set(userId, entry);
     }
     return entry;
@@ -125,7 +135,7 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
   // Up to `concurrency` batches in flight while the next is read and validated: PostgreSQL works on two at
   // once, and writeBatch makes them commit in order. A failed batch stops the run; later ones roll back.
   const pending: { started: Promise<void>; committed: Promise<boolean>; newUsers: Set<string> }[] = [];
-  let failure: unknown;
+  let failure: Error | undefined;
   let done = 0;
   const total = (source.user?.rowCount ?? 0) + (source.task?.rowCount ?? 0);
   progress?.start(total);
@@ -147,6 +157,7 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
     // Transactions open in file order too: on a database that serves one session at a time (the embedded
     // PGlite) a later batch holding the session while it waits for an earlier one would never finish.
     if (previous) await Promise.race([previous.started, previous.committed]);
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- set by the batch callbacks; TS narrows it to never here
     if (failure) throw failure;
     let started!: () => void;
     const opened = new Promise<void>((resolve) => (started = resolve));
@@ -162,7 +173,7 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
         return true;
       },
       (error: unknown) => {
-        failure ??= error;
+        failure ??= error instanceof Error ? error : new Error(String(error));
         return false;
       },
     );
@@ -206,7 +217,11 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
       rows++;
       const mapped = mapTask(row, now);
       const legacyTaskId = row.values.id === null ? null : String(row.values.id);
-      const userKey = mapped.ok ? mapped.record.userId : typeof row.values.userId === "string" && row.values.userId.trim() ? row.values.userId : NO_USER;
+      const userKey = mapped.ok
+        ? mapped.record.userId
+        : typeof row.values.userId === "string" && row.values.userId.trim()
+          ? row.values.userId
+          : NO_USER;
       const entry = line(userKey);
       entry.source++;
       if (!mapped.ok) {
@@ -226,7 +241,10 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
           users.createdFromTasks++;
           batchUsers.push({ id: todo.userId, email: null, name: null });
         }
-        entry.sourceChecksum = addChecksums(entry.sourceChecksum, rowChecksum(todo.title, todo.description, todo.completed));
+        entry.sourceChecksum = addChecksums(
+          entry.sourceChecksum,
+          rowChecksum(todo.title, todo.description, todo.completed),
+        );
         todoIds.push(todo.id);
         batchTodos.push(todo);
       }
@@ -263,7 +281,15 @@ export async function importSqlite(options: ImportOptions): Promise<ImportResult
     }
     // Imported ids owned by a user the source does not have (an id collision): never expected, always reported.
     for (const [userId, found] of stored) {
-      perUser.set(userId, { userId, source: 0, rejected: 0, imported: found.count, sourceChecksum: 0n, targetChecksum: found.checksum, ok: false });
+      perUser.set(userId, {
+        userId,
+        source: 0,
+        rejected: 0,
+        imported: found.count,
+        sourceChecksum: 0n,
+        targetChecksum: found.checksum,
+        ok: false,
+      });
       verified = false;
     }
   }

@@ -5,7 +5,17 @@ import initSqlJs, { type Database, type SqlValue } from "sql.js";
 import { utf8, type SqliteValue } from "./values.ts";
 
 export const USER_FIELDS = ["id", "email", "name", "createdAt"] as const;
-export const TASK_FIELDS = ["id", "userId", "title", "description", "completed", "createdAt", "updatedAt", "priority", "dueDate"] as const;
+export const TASK_FIELDS = [
+  "id",
+  "userId",
+  "title",
+  "description",
+  "completed",
+  "createdAt",
+  "updatedAt",
+  "priority",
+  "dueDate",
+] as const;
 export type UserField = (typeof USER_FIELDS)[number];
 export type TaskField = (typeof TASK_FIELDS)[number];
 
@@ -64,9 +74,12 @@ export async function openSource(file: string): Promise<SourceFile> {
   let tableNames: string[];
   try {
     db = new SQL.Database(bytes);
-    tableNames = db
-      .exec(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`)[0]
-      ?.values.map((row) => String(row[0])) ?? [];
+    tableNames =
+      db
+        .exec(
+          `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`,
+        )[0]
+        ?.values.map((row) => String(row[0])) ?? [];
   } catch (error) {
     throw new SourceError(`${file} is not a SQLite database (${(error as Error).message})`);
   }
@@ -75,7 +88,9 @@ export async function openSource(file: string): Promise<SourceFile> {
   const unknownColumns: string[] = [];
   const found: Partial<Record<Kind, string>> = {};
   for (const name of tableNames) {
-    const kind = (Object.keys(TABLE_NAMES) as Kind[]).find((k) => (TABLE_NAMES[k] as readonly string[]).includes(name.toLowerCase()));
+    const kind = (Object.keys(TABLE_NAMES) as Kind[]).find((k) =>
+      (TABLE_NAMES[k] as readonly string[]).includes(name.toLowerCase()),
+    );
     if (kind && !found[kind]) found[kind] = name;
     else unknownTables.push(name);
   }
@@ -96,7 +111,8 @@ export async function openSource(file: string): Promise<SourceFile> {
 
   const user = describe(found.user, USER_FIELDS);
   const task = describe(found.task, TASK_FIELDS);
-  if (!user && !task) throw new SourceError(`${file} has neither a user nor a task table (tables: ${tableNames.join(", ") || "none"})`);
+  if (!user && !task)
+    throw new SourceError(`${file} has neither a user nor a task table (tables: ${tableNames.join(", ") || "none"})`);
   if (task && !task.columns.title) throw new SourceError(`The ${task.name} table has no title column`);
   if (task && !task.columns.userId) throw new SourceError(`The ${task.name} table has no user_id column`);
 

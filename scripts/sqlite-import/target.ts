@@ -17,7 +17,6 @@ export async function assertSchema(prisma: PrismaClient): Promise<void> {
 /** Long enough for the largest batch on a slow database; a batch also waits here for the one before it. */
 const TRANSACTION_TIMEOUT_MS = 10 * 60_000;
 
-
 /**
  * A column as one PostgreSQL array literal (`{"a","b",NULL}`), sent as a single text parameter and cast in
  * SQL: Prisma would otherwise serialise, JSON-encode and decode each of a batch's ~10,000 values one by one,

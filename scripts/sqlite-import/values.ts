@@ -82,12 +82,22 @@ export function timestamp(value: SqliteValue, field: string): Date | null {
   } else {
     const m = DATE_TIME.exec(s);
     if (!m) throw new InvalidValue(`${field} ${show(value)} is not a date`);
-    const [year, month, day, hour = 0, minute = 0, second = 0] = m.slice(1, 7).map((part) => (part === undefined ? undefined : Number(part))) as number[];
+    const [year, month, day, hour = 0, minute = 0, second = 0] = m
+      .slice(1, 7)
+      .map((part) => (part === undefined ? undefined : Number(part))) as number[];
     const fraction = Math.round(Number(`0.${m[7] ?? "0"}`) * 1000);
-    if (month! < 1 || month! > 12 || day! < 1 || day! > daysIn(year!, month!) || hour > 23 || minute > 59 || second > 59) {
+    if (
+      month! < 1 ||
+      month! > 12 ||
+      day! < 1 ||
+      day! > daysIn(year!, month!) ||
+      hour > 23 ||
+      minute > 59 ||
+      second > 59
+    ) {
       throw new InvalidValue(`${field} ${show(value)} is not a date`);
     }
-    ms = Date.UTC(year!, month! - 1, day!, hour, minute, second, fraction) - offsetMs(m[8]);
+    ms = Date.UTC(year!, month! - 1, day, hour, minute, second, fraction) - offsetMs(m[8]);
   }
   if (!Number.isFinite(ms) || ms < MIN_DATE || ms > MAX_DATE) {
     throw new InvalidValue(`${field} ${show(value)} is outside 1900-01-01 … 9999-12-31`);
@@ -105,12 +115,20 @@ function offsetMs(zone: string | undefined): number {
 }
 
 export type Priority = "LOW" | "MEDIUM" | "HIGH";
-const PRIORITY_NAMES: Record<string, Priority> = { low: "LOW", medium: "MEDIUM", high: "HIGH", "1": "LOW", "2": "MEDIUM", "3": "HIGH" };
+const PRIORITY_NAMES: Record<string, Priority> = {
+  low: "LOW",
+  medium: "MEDIUM",
+  high: "HIGH",
+  "1": "LOW",
+  "2": "MEDIUM",
+  "3": "HIGH",
+};
 
 /** 'low'/'medium'/'high' (any case) or 1/2/3; NULL and '' are the API's default, MEDIUM. */
 export function priority(value: SqliteValue, field: string): Priority {
   if (value === null) return "MEDIUM";
-  const s = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim().toLowerCase() : undefined;
+  const s =
+    typeof value === "number" ? String(value) : typeof value === "string" ? value.trim().toLowerCase() : undefined;
   if (s === "") return "MEDIUM";
   const p = s === undefined ? undefined : PRIORITY_NAMES[s];
   if (!p) throw new InvalidValue(`${field} ${show(value)} is not one of low, medium, high, 1, 2, 3`);

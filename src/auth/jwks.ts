@@ -31,7 +31,9 @@ const isKeySet = (value: unknown): value is JSONWebKeySet =>
   typeof value === "object" &&
   value !== null &&
   Array.isArray((value as { keys?: unknown }).keys) &&
-  (value as { keys: unknown[] }).keys.every((key) => typeof key === "object" && key !== null && typeof (key as { kty?: unknown }).kty === "string");
+  (value as { keys: unknown[] }).keys.every(
+    (key) => typeof key === "object" && key !== null && typeof (key as { kty?: unknown }).kty === "string",
+  );
 
 async function fetchKeySet(url: string, timeoutMs: number): Promise<ReturnType<typeof createLocalJWKSet>> {
   const response = await fetch(url, {
@@ -39,7 +41,11 @@ async function fetchKeySet(url: string, timeoutMs: number): Promise<ReturnType<t
     redirect: "manual",
     headers: { accept: "application/json, application/jwk-set+json" },
   }).catch((error: Error) => {
-    throw new Error(error.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : `${error.message}${error.cause ? ` (${(error.cause as Error).message})` : ""}`);
+    throw new Error(
+      error.name === "TimeoutError"
+        ? `no answer within ${timeoutMs} ms`
+        : `${error.message}${error.cause ? ` (${(error.cause as Error).message})` : ""}`,
+    );
   });
   if (response.status !== 200) {
     await response.body?.cancel().catch(() => {});
@@ -93,9 +99,13 @@ export function remoteKeys(url: string, options: RemoteKeysOptions = {}): JWTVer
       }));
   const mayFetch = () => Date.now() >= failedAt + retryMs;
   const unavailable = () =>
-    new KeysUnavailableError(`issuer keys unavailable: ${failure?.message ?? "not fetched yet"}`, Math.max(1, Math.ceil((failedAt + retryMs - Date.now()) / 1000)), {
-      cause: failure,
-    });
+    new KeysUnavailableError(
+      `issuer keys unavailable: ${failure?.message ?? "not fetched yet"}`,
+      Math.max(1, Math.ceil((failedAt + retryMs - Date.now()) / 1000)),
+      {
+        cause: failure,
+      },
+    );
 
   // jose's own lookup errors say the token names no key (or several); anything else is a key that cannot be imported.
   const lookup: JWTVerifyGetKey = async (header, token) => {
@@ -103,7 +113,9 @@ export function remoteKeys(url: string, options: RemoteKeysOptions = {}): JWTVer
       return await keys!(header, token);
     } catch (error) {
       if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
-      throw new KeysUnavailableError(`issuer key unusable: ${(error as Error).message}`, Math.ceil(retryMs / 1000), { cause: error });
+      throw new KeysUnavailableError(`issuer key unusable: ${(error as Error).message}`, Math.ceil(retryMs / 1000), {
+        cause: error,
+      });
     }
   };
 

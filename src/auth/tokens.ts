@@ -1,10 +1,4 @@
-import {
-  decodeProtectedHeader,
-  jwtVerify,
-  SignJWT,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from "jose";
+import { decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import type { Config } from "../config.ts";
 import { hasNul, isStorableString, isWellFormed } from "../lib/text.ts";
@@ -47,11 +41,7 @@ const CACHE_TTL_MS = 5 * 60_000;
 
 // PostgreSQL text cannot hold NUL, and a lone surrogate would be stored as U+FFFD (two subjects could become one):
 // a subject with either is refused, optional claims with either are dropped.
-const clean = (max: number) =>
-  z
-    .string()
-    .max(max)
-    .refine(isStorableString);
+const clean = (max: number) => z.string().max(max).refine(isStorableString);
 /** What a user id (a token's `sub`) may be: 1–255 characters, no NUL, no lone surrogate. */
 export const userIdSchema = z
   .string()
@@ -75,7 +65,12 @@ export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
   const secret = auth.secret ? new TextEncoder().encode(auth.secret) : undefined;
   const jwks: JWTVerifyGetKey | undefined = auth.jwksUrl ? remoteKeys(auth.jwksUrl) : undefined;
   // A token without `exp` would be a credential that never expires: refused.
-  const options = { issuer: auth.issuer, audience: auth.audience, requiredClaims: ["exp"], clockTolerance: auth.clockToleranceS };
+  const options = {
+    issuer: auth.issuer,
+    audience: auth.audience,
+    requiredClaims: ["exp"],
+    clockTolerance: auth.clockToleranceS,
+  };
   const cache = new Map<string, { identity: Caller; until: number }>();
 
   async function verify(token: string): Promise<JWTPayload> {
@@ -85,13 +80,15 @@ export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
     } catch {
       throw new AuthError("malformed token");
     }
-    if (alg === "HS256" && secret) return (await jwtVerify(token, secret, { ...options, algorithms: ["HS256"] })).payload;
+    if (alg === "HS256" && secret)
+      return (await jwtVerify(token, secret, { ...options, algorithms: ["HS256"] })).payload;
     if (alg && ASYMMETRIC.includes(alg) && jwks) {
       try {
         return (await jwtVerify(token, jwks, { ...options, algorithms: ASYMMETRIC })).payload;
       } catch (error) {
         // Keys that cannot be had say nothing about the token.
-        if (error instanceof KeysUnavailableError) throw new AuthUnavailableError(error.message, error.retryAfterSeconds);
+        if (error instanceof KeysUnavailableError)
+          throw new AuthUnavailableError(error.message, error.retryAfterSeconds);
         throw error;
       }
     }
@@ -115,7 +112,12 @@ export function createTokenVerifier(auth: Config["auth"]): VerifyToken {
     if (!claims.success) throw new AuthError("token has no valid sub claim");
     // `exp` is required (requiredClaims), so it is always there; jwtVerify accepts it up to the tolerance past.
     const expiresAt = (payload.exp! + auth.clockToleranceS) * 1000;
-    const identity: Caller = { id: claims.data.sub, email: claims.data.email ?? null, name: claims.data.name ?? null, expiresAt };
+    const identity: Caller = {
+      id: claims.data.sub,
+      email: claims.data.email ?? null,
+      name: claims.data.name ?? null,
+      expiresAt,
+    };
 
     const until = Math.min(expiresAt, now + CACHE_TTL_MS);
     if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);

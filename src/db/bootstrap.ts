@@ -117,7 +117,10 @@ export interface BootstrapOptions {
 }
 
 /** chooseDatabase, then starts (and, for its purpose, migrates) the embedded database when that is the choice. */
-export async function bootstrapDatabase(purpose: Purpose, { env = process.env, announce }: BootstrapOptions = {}): Promise<BootstrappedDatabase> {
+export async function bootstrapDatabase(
+  purpose: Purpose,
+  { env = process.env, announce }: BootstrapOptions = {},
+): Promise<BootstrappedDatabase> {
   const choice = chooseDatabase(purpose, env);
   if (choice.start === undefined) return { url: choice.url, source: choice.source, applied: [], close: async () => {} };
 
@@ -126,7 +129,9 @@ export async function bootstrapDatabase(purpose: Purpose, { env = process.env, a
   const embedded = await startEmbeddedDatabase({ dataDir: choice.start });
   try {
     // The schema engine's modules load only when this purpose migrates the embedded database.
-    const { applied } = rule.migratesEmbedded ? await (await import("./migrations.ts")).deployMigrations(embedded.url) : { applied: [] };
+    const { applied } = rule.migratesEmbedded
+      ? await (await import("./migrations.ts")).deployMigrations(embedded.url)
+      : { applied: [] };
     return { url: embedded.url, source: "embedded", embedded, applied, close: () => embedded.close() };
   } catch (error) {
     await embedded.close();
@@ -143,7 +148,7 @@ export function describeDataDir(dataDir: string): string {
 /** While `npm start` serves the embedded database, its lock file says where. */
 function runningEmbeddedUrl(dataDir: string): string | undefined {
   try {
-    const url = JSON.parse(readFileSync(lockFileFor(dataDir), "utf8")).url;
+    const url = (JSON.parse(readFileSync(lockFileFor(dataDir), "utf8")) as { url?: unknown }).url;
     return typeof url === "string" ? url : undefined;
   } catch {
     return undefined;

@@ -34,7 +34,10 @@ export interface PoolStats {
 
 type DriverPool = { totalCount: number; idleCount: number; waitingCount: number };
 
-export type DatabaseOptions = Omit<Config["db"], "preparedStatements" | "statementTimeoutMs" | "userConcurrency" | "userQueueMax"> & {
+export type DatabaseOptions = Omit<
+  Config["db"],
+  "preparedStatements" | "statementTimeoutMs" | "userConcurrency" | "userQueueMax"
+> & {
   url: string;
   schema?: string;
   preparedStatements?: boolean;
@@ -87,7 +90,9 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
   let describe = `${targetKey}${url.pathname}`;
   if (options.driver === "neon") {
     // Loaded for this driver only: the Neon stack and ws stay out of a pg server's memory.
-    const neon = await (await import("./neon.ts")).neonDriver({
+    const neon = await (
+      await import("./neon.ts")
+    ).neonDriver({
       pool,
       callbacks,
       target,
@@ -118,16 +123,27 @@ export async function createDatabase(options: DatabaseOptions, logger: Logger): 
     describe,
     proxy,
     poolStats: () =>
-      driverPool && { max: options.poolMax, total: driverPool.totalCount, idle: driverPool.idleCount, waiting: driverPool.waitingCount },
+      driverPool && {
+        max: options.poolMax,
+        total: driverPool.totalCount,
+        idle: driverPool.idleCount,
+        waiting: driverPool.waitingCount,
+      },
     async ping() {
-      await withDeadline(prisma.$queryRaw`SELECT 1`, options.connectionTimeoutMs, () => new Error("database ping timed out"));
+      await withDeadline(
+        prisma.$queryRaw`SELECT 1`,
+        options.connectionTimeoutMs,
+        () => new Error("database ping timed out"),
+      );
     },
     async close() {
       // The pool's end() can wait for ever on a connection that was still opening or querying when it was called
       // (SIGTERM just after start-up, the first ping in flight): wait at most the connect timeout, then go on.
-      await withDeadline(prisma.$disconnect(), options.connectionTimeoutMs, () => new Error("closing the database pool timed out")).catch(
-        (error: Error) => logger.warn(error.message),
-      );
+      await withDeadline(
+        prisma.$disconnect(),
+        options.connectionTimeoutMs,
+        () => new Error("closing the database pool timed out"),
+      ).catch((error: Error) => logger.warn(error.message));
       await closeDriver();
     },
   };

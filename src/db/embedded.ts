@@ -24,7 +24,11 @@ export function lockFileFor(dataDir: string): string {
   return `${path.resolve(dataDir)}.lock.json`;
 }
 
-export async function startEmbeddedDatabase({ dataDir, maxConnections = 32, loadDataDir }: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
+export async function startEmbeddedDatabase({
+  dataDir,
+  maxConnections = 32,
+  loadDataDir,
+}: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
   const lock = dataDir ? acquireLock(dataDir) : undefined;
   try {
     if (dataDir) mkdirSync(dataDir, { recursive: true });
@@ -78,6 +82,7 @@ function acquireLock(dataDir: string): string {
       if (ours || (ours === undefined && holder && isAlive(holder))) {
         throw new Error(
           `The embedded database in ${dataDir} is in use by process ${holder}: stop it first (or delete ${file} if that process is not this app)`,
+          { cause: error },
         );
       }
       rmSync(file, { force: true }); // left behind by a process that died
@@ -93,8 +98,8 @@ function releaseLock(file: string): void {
 
 function readHolder(file: string): number | undefined {
   try {
-    const pid = JSON.parse(readFileSync(file, "utf8")).pid;
-    return Number.isInteger(pid) ? pid : undefined;
+    const pid = (JSON.parse(readFileSync(file, "utf8")) as { pid?: unknown }).pid;
+    return typeof pid === "number" && Number.isInteger(pid) ? pid : undefined;
   } catch {
     return undefined;
   }

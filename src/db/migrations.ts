@@ -29,7 +29,6 @@ declare const WebAssembly: {
   instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: Record<string, unknown> } }>;
 };
 
-
 export const defaultMigrationsDir = path.join(projectRoot, "prisma", "migrations");
 export const defaultSchemaPath = path.join(projectRoot, "prisma", "schema.prisma");
 
@@ -363,7 +362,7 @@ function offlineAdapterFactory(): SqlMigrationAwareDriverAdapterFactory {
   return {
     provider: "postgres",
     adapterName: "offline",
-    connect: async () => adapter,
+    connect: () => Promise.resolve(adapter),
     connectToShadowDb: refuse,
   };
 }

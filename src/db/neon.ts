@@ -31,7 +31,8 @@ export interface NeonDriverOptions {
 }
 
 export async function neonDriver({ pool, callbacks, target, onProxyError }: NeonDriverOptions): Promise<NeonDriver> {
-  if (isNeonHost(target.host)) return { adapter: new PrismaNeon(pool, callbacks), proxy: undefined, close: async () => {} };
+  if (isNeonHost(target.host))
+    return { adapter: new PrismaNeon(pool, callbacks), proxy: undefined, close: async () => {} };
 
   const targetKey = `${target.host}:${target.port}`;
   const proxy = await startWsProxy({ targetHost: target.host, targetPort: target.port, onError: onProxyError });

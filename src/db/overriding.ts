@@ -4,7 +4,7 @@ export function overriding<T extends object>(target: T, overrides: Partial<T>): 
     get(obj, key) {
       if (Object.hasOwn(overrides, key)) return overrides[key as keyof T];
       const value = Reflect.get(obj, key, obj) as unknown;
-      return typeof value === "function" ? value.bind(obj) : value;
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(obj) : value;
     },
   });
 }

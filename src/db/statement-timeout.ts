@@ -45,7 +45,9 @@ export interface StatementTimeoutOptions {
 /** Makes every client of the pool cancel its statements after `timeoutMs`; 0 leaves the pool as it is. */
 export function withStatementTimeout(pool: CancellablePool, options: StatementTimeoutOptions): void {
   if (options.timeoutMs <= 0) return;
-  wrapEveryQuery(pool, (query, client) => limitQueries(query, options.timeoutMs, () => sendCancel(pool, client as PoolClient, options)));
+  wrapEveryQuery(pool, (query, client) =>
+    limitQueries(query, options.timeoutMs, () => sendCancel(pool, client as PoolClient, options)),
+  );
 }
 
 function limitQueries(query: QueryFn, timeoutMs: number, cancel: () => Promise<void>): QueryFn {
@@ -77,7 +79,8 @@ function limitQueries(query: QueryFn, timeoutMs: number, cancel: () => Promise<v
     const last = args.length - 1;
     const callback = args[last];
     if (typeof callback === "function") {
-      args[last] = (error: unknown, result: unknown) => void finish(call).then(() => callback(error, result));
+      args[last] = (error: unknown, result: unknown) =>
+        void finish(call).then(() => (callback as (error: unknown, result: unknown) => void)(error, result));
       return query(...args);
     }
     return (query(...args) as Promise<unknown>).then(
@@ -95,7 +98,11 @@ function limitQueries(query: QueryFn, timeoutMs: number, cancel: () => Promise<v
 
 // The driver's own Connection sends the CancelRequest, so it goes wherever the pool connects (TCP, a Unix socket,
 // the Neon driver's WebSocket). The server closes the connection once it has signalled the backend.
-function sendCancel(pool: CancellablePool, client: PoolClient, { connectTimeoutMs, onCancelError }: StatementTimeoutOptions): Promise<void> {
+function sendCancel(
+  pool: CancellablePool,
+  client: PoolClient,
+  { connectTimeoutMs, onCancelError }: StatementTimeoutOptions,
+): Promise<void> {
   const { processID, secretKey } = client;
   if (processID === null || secretKey === null) return Promise.resolve();
   return new Promise((resolve) => {

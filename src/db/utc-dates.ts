@@ -9,7 +9,8 @@ import type { ArgType, SqlDriverAdapter, SqlQuery, SqlQueryable, Transaction } f
 import { overriding } from "./overriding.ts";
 
 // Raw parameters have no database type; DATE and TIME columns keep the adapters' own formatting.
-const isInstant = (type: ArgType | undefined) => type?.scalarType === "datetime" && (type.dbType === undefined || /^timestamp/i.test(type.dbType));
+const isInstant = (type: ArgType | undefined) =>
+  type?.scalarType === "datetime" && (type.dbType === undefined || /^timestamp/i.test(type.dbType));
 
 function instantArg(arg: unknown, type: ArgType): unknown {
   if (arg === null || arg === undefined) return arg;
@@ -28,9 +29,7 @@ export function utcQuery(query: SqlQuery): SqlQuery {
     return instantArg(arg, type!);
   });
   if (!changed) return query;
-  const argTypes = query.argTypes.map((type, i) =>
-    isInstant(type) ? { ...type!, scalarType: "string" as const } : type,
-  );
+  const argTypes = query.argTypes.map((type) => (isInstant(type) ? { ...type, scalarType: "string" as const } : type));
   return { ...query, args, argTypes };
 }
 
@@ -39,12 +38,13 @@ function wrapQueryable<Q extends SqlQueryable>(queryable: Q, extra: Partial<Q> =
     queryRaw: (query: SqlQuery) => queryable.queryRaw(utcQuery(query)),
     executeRaw: (query: SqlQuery) => queryable.executeRaw(utcQuery(query)),
     ...extra,
-  } as Partial<Q>);
+  });
 }
 
 /** The adapter seen through a wrapper that sends instants as UTC (and so does every transaction it starts). */
 export function withUtcInstants<A extends SqlDriverAdapter>(adapter: A): A {
   return wrapQueryable(adapter, {
-    startTransaction: async (isolationLevel) => wrapQueryable<Transaction>(await adapter.startTransaction(isolationLevel)),
+    startTransaction: async (isolationLevel) =>
+      wrapQueryable<Transaction>(await adapter.startTransaction(isolationLevel)),
   } as Partial<A>);
 }

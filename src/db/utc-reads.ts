@@ -22,7 +22,8 @@ export function timestamptzAsUtc(text: string): string {
   date.setUTCHours(Number(h), Number(mi), Number(s));
   const offsetSeconds = (sign === "-" ? -1 : 1) * (Number(oh) * 3600 + Number(om) * 60 + Number(os));
   const utc = new Date(date.getTime() - offsetSeconds * 1000);
-  if (utc.getUTCFullYear() < 1 || utc.getUTCFullYear() > 9999) return text.replace(" ", "T").replace(/[+-]\d{2}(:\d{2})?$/, "+00:00");
+  if (utc.getUTCFullYear() < 1 || utc.getUTCFullYear() > 9999)
+    return text.replace(" ", "T").replace(/[+-]\d{2}(:\d{2})?$/, "+00:00");
   return `${utc.toISOString().slice(0, 19)}${fraction}+00:00`;
 }
 

@@ -42,7 +42,9 @@ export async function startWsProxy({ targetHost, targetPort, onError }: WsProxyO
     const fromBrowser = req.headers.origin !== undefined || req.headers["sec-websocket-origin"] !== undefined;
     if (!fromBrowser) return wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
     socket.on("error", (error) => onError?.(error));
-    socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${BROWSER_REFUSED.length}\r\n\r\n${BROWSER_REFUSED}`);
+    socket.end(
+      `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${BROWSER_REFUSED.length}\r\n\r\n${BROWSER_REFUSED}`,
+    );
   });
   const open = new Set<{ ws: WebSocket; tcp: net.Socket }>();
 

@@ -58,7 +58,15 @@ export interface AppOptions {
  * POST /dev/token (with the generated development secret only). Outside production, a Host that is not loopback
  * or in ALLOWED_HOSTS is answered 403. Starts nothing.
  */
-export function createApp({ config, database, logger, sharedLimitStore, webDir, changes, trpcFastPath = true }: AppOptions) {
+export function createApp({
+  config,
+  database,
+  logger,
+  sharedLimitStore,
+  webDir,
+  changes,
+  trpcFastPath = true,
+}: AppOptions) {
   const userSlots = createUserSlots({ concurrency: config.db.userConcurrency, queueMax: config.db.userQueueMax });
   const metrics = createMetrics({
     procedures: Object.keys(appRouter._def.procedures),
@@ -84,8 +92,17 @@ export function createApp({ config, database, logger, sharedLimitStore, webDir, 
   });
   // Live updates count when they are on: a process whose notifications never arrive is not ready (src/live/feed.ts).
   app.get("/readyz", async (_req, res) => {
-    const [pinged, live] = await Promise.all([database.ping().then(() => undefined, (error: unknown) => ({ error })), changes?.health()]);
-    const liveUpdates = live && { liveUpdates: live.up ? "up" : "down", ...(!live.up && { reason: `live updates: ${live.reason}` }) };
+    const [pinged, live] = await Promise.all([
+      database.ping().then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      ),
+      changes?.health(),
+    ]);
+    const liveUpdates = live && {
+      liveUpdates: live.up ? "up" : "down",
+      ...(!live.up && { reason: `live updates: ${live.reason}` }),
+    };
     if (pinged) {
       logger.warn({ err: pinged.error, reqId: res.locals.requestId }, "readiness check failed");
       return res.status(503).json({ status: "unavailable", database: "down", ...liveUpdates });
@@ -135,7 +152,16 @@ export function createApp({ config, database, logger, sharedLimitStore, webDir, 
     }),
   );
 
-  app.use("/api", createRestRouter({ router: appRouter, createContext, bodyLimitBytes: config.bodyLimitBytes, onCallError, responseMeta }));
+  app.use(
+    "/api",
+    createRestRouter({
+      router: appRouter,
+      createContext,
+      bodyLimitBytes: config.bodyLimitBytes,
+      onCallError,
+      responseMeta,
+    }),
+  );
   app.use("/api", restNotFound(onCallError));
 
   // Only with the secret generated here: never a door to tokens signed with a real AUTH_SECRET.
@@ -148,7 +174,8 @@ export function createApp({ config, database, logger, sharedLimitStore, webDir, 
     const isAsset = (file: string) => path.relative(webDir, file).startsWith(`assets${path.sep}`);
     app.use(
       express.static(webDir, {
-        setHeaders: (res, file) => res.setHeader("Cache-Control", isAsset(file) ? "public, max-age=31536000, immutable" : "no-cache"),
+        setHeaders: (res, file) =>
+          res.setHeader("Cache-Control", isAsset(file) ? "public, max-age=31536000, immutable" : "no-cache"),
       }),
     );
   }
@@ -156,14 +183,21 @@ export function createApp({ config, database, logger, sharedLimitStore, webDir, 
   app.use((req, res) => {
     sendAppError(req, res, new AppError("notFound", "Not found"));
   });
-  const onError: ErrorRequestHandler = (error, req, res, _next) => {
+  const onError: ErrorRequestHandler = (cause, req, res, _next) => {
+    const error = cause as { status?: unknown; message?: unknown } | undefined;
     const status = typeof error?.status === "number" && error.status >= 400 && error.status < 600 ? error.status : 500;
     if (status >= 500) {
       logger.error({ err: error, reqId: res.locals.requestId }, "request failed");
       return sendError(req, res, status, "INTERNAL_SERVER_ERROR", "Internal server error");
     }
     // Express's own errors (a body's, a file's) carry a status, no tRPC code: the nearest one, for the API shapes.
-    sendError(req, res, status, status === 404 ? "NOT_FOUND" : "BAD_REQUEST", String(error.message ?? "Bad request"));
+    sendError(
+      req,
+      res,
+      status,
+      status === 404 ? "NOT_FOUND" : "BAD_REQUEST",
+      typeof error?.message === "string" ? error.message : "Bad request",
+    );
   };
   app.use(onError);
   return app;

@@ -6,7 +6,10 @@ import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 import { sendAppError } from "./errors.ts";
 
-const bodySchema = z.object({ name: z.string({ error: "must be a string" }).trim().pipe(userIdSchema) }, { error: "expected a JSON object" });
+const bodySchema = z.object(
+  { name: z.string({ error: "must be a string" }).trim().pipe(userIdSchema) },
+  { error: "expected a JSON object" },
+);
 
 // Long enough for a working day at the page; the API refuses the token after it (UNAUTHORIZED).
 const EXPIRES_IN = "12h";
@@ -24,7 +27,11 @@ export function devTokenRouter(auth: Config["auth"] & { secret: string }) {
       return sendAppError(req, res, new AppError("badRequest", `${issue.path.join(".") || "body"}: ${issue.message}`));
     }
     const { name } = parsed.data;
-    const token = await signToken(auth.secret, { sub: name, name }, { expiresIn: EXPIRES_IN, issuer: auth.issuer, audience: auth.audience });
+    const token = await signToken(
+      auth.secret,
+      { sub: name, name },
+      { expiresIn: EXPIRES_IN, issuer: auth.issuer, audience: auth.audience },
+    );
     res.json({ userId: name, token });
   });
   return router;

@@ -19,7 +19,13 @@ import { pathOf, routeOf } from "./requests.ts";
  * on /api the REST shape (docs/api.md); anywhere else `{ error: message }`. Given a status directly only for Express's
  * own errors, whose status the table cannot know; everything else goes through sendAppError.
  */
-export function sendError(req: Request, res: Response, status: number, code: TRPC_ERROR_CODE_KEY, message: string): void {
+export function sendError(
+  req: Request,
+  res: Response,
+  status: number,
+  code: TRPC_ERROR_CODE_KEY,
+  message: string,
+): void {
   const route = routeOf(pathOf(req.originalUrl));
   res.status(status);
   if (route === "/trpc") {
@@ -51,12 +57,21 @@ export interface FailedCall {
  * Counts every failed call by procedure and code, and logs those that are the server's fault (the client's own
  * mistakes would only flood the log). The path is logged only when it names a procedure.
  */
-export function callFailureHandler({ metrics, logger }: { metrics: Metrics; logger: Logger }): (call: FailedCall) => void {
+export function callFailureHandler({
+  metrics,
+  logger,
+}: {
+  metrics: Metrics;
+  logger: Logger;
+}): (call: FailedCall) => void {
   return ({ error, path, type, reqId, surface }) => {
     const procedure = metrics.procedure(path);
     metrics.countError(procedure, error.code);
     if (error.code === "INTERNAL_SERVER_ERROR" || error.code === "SERVICE_UNAVAILABLE") {
-      logger.error({ err: causeOf(error), path: procedure, type, code: error.code, reqId, surface }, "procedure failed");
+      logger.error(
+        { err: causeOf(error), path: procedure, type, code: error.code, reqId, surface },
+        "procedure failed",
+      );
     }
   };
 }
@@ -75,7 +90,9 @@ const retryAfterOf = (error: TRPCError): string | undefined =>
  * Headers tRPC and REST answers share, from the call's outcome: those the error table gives an error (Retry-After
  * for a rate limit, an Idempotency-Key still in use…), Idempotent-Replayed on a stored result.
  */
-export function responseMeta({ ctx, errors }: { ctx?: Context; errors: TRPCError[] }): { headers?: Record<string, string> } {
+export function responseMeta({ ctx, errors }: { ctx?: Context; errors: TRPCError[] }): {
+  headers?: Record<string, string>;
+} {
   if (errors.length) {
     const retryAfter = errors.map(retryAfterOf).find((seconds) => seconds !== undefined);
     return retryAfter === undefined ? {} : { headers: { "retry-after": retryAfter } };

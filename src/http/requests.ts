@@ -62,7 +62,10 @@ export function requestLogger({ logger, metrics }: { logger: Logger; metrics: Me
         const logged = loggedPath(path, streamed ? "/trpc" : route, metrics);
         // Set by the REST router when the method and path name a procedure.
         const procedure = res.locals.procedure as string | undefined;
-        logger.info({ reqId: id, method: req.method, path: logged, procedure, status, ms: Math.round(ms * 10) / 10 }, "request");
+        logger.info(
+          { reqId: id, method: req.method, path: logged, procedure, status, ms: Math.round(ms * 10) / 10 },
+          "request",
+        );
       }
     });
     next();

@@ -29,7 +29,8 @@ import { swaggerUi } from "./swagger-ui.ts";
 
 type Procedure = AnyProcedure & { _def: { meta?: ApiMeta; inputs: unknown[] } };
 
-const version = (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version;
+const version = (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string })
+  .version;
 
 /** The OpenAPI 3.1 document of the REST surface; every error response is the tRPC error shape. */
 function createOpenApiDocument(router: AnyRouter): OpenAPIObject {
@@ -45,9 +46,12 @@ function createOpenApiDocument(router: AnyRouter): OpenAPIObject {
   });
   // The generator documents errors as { message, code, issues }; ours also carry `data` (as tRPC errors do).
   for (const operations of Object.values(document.paths ?? {})) {
-    for (const operation of Object.values(operations as Record<string, { responses?: Record<string, { content?: Record<string, { schema: unknown }> }> }>)) {
+    for (const operation of Object.values(
+      operations as Record<string, { responses?: Record<string, { content?: Record<string, { schema: unknown }> }> }>,
+    )) {
       for (const [status, response] of Object.entries(operation.responses ?? {})) {
-        if (status !== "200" && response.content) response.content = { "application/json": { schema: { $ref: "#/components/schemas/Error" } } };
+        if (status !== "200" && response.content)
+          response.content = { "application/json": { schema: { $ref: "#/components/schemas/Error" } } };
       }
     }
   }
@@ -73,7 +77,7 @@ function convert(value: string, schema: z.ZodType): unknown {
  * key stays an array, refused with a field error). A bare value would be dropped when falsy (0, false, "").
  */
 function queryInput(params: URLSearchParams, procedure: Procedure): Record<string, unknown[]> {
-  const object = unwrapZodType(getInputOutputParsers(procedure).inputParser as z.ZodType, true);
+  const object = unwrapZodType(getInputOutputParsers(procedure).inputParser, true);
   const shape = instanceofZodTypeObject(object) ? (object.shape as Record<string, z.ZodType>) : {};
   const query: Record<string, unknown[]> = {};
   for (const [key, value] of params) {
@@ -93,7 +97,13 @@ export interface RestOptions {
 }
 
 /** The Express router for /api. */
-export function createRestRouter({ router, createContext, bodyLimitBytes, onCallError, responseMeta }: RestOptions): Router {
+export function createRestRouter({
+  router,
+  createContext,
+  bodyLimitBytes,
+  onCallError,
+  responseMeta,
+}: RestOptions): Router {
   pinInputCoercion(router);
   attachResponseSchemas(router);
   const findProcedure = createProcedureCache(router);
@@ -109,7 +119,13 @@ export function createRestRouter({ router, createContext, bodyLimitBytes, onCall
 
   // Requests refused before the handler (bodies), with the table's codes, counted as failed calls of the procedure.
   const refuse = (req: Request, res: Response, error: AppError) => {
-    onCallError({ error: toTRPCError(error), path: res.locals.procedure as string, type: "unknown", reqId: res.locals.requestId as string, surface: "rest" });
+    onCallError({
+      error: toTRPCError(error),
+      path: res.locals.procedure as string,
+      type: "unknown",
+      reqId: res.locals.requestId as string,
+      surface: "rest",
+    });
     sendAppError(req, res, error);
   };
   const parseJson = express.json({ limit: bodyLimitBytes, strict: true, type: () => true });
@@ -131,10 +147,14 @@ export function createRestRouter({ router, createContext, bodyLimitBytes, onCall
           next(error);
         });
       }
-      if (type.startsWith("application/json")) return refuse(req, res, new AppError("unsupportedMediaType", `Unsupported content-type "${type}`));
+      if (type.startsWith("application/json"))
+        return refuse(req, res, new AppError("unsupportedMediaType", `Unsupported content-type "${type}`));
       return next();
     }
-    Object.defineProperty(req, "query", { value: queryInput(url.searchParams, found.procedure.procedure as Procedure), writable: true });
+    Object.defineProperty(req, "query", {
+      value: queryInput(url.searchParams, found.procedure.procedure as Procedure),
+      writable: true,
+    });
     next();
   };
   rest.use(prepare);
@@ -151,8 +171,9 @@ export function createRestRouter({ router, createContext, bodyLimitBytes, onCall
   rest.use((req, res, next) => handler(req, res, next));
 
   // Body parser failures.
-  const onError: ErrorRequestHandler = (error, req, res, next) => {
-    if (res.headersSent) return next(error);
+  const onError: ErrorRequestHandler = (cause, req, res, next) => {
+    if (res.headersSent) return next(cause);
+    const error = cause as { type?: unknown; message?: unknown } | undefined;
     if (error?.type === "entity.too.large") return refuse(req, res, new AppError("payloadTooLarge"));
     if (error?.type === "entity.parse.failed") return refuse(req, res, new AppError("invalidJson"));
     if (error?.type === "charset.unsupported" || error?.type === "encoding.unsupported") {
@@ -171,7 +192,13 @@ export function createRestRouter({ router, createContext, bodyLimitBytes, onCall
 export function restNotFound(onCallError: (call: FailedCall) => void): RequestHandler {
   return (req, res) => {
     const error = new AppError("notFound", `No route ${req.method} ${req.baseUrl}${req.path}`);
-    onCallError({ error: toTRPCError(error), path: undefined, type: "unknown", reqId: res.locals.requestId as string, surface: "rest" });
+    onCallError({
+      error: toTRPCError(error),
+      path: undefined,
+      type: "unknown",
+      reqId: res.locals.requestId as string,
+      surface: "rest",
+    });
     sendAppError(req, res, error);
   };
 }

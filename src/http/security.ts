@@ -52,7 +52,9 @@ export function isAllowedHost(header: string | undefined, allowed: readonly stri
   const name = header === undefined ? undefined : hostName(header);
   if (!name) return false;
   if (isLoopbackHost(name)) return true;
-  return allowed.some((entry) => entry === name || (entry.startsWith(".") && (name === entry.slice(1) || name.endsWith(entry))));
+  return allowed.some(
+    (entry) => entry === name || (entry.startsWith(".") && (name === entry.slice(1) || name.endsWith(entry))),
+  );
 }
 
 /** 403 FORBIDDEN for any other Host; mounted outside production only. */
@@ -60,6 +62,13 @@ export function hostCheck(allowed: readonly string[]): RequestHandler {
   return (req, res, next) => {
     if (isAllowedHost(req.headers.host, allowed)) return next();
     const name = req.headers.host === undefined ? "(none)" : JSON.stringify(req.headers.host);
-    sendAppError(req, res, new AppError("forbiddenHost", `Host ${name} is not allowed outside production: use localhost, or list it in ALLOWED_HOSTS`));
+    sendAppError(
+      req,
+      res,
+      new AppError(
+        "forbiddenHost",
+        `Host ${name} is not allowed outside production: use localhost, or list it in ALLOWED_HOSTS`,
+      ),
+    );
   };
 }

@@ -5,7 +5,13 @@
  * Node's request and response directly. Anything else returns false and goes through tRPC's own handler.
  * test/api/fast-path.test.ts sends the same generated requests both ways and compares every byte a client sees.
  */
-import { getErrorShape, getTRPCErrorFromUnknown, transformTRPCResponse, TRPCError, type AnyTRPCRouter } from "@trpc/server";
+import {
+  getErrorShape,
+  getTRPCErrorFromUnknown,
+  transformTRPCResponse,
+  TRPCError,
+  type AnyTRPCRouter,
+} from "@trpc/server";
 import type { NodeHTTPHandlerOptions } from "@trpc/server/adapters/node-http";
 import { getHTTPStatusCode } from "@trpc/server/http";
 import type { Request, Response } from "express";
@@ -15,8 +21,10 @@ import { routerConfig, routerProcedures } from "../internals/trpc.ts";
 type Options<TRouter extends AnyTRPCRouter> = NodeHTTPHandlerOptions<TRouter, Request, Response>;
 
 // tRPC's own predicates (not public), for the same verdict on a result.
-const isObject = (value: unknown): value is Record<string, unknown> => !!value && !Array.isArray(value) && typeof value === "object";
-const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> => isObject(value) && Symbol.asyncIterator in value;
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  !!value && !Array.isArray(value) && typeof value === "object";
+const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
+  isObject(value) && Symbol.asyncIterator in value;
 const isPromise = (value: unknown): value is Promise<unknown> =>
   (isObject(value) || typeof value === "function") &&
   typeof (value as { then?: unknown }).then === "function" &&
@@ -25,7 +33,7 @@ const isPromise = (value: unknown): value is Promise<unknown> =>
 // Procedure paths as tRPC names them: anything needing URL decoding or a batch (commas) takes the stock path.
 const PLAIN_PATH = /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/;
 // Host values that always make a valid URL (the stock adapter answers 400 for one that does not).
-const PLAIN_HOST = /^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
+const PLAIN_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
 /** The body or query input, read and parsed once, when the procedure's input middleware asks (as tRPC's memo does). */
 function lazyInput(read: () => Promise<unknown>) {
@@ -35,7 +43,11 @@ function lazyInput(read: () => Promise<unknown>) {
       if (state.done) return state.value;
       state.promise ??= read().catch((cause) => {
         if (cause instanceof TRPCError) throw cause;
-        throw new TRPCError({ code: "BAD_REQUEST", message: cause instanceof Error ? cause.message : "Invalid input", cause });
+        throw new TRPCError({
+          code: "BAD_REQUEST",
+          message: cause instanceof Error ? cause.message : "Invalid input",
+          cause,
+        });
       });
       const value = await state.promise;
       state = { done: true, value };
@@ -93,7 +105,7 @@ function queryInput(url: string): string | undefined | null {
 export function createFastPath<TRouter extends AnyTRPCRouter>(opts: Options<TRouter>) {
   const config = routerConfig(opts.router);
   const procedures = routerProcedures(opts.router);
-  const deserialize = (value: unknown) => config.transformer.input.deserialize(value);
+  const deserialize = (value: unknown): unknown => config.transformer.input.deserialize(value);
 
   return async (req: Request, res: Response, path: string): Promise<boolean> => {
     const { method, headers: h } = req;
@@ -101,7 +113,8 @@ export function createFastPath<TRouter extends AnyTRPCRouter>(opts: Options<TRou
     if (!type || !PLAIN_PATH.test(path)) return false;
     const procedure = Object.hasOwn(procedures, path) ? procedures[path] : undefined;
     if (procedure?._def.type !== type) return false;
-    if (h["trpc-accept"] !== undefined || h.accept?.includes("application/jsonl") || h[":scheme"] !== undefined) return false;
+    if (h["trpc-accept"] !== undefined || h.accept?.includes("application/jsonl") || h[":scheme"] !== undefined)
+      return false;
     if (h.host !== undefined && !PLAIN_HOST.test(h.host)) return false;
 
     let rawInput: () => Promise<unknown>;
@@ -109,9 +122,11 @@ export function createFastPath<TRouter extends AnyTRPCRouter>(opts: Options<TRou
       if (h["content-type"] !== undefined && !isJsonContentType(h["content-type"])) return false;
       const raw = queryInput(req.url);
       if (raw === null) return false;
-      rawInput = async () => (raw ? deserialize(JSON.parse(raw)) : undefined);
+      // A parse error rejects, as in the body's case, rather than throwing.
+      rawInput = () => new Promise((resolve) => resolve(raw ? deserialize(JSON.parse(raw)) : undefined));
     } else {
-      if (req.url.includes("?") || !isJsonContentType(h["content-type"]) || req.readableEnded || "body" in req) return false;
+      if (req.url.includes("?") || !isJsonContentType(h["content-type"]) || req.readableEnded || "body" in req)
+        return false;
       const maxBodySize = opts.maxBodySize ?? null;
       rawInput = async () => {
         const body = await readBody(req, maxBodySize);
@@ -158,7 +173,10 @@ export function createFastPath<TRouter extends AnyTRPCRouter>(opts: Options<TRou
     let shapePath: string | undefined = path;
     if (!error && isDataStream(data)) {
       // Outside the call in tRPC too: reported without a path.
-      error = new TRPCError({ code: "UNSUPPORTED_MEDIA_TYPE", message: "Cannot use stream-like response in non-streaming request - use httpBatchStreamLink" });
+      error = new TRPCError({
+        code: "UNSUPPORTED_MEDIA_TYPE",
+        message: "Cannot use stream-like response in non-streaming request - use httpBatchStreamLink",
+      });
       shapePath = undefined;
       opts.onError?.({ error, path: undefined, input: undefined, ctx, type, req } as never);
     }

@@ -27,7 +27,11 @@ export interface StoredKey {
 }
 
 /** What a claim found: the key held by a transaction still running, a result to replay, another request's key, or nothing. */
-export type Claim = { status: "busy" } | { status: "replay"; response: string } | { status: "mismatch" } | { status: "free"; expired: boolean };
+export type Claim =
+  | { status: "busy" }
+  | { status: "replay"; response: string }
+  | { status: "mismatch" }
+  | { status: "free"; expired: boolean };
 
 export function judge(request: KeyedRequest, locked: boolean, stored: StoredKey | null): Claim {
   if (!locked) return { status: "busy" };
@@ -51,10 +55,18 @@ export function storedColumns(alias: string): Prisma.Sql {
   return Prisma.sql`${k}."procedure", ${k}."requestHash", ${k}."response"::text AS "response", (${k}."expiresAt" <= now()) AS "expired"`;
 }
 
-type ClaimRow = { locked: boolean; procedure: string | null; requestHash: string | null; response: string | null; expired: boolean | null };
+type ClaimRow = {
+  locked: boolean;
+  procedure: string | null;
+  requestHash: string | null;
+  response: string | null;
+  expired: boolean | null;
+};
 
 export function storedOf(row: ClaimRow): StoredKey | null {
-  return row.procedure === null ? null : { procedure: row.procedure, requestHash: row.requestHash!, response: row.response!, expired: row.expired! };
+  return row.procedure === null
+    ? null
+    : { procedure: row.procedure, requestHash: row.requestHash!, response: row.response!, expired: row.expired! };
 }
 
 /** In a transaction: takes the key's lock and reads its row. */

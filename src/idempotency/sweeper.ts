@@ -22,7 +22,13 @@ export interface KeySweeper {
   stop(): void;
 }
 
-export function startKeySweeper({ db, logger, intervalMs = 60_000, batchSize = 1000, maxBatches = 10 }: KeySweeperOptions): KeySweeper {
+export function startKeySweeper({
+  db,
+  logger,
+  intervalMs = 60_000,
+  batchSize = 1000,
+  maxBatches = 10,
+}: KeySweeperOptions): KeySweeper {
   let running: Promise<number> | undefined;
   let failing = false;
   const sweep = async () => {

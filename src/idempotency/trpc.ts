@@ -9,14 +9,7 @@
 import type { Identity } from "../auth/tokens.ts";
 import { AppError } from "../errors.ts";
 import { isValidKey, requestHash } from "./key.ts";
-import {
-  claimKey,
-  deleteExpiredKey,
-  isUniqueViolation,
-  saveKey,
-  type Claim,
-  type KeyedRequest,
-} from "./store.ts";
+import { claimKey, deleteExpiredKey, isUniqueViolation, saveKey, type Claim, type KeyedRequest } from "./store.ts";
 import type { Db } from "../todos/repository.ts";
 import type { Context } from "../trpc/context.ts";
 import { transformer } from "../trpc/transformer.ts";
@@ -31,7 +24,11 @@ function keyedRequest(ctx: KeyedContext, procedure: string, input: unknown): Key
   const { key, mutations } = ctx.idempotency;
   if (key === undefined) return undefined;
   if (!isValidKey(key)) throw new AppError("badRequest", "Idempotency-Key must be 1–255 visible ASCII characters");
-  if (mutations > 1) throw new AppError("badRequest", "An Idempotency-Key covers one mutation: send the batch's mutations one per request");
+  if (mutations > 1)
+    throw new AppError(
+      "badRequest",
+      "An Idempotency-Key covers one mutation: send the batch's mutations one per request",
+    );
   return { userId: ctx.user.id, key, procedure, requestHash: requestHash(input), ttlMs: ctx.idempotencyTtlMs };
 }
 
@@ -41,7 +38,9 @@ export function settled(ctx: KeyedContext, claim: Exclude<Claim, { status: "free
   if (claim.status === "busy") throw new AppError("keyBusy", undefined, { retryAfterSeconds: 1 });
   if (claim.status === "mismatch") throw new AppError("keyMismatched");
   ctx.idempotency.replayed = true;
-  return transformer.output.deserialize(JSON.parse(claim.response));
+  return transformer.output.deserialize(
+    JSON.parse(claim.response) as Parameters<typeof transformer.output.deserialize>[0],
+  );
 }
 
 /** The result as stored: superjson's serialisation, the form the answer is built from. */
@@ -58,18 +57,21 @@ export const KEYED = Symbol("idempotent");
 export function idempotent<C extends KeyedContext, I, O>(resolve: Resolver<InTransaction<C>, I, O>): Resolver<C, I, O> {
   const keyed: Resolver<C, I, O> = async (opts) => {
     const request = keyedRequest(opts.ctx, opts.path, opts.input);
-    if (!request) return resolve(opts as never);
+    if (!request) return resolve(opts);
     const run = () =>
       opts.ctx.db.$transaction(
         async (tx) => {
           const claim = await claimKey(tx, request);
           if (claim.status !== "free") return settled(opts.ctx, claim) as O;
           if (claim.expired) await deleteExpiredKey(tx, request.userId, request.key);
-          const result = await resolve({ ...opts, ctx: { ...opts.ctx, db: tx } } as never);
+          const result = await resolve({ ...opts, ctx: { ...opts.ctx, db: tx } });
           await saveKey(tx, request, storedResponse(result));
           return result;
         },
-        { maxWait: opts.ctx.callTimeoutMs ?? DEFAULT_TRANSACTION_MS, timeout: opts.ctx.callTimeoutMs ?? DEFAULT_TRANSACTION_MS },
+        {
+          maxWait: opts.ctx.callTimeoutMs ?? DEFAULT_TRANSACTION_MS,
+          timeout: opts.ctx.callTimeoutMs ?? DEFAULT_TRANSACTION_MS,
+        },
       );
     try {
       return await run();

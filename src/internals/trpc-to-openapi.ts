@@ -13,7 +13,9 @@ import type { AnyProcedure, AnyRouter } from "@trpc/server";
 import { instanceofZodTypeCoercible, instanceofZodTypeObject, unwrapZodType } from "trpc-to-openapi";
 import type { z } from "zod";
 
-type Procedure = AnyProcedure & { _def: { meta?: { openapi?: unknown; response?: unknown }; output?: unknown; inputs: unknown[] } };
+type Procedure = AnyProcedure & {
+  _def: { meta?: { openapi?: unknown; response?: unknown }; output?: unknown; inputs: unknown[] };
+};
 
 function procedures(router: AnyRouter): Procedure[] {
   return Object.values(router._def.procedures as Record<string, Procedure>);
@@ -36,7 +38,7 @@ export function pinCoercion(schema: unknown): void {
   const object = unwrapZodType(schema as z.ZodType, true);
   if (!instanceofZodTypeObject(object)) return;
   for (const field of Object.values(object.shape)) {
-    const inner = unwrapZodType(field as z.ZodType, false);
+    const inner = unwrapZodType(field, false);
     if (instanceofZodTypeCoercible(inner)) {
       const def = inner._zod.def as { coerce?: boolean };
       // Already pinned by an earlier app in this process (a pinned property cannot be redefined).

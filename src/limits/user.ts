@@ -19,7 +19,10 @@ export type UserRateLimit = (userId: string) => Promise<number | undefined>;
  * store: Redis (shared, with this process's count when Redis does not answer) or this process's memory; no
  * database round trip. Each call of a batch counts.
  */
-export function userRateLimit({ windowMs, perUser }: Config["rateLimit"], store: Store = new MemoryStore()): UserRateLimit | undefined {
+export function userRateLimit(
+  { windowMs, perUser }: Config["rateLimit"],
+  store: Store = new MemoryStore(),
+): UserRateLimit | undefined {
   if (perUser === 0) return undefined;
   void store.init?.({ windowMs } as Options);
   return async (userId) => {
@@ -33,7 +36,9 @@ export function userRateLimit({ windowMs, perUser }: Config["rateLimit"], store:
 export async function countUserCall(limit: UserRateLimit | undefined, userId: string): Promise<void> {
   const retryAfter = await limit?.(userId);
   if (retryAfter) {
-    throw new AppError("rateLimited", `Too many requests for this user, retry in ${retryAfter} s`, { retryAfterSeconds: retryAfter });
+    throw new AppError("rateLimited", `Too many requests for this user, retry in ${retryAfter} s`, {
+      retryAfterSeconds: retryAfter,
+    });
   }
 }
 
@@ -44,12 +49,20 @@ export async function countUserCall(limit: UserRateLimit | undefined, userId: st
 export async function takeUserSlot(
   slots: UserSlots,
   userId: string,
-  { signal, deadlineAt, timedOut }: { signal: () => AbortSignal | undefined; deadlineAt?: number; timedOut: () => Error },
+  {
+    signal,
+    deadlineAt,
+    timedOut,
+  }: { signal: () => AbortSignal | undefined; deadlineAt?: number; timedOut: () => Error },
 ): Promise<() => void> {
   try {
-    return await slots.acquire(userId, { signal, timeoutMs: deadlineAt && Math.max(1, deadlineAt - performance.now()) });
+    return await slots.acquire(userId, {
+      signal,
+      timeoutMs: deadlineAt && Math.max(1, deadlineAt - performance.now()),
+    });
   } catch (error) {
-    if (error instanceof UserBusyError) throw new AppError("userBusy", undefined, { cause: error, retryAfterSeconds: error.retryAfterSeconds });
+    if (error instanceof UserBusyError)
+      throw new AppError("userBusy", undefined, { cause: error, retryAfterSeconds: error.retryAfterSeconds });
     if (error instanceof SlotWaitAbandonedError && error.timedOut) throw timedOut();
     if (error instanceof SlotWaitAbandonedError) throw new AppError("requestAbandoned", error.message);
     throw error;
@@ -88,7 +101,10 @@ export interface UserSlots {
    * full, or SlotWaitAbandonedError when `signal` aborts or `timeoutMs` passes while waiting. `signal` may be a
    * function: called only when the call has to wait.
    */
-  acquire(userId: string, options?: { signal?: AbortSignal | (() => AbortSignal | undefined); timeoutMs?: number }): Promise<() => void>;
+  acquire(
+    userId: string,
+    options?: { signal?: AbortSignal | (() => AbortSignal | undefined); timeoutMs?: number },
+  ): Promise<() => void>;
   stats(): UserSlotStats;
 }
 

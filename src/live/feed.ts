@@ -110,7 +110,8 @@ interface Subscriber {
   cleanup(): void;
 }
 
-const DOWN_UNREACHABLE = "the LISTEN session on DIRECT_URL (else DATABASE_URL) cannot be opened; the server log says why";
+const DOWN_UNREACHABLE =
+  "the LISTEN session on DIRECT_URL (else DATABASE_URL) cannot be opened; the server log says why";
 
 // tRPC ends a stream without its `return` event on an AbortError: EventSource then reconnects by itself.
 const abortError = (message: string) => Object.assign(new Error(message), { name: "AbortError" });
@@ -119,9 +120,20 @@ const abortError = (message: string) => Object.assign(new Error(message), { name
  * The feed as the configuration sets it up: SSE_* limits, DB_CONNECTION_TIMEOUT_MS for the LISTEN session; none when
  * SSE_MAX_STREAMS is 0 (live updates off: nothing listens).
  */
-export function changeFeedFor(config: Pick<Config, "sse" | "db">, db: Db, listenUrl: string, logger: Logger): ChangeFeed | undefined {
+export function changeFeedFor(
+  config: Pick<Config, "sse" | "db">,
+  db: Db,
+  listenUrl: string,
+  logger: Logger,
+): ChangeFeed | undefined {
   if (config.sse.maxStreams === 0) return undefined;
-  const feed = createChangeFeed({ ...config.sse, db, listenUrl, connectTimeoutMs: config.db.connectionTimeoutMs, logger });
+  const feed = createChangeFeed({
+    ...config.sse,
+    db,
+    listenUrl,
+    connectTimeoutMs: config.db.connectionTimeoutMs,
+    logger,
+  });
   // Proven at start-up, so readiness knows before the first subscriber (a failure is logged with what to fix).
   void feed.health();
   return feed;
@@ -299,16 +311,25 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       }
       if (reservedTotal >= options.maxStreams) {
         stats.refused.global_limit++;
-        throw new AppError("streamLimit", `This instance has its limit of ${options.maxStreams} open streams: retry later`);
+        throw new AppError(
+          "streamLimit",
+          `This instance has its limit of ${options.maxStreams} open streams: retry later`,
+        );
       }
       const mine = reserved.get(userId) ?? 0;
       if (mine >= options.maxStreamsPerUser) {
         stats.refused.user_limit++;
-        throw new AppError("streamLimit", `At most ${options.maxStreamsPerUser} open streams per user: close one first`);
+        throw new AppError(
+          "streamLimit",
+          `At most ${options.maxStreamsPerUser} open streams per user: close one first`,
+        );
       }
       if (ip !== undefined && (reservedIp.get(ip) ?? 0) >= maxStreamsPerIp) {
         stats.refused.ip_limit++;
-        throw new AppError("streamLimit", `At most ${maxStreamsPerIp} open streams per client address: close one first`);
+        throw new AppError(
+          "streamLimit",
+          `At most ${maxStreamsPerIp} open streams per client address: close one first`,
+        );
       }
       count(reserved, userId, 1);
       if (ip !== undefined) count(reservedIp, ip, 1);
@@ -348,10 +369,13 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       };
       // The token's end, or the backstop: then the stream ends as a dropped one does, and the client reconnects.
       const endsIn = Math.min((expiresAt ?? Infinity) - Date.now(), maxDurationMs);
-      const expiry = setTimeout(() => {
-        sub.ending = "now";
-        if (sub.wake) sub.wake();
-      }, Math.max(0, endsIn));
+      const expiry = setTimeout(
+        () => {
+          sub.ending = "now";
+          if (sub.wake) sub.wake();
+        },
+        Math.max(0, endsIn),
+      );
       expiry.unref();
       // tRPC aborts the signal whenever the response ends, also when it ends before the stream was ever read.
       const onAbort = () => {

@@ -11,7 +11,7 @@ export async function streamEvents(response: globalThis.Response, res: Response)
   // For the access log and metrics (src/http/requests.ts): a stream is not a call.
   res.locals.streamed = true;
   res.flushHeaders();
-  const reader = response.body!.getReader();
+  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body!.getReader();
   const closed = new Promise<void>((resolve) => res.once("close", resolve));
   // The request's abort (tRPC's signal) ends the stream on the server side; this only stops the reads.
   void closed.then(() => reader.cancel().catch(() => {}));

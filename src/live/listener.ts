@@ -133,7 +133,10 @@ export function createListener(options: ListenerOptions): Listener {
   /** The liveness probe; returns whether it has been answered yet. */
   const ping = (on: pg.Client): (() => boolean) => {
     let answered = false;
-    const limit = timeout(connectTimeoutMs, () => new Error(`the LISTEN session did not answer a liveness probe within ${connectTimeoutMs} ms`));
+    const limit = timeout(
+      connectTimeoutMs,
+      () => new Error(`the LISTEN session did not answer a liveness probe within ${connectTimeoutMs} ms`),
+    );
     Promise.race([on.query("SELECT 1"), limit.promise])
       .then(() => void (answered = true))
       .catch((error: Error) => void lose(on, error))
@@ -166,12 +169,12 @@ export function createListener(options: ListenerOptions): Listener {
       if (delivery) proven = false;
       // Once per outage at warn (notifications that never arrive at error); the retries after it at debug.
       if (failures++ === 0) {
-        if (delivery) logger.error(`live updates are down: ${(error as Error).message}`);
+        if (delivery) logger.error(`live updates are down: ${error.message}`);
         else logger.warn({ err: error }, "live updates: cannot LISTEN yet, retrying");
       } else logger.debug({ err: error }, "live updates: LISTEN retry failed");
       lastError = error as Error;
       if (delivery) {
-        for (const waiter of waiters.splice(0)) waiter.reject(error as Error);
+        for (const waiter of waiters.splice(0)) waiter.reject(error);
         backoffMs = Math.max(backoffMs, DELIVERY_RETRY_MS);
       }
       void lose(next, error as Error);

@@ -35,7 +35,8 @@ export function decodeCursor(raw: string, orderBy: SortField, order: "asc" | "de
   if (v === null) return orderBy === "dueAt" ? { orderBy, order, value: null, id: i } : null;
   // Values a todo cannot hold are forged: refuse them here rather than as a database error.
   if (orderBy === "title") return isStorableText(v, 200) ? { orderBy, order, value: v, id: i } : null;
-  if (orderBy === "priority") return (PRIORITIES as readonly string[]).includes(v) ? { orderBy, order, value: v, id: i } : null;
+  if (orderBy === "priority")
+    return (PRIORITIES as readonly string[]).includes(v) ? { orderBy, order, value: v, id: i } : null;
   const date = new Date(v);
   return isStorableDate(date) ? { orderBy, order, value: date, id: i } : null;
 }

@@ -82,7 +82,9 @@ export async function todoStats(db: Db, userId: string): Promise<TodoStats> {
   return row ?? { total: 0, active: 0, completed: 0, overdue: 0 };
 }
 
-const NEW_TODO_COLUMNS = Prisma.raw(`"id", "userId", "title", "description", "priority", "dueAt", "createdAt", "updatedAt"`);
+const NEW_TODO_COLUMNS = Prisma.raw(
+  `"id", "userId", "title", "description", "priority", "dueAt", "createdAt", "updatedAt"`,
+);
 
 /**
  * The todo a create writes, every value chosen here as Prisma's create would (a v4 id, both timestamps from the
@@ -134,7 +136,13 @@ export async function createTodo(db: Db, users: UserRegistry, owner: Identity, i
 
 export type CreateOnceOutcome = { status: "created"; todo: TodoDTO } | Exclude<Claim, { status: "free" }>;
 
-type CreateOnceRow = TodoDTO & { locked: boolean; procedure: string | null; requestHash: string | null; response: string | null; expired: boolean | null };
+type CreateOnceRow = TodoDTO & {
+  locked: boolean;
+  procedure: string | null;
+  requestHash: string | null;
+  response: string | null;
+  expired: boolean | null;
+};
 
 /**
  * A create with an Idempotency-Key, in one statement: the key's lock, its row, the todo and the key row with the
@@ -166,7 +174,7 @@ export async function createTodoOnce(
         FROM "todo")
       SELECT "lock"."locked", "found".*, "todo".* FROM "lock" LEFT JOIN "found" ON true LEFT JOIN "todo" ON true`;
     const { locked, procedure, requestHash, response, expired, ...created } = row!;
-    if (created.id) return { status: "created", todo: created as TodoDTO };
+    if (created.id) return { status: "created", todo: created };
     const claim = judge(request, locked, storedOf({ locked, procedure, requestHash, response, expired }));
     // An expired row blocks the key INSERT: removed, then tried again.
     return claim.status === "free" ? { status: "expired" } : claim;
@@ -193,7 +201,8 @@ export async function updateTodo(db: Db, userId: string, input: UpdateInput, now
   if (!canExist(input.id)) return { status: "not-found" };
   const sets = setClauses(input, now);
   if (sets.length === 0) return { status: "no-changes" };
-  const versionCheck = input.expectedVersion === undefined ? Prisma.empty : Prisma.sql`AND "version" = ${input.expectedVersion}`;
+  const versionCheck =
+    input.expectedVersion === undefined ? Prisma.empty : Prisma.sql`AND "version" = ${input.expectedVersion}`;
   // One statement: the version check and the write are atomic, so concurrent updates have one winner.
   const rows = await db.$queryRaw<TodoDTO[]>`
     UPDATE "Todo"

@@ -25,7 +25,8 @@ const description = text("Description", 2000).meta({ description: "Up to 2000 ch
 
 const MIN_DATE = Date.UTC(1900, 0, 1);
 const MAX_DATE = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-export const isStorableDate = (d: Date) => !Number.isNaN(d.getTime()) && d.getTime() >= MIN_DATE && d.getTime() <= MAX_DATE;
+export const isStorableDate = (d: Date) =>
+  !Number.isNaN(d.getTime()) && d.getTime() >= MIN_DATE && d.getTime() <= MAX_DATE;
 /** A Date (superjson) or an ISO 8601 string with a time zone (plain JSON clients). */
 const date = z
   .union([z.date(), z.iso.datetime({ offset: true }).transform((s) => new Date(s))])
@@ -49,14 +50,20 @@ export const listInput = z
       .trim()
       .pipe(text("Search", 200))
       // 200: a trigram index search stays cheap (migration 20261207010000_todo_search_trgm).
-      .meta({ description: "Case-insensitive, in title or description (% and _ match literally); up to 200 characters" })
+      .meta({
+        description: "Case-insensitive, in title or description (% and _ match literally); up to 200 characters",
+      })
       .optional()
       .transform((s) => (s ? s : undefined)),
     orderBy: z.enum(SORT_FIELDS).default("createdAt"),
     order: z.enum(["asc", "desc"]).default("desc"),
     limit: z.number().int().min(1).max(100).default(20),
     // A cursor holds a sort value: a 200-character title can take ~2,500 characters once escaped and encoded.
-    cursor: z.string().max(4096).nullish().meta({ description: "nextCursor of the previous page, with the same orderBy and order" }),
+    cursor: z
+      .string()
+      .max(4096)
+      .nullish()
+      .meta({ description: "nextCursor of the previous page, with the same orderBy and order" }),
   })
   .prefault({});
 

@@ -44,7 +44,12 @@ export function createContextInner(
   deps: ContextDeps,
   token: string | null,
   requestId?: string,
-  { key, mutations = 1, closed, ip }: { key?: string; mutations?: number; closed?: () => AbortSignal; ip?: string } = {},
+  {
+    key,
+    mutations = 1,
+    closed,
+    ip,
+  }: { key?: string; mutations?: number; closed?: () => AbortSignal; ip?: string } = {},
 ) {
   const idempotency: IdempotencyState = { key, mutations, replayed: false };
   // requestClosed: a signal that aborts once the client goes away unanswered, built only for a call that must wait.

@@ -52,7 +52,10 @@ const unavailable = (cause: unknown) => new AppError("databaseUnavailable", unde
 function isConnectionFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
-  if (typeof code === "string" && (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code) || UNAVAILABLE_SQLSTATE.test(code))) {
+  if (
+    typeof code === "string" &&
+    (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"].includes(code) || UNAVAILABLE_SQLSTATE.test(code))
+  ) {
     return true;
   }
   return /connection terminated|timeout exceeded when trying to connect|ECONNREFUSED|connection (was )?closed|Can't reach database/i.test(

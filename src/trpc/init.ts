@@ -19,8 +19,19 @@ const create = (sse: SseOptions) =>
     errorFormatter,
   });
 
-function errorFormatter({ shape, error, ctx }: { shape: TRPCDefaultErrorShape; error: TRPCError; ctx: Context | undefined }) {
-  const zodError = error.code === "BAD_REQUEST" && error.cause instanceof ZodError ? z.flattenError(error.cause as ZodError<Record<string, unknown>>) : null;
+function errorFormatter({
+  shape,
+  error,
+  ctx,
+}: {
+  shape: TRPCDefaultErrorShape;
+  error: TRPCError;
+  ctx: Context | undefined;
+}) {
+  const zodError =
+    error.code === "BAD_REQUEST" && error.cause instanceof ZodError
+      ? z.flattenError(error.cause as ZodError<Record<string, unknown>>)
+      : null;
   const hideMessage = error.code === "INTERNAL_SERVER_ERROR" && (ctx?.production ?? true);
   return {
     ...shape,
@@ -32,7 +43,6 @@ function errorFormatter({ shape, error, ctx }: { shape: TRPCDefaultErrorShape; e
 const t = create(sseOptions(15_000));
 
 export const router = t.router;
-export const middleware = t.middleware;
 export const procedure = t.procedure;
 export const createCallerFactory = t.createCallerFactory;
 
@@ -41,5 +51,5 @@ export const createCallerFactory = t.createCallerFactory;
  * each app merges the router into one of its own, with the same transformer and error formatter.
  */
 export function withSse<TRouter extends AnyRouter>(appRouter: TRouter, sse: SseOptions): TRouter {
-  return create(sse).mergeRouters(create(sse).router({}), appRouter) as unknown as TRouter;
+  return create(sse).mergeRouters(create(sse).router({}), appRouter);
 }

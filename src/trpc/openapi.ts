@@ -30,15 +30,22 @@ export const todoJson = z.object(todoShape).meta({ id: "Todo" });
 export const todoPageJson = z
   .object({
     items: z.array(todoJson),
-    nextCursor: z.string().nullable().meta({ description: "Pass back as `cursor` (same orderBy and order) for the next page; null on the last" }),
+    nextCursor: z
+      .string()
+      .nullable()
+      .meta({ description: "Pass back as `cursor` (same orderBy and order) for the next page; null on the last" }),
   })
   .meta({ id: "TodoPage" });
 export const deletedJson = z.object({ id: z.string() }).meta({ id: "Deleted" });
-export const countJson = z.object({ count: z.int().min(0).meta({ description: "Rows changed" }) }).meta({ id: "Count" });
+export const countJson = z
+  .object({ count: z.int().min(0).meta({ description: "Rows changed" }) })
+  .meta({ id: "Count" });
 export const statsJson = z
   .object({ total: z.int().min(0), active: z.int().min(0), completed: z.int().min(0), overdue: z.int().min(0) })
   .meta({ id: "TodoStats" });
-export const userJson = z.object({ id: z.string(), email: z.string().nullable(), name: z.string().nullable() }).meta({ id: "User" });
+export const userJson = z
+  .object({ id: z.string(), email: z.string().nullable(), name: z.string().nullable() })
+  .meta({ id: "User" });
 
 /** Every REST error body: tRPC's error shape, with `code` the tRPC code and field errors in `data.zodError`. */
 export const errorJson = z
@@ -54,7 +61,10 @@ export const errorJson = z
         .nullable()
         .meta({ description: "Field errors of an invalid input, as over tRPC (null otherwise)" }),
     }),
-    issues: z.array(z.looseObject({ message: z.string() })).optional().meta({ description: "zod issues of an invalid input" }),
+    issues: z
+      .array(z.looseObject({ message: z.string() }))
+      .optional()
+      .meta({ description: "zod issues of an invalid input" }),
   })
   .meta({ id: "Error" });
 
@@ -75,7 +85,10 @@ export const idempotencyHeaders = z.object({
     .string()
     .regex(/^[\x21-\x7e]{1,255}$/)
     .optional()
-    .meta({ description: "1–255 visible ASCII characters; a repeat with the same key and input gets the stored answer (Idempotent-Replayed: true)" }),
+    .meta({
+      description:
+        "1–255 visible ASCII characters; a repeat with the same key and input gets the stored answer (Idempotent-Replayed: true)",
+    }),
 });
 
 /** The documented error responses of an operation: the given ones plus those every call can meet. */

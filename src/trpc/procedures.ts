@@ -20,7 +20,9 @@ const publicProcedure = procedure.use(async ({ ctx, path, next }) => {
     // deadlineAt: a call waiting for its user's slot leaves the queue when the deadline answers.
     const deadlineAt = ctx.callTimeoutMs ? started + ctx.callTimeoutMs : undefined;
     // The deadline answers outside the mapping below: its error is tRPC's already.
-    const result = await withDeadline(next({ ctx: { deadlineAt } }), ctx.callTimeoutMs, () => toTRPCError(timedOut(ctx.callTimeoutMs!)));
+    const result = await withDeadline(next({ ctx: { deadlineAt } }), ctx.callTimeoutMs, () =>
+      toTRPCError(timedOut(ctx.callTimeoutMs!)),
+    );
     // Whatever the call threw that is not tRPC's own (an AppError, a database error) arrives here as an internal error.
     if (!result.ok && result.error.code === "INTERNAL_SERVER_ERROR") {
       const mapped = toTRPCError(result.error.cause);

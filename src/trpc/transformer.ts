@@ -26,7 +26,7 @@ const SPECIAL_KEY = /[.\\]|^(__proto__|constructor|prototype)$/;
 type Annotations = ["Date"] | Record<string, unknown> | undefined;
 
 export function serialize(value: unknown): Serialized {
-  const root = value !== null && typeof value === "object" ? Object.getPrototypeOf(value) : undefined;
+  const root = value !== null && typeof value === "object" ? (Object.getPrototypeOf(value) as unknown) : undefined;
   if (root !== Object.prototype && root !== Array.prototype) return superjson.serialize(value) as Serialized;
   const seen = new Set<object>();
   let annotations: Annotations;
@@ -58,7 +58,7 @@ export function serialize(value: unknown): Serialized {
     let out: Json;
     if (Array.isArray(v)) {
       if (Object.getPrototypeOf(v) !== Array.prototype) throw NOT_PLAIN;
-      const list: Json[] = new Array(v.length);
+      const list = new Array<Json>(v.length);
       for (let i = 0; i < v.length; i++) {
         if (!(i in v)) throw NOT_PLAIN;
         list[i] = walk(v[i]);

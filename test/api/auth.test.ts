@@ -32,14 +32,37 @@ describe("UNAUTHORIZED", () => {
     ["malformed token", async () => "Bearer not.a.jwt"],
     ["garbage", async () => "Bearer %%%"],
     ["wrong secret", async () => `Bearer ${await signToken("another-secret-that-is-at-least-32-chars", { sub: "x" })}`],
-    ["expired", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(secret)}`],
-    ["not yet valid", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").setNotBefore("1h").sign(secret)}`],
+    [
+      "expired",
+      async () =>
+        `Bearer ${await new SignJWT({})
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject("x")
+          .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+          .sign(secret)}`,
+    ],
+    [
+      "not yet valid",
+      async () =>
+        `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").setNotBefore("1h").sign(secret)}`,
+    ],
     ["sub with a NUL character", async () => `Bearer ${await signToken(TEST_SECRET, { sub: "a\u0000b" })}`],
     ["sub with a lone surrogate", async () => `Bearer ${await signToken(TEST_SECRET, { sub: "a\ud800b" })}`],
     ["empty sub", async () => `Bearer ${await signToken(TEST_SECRET, { sub: "" })}`],
-    ["no exp (would never expire)", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").sign(secret)}`],
-    ["HS512 with the right secret", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS512" }).setSubject("x").setExpirationTime("1h").sign(secret)}`],
-    ["alg None", async () => `Bearer ${b64({ alg: "None", typ: "JWT" })}.${b64({ sub: "x", exp: Math.floor(Date.now() / 1000) + 600 })}.`],
+    [
+      "no exp (would never expire)",
+      async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("x").sign(secret)}`,
+    ],
+    [
+      "HS512 with the right secret",
+      async () =>
+        `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS512" }).setSubject("x").setExpirationTime("1h").sign(secret)}`,
+    ],
+    [
+      "alg None",
+      async () =>
+        `Bearer ${b64({ alg: "None", typ: "JWT" })}.${b64({ sub: "x", exp: Math.floor(Date.now() / 1000) + 600 })}.`,
+    ],
     [
       "alg none with a signature",
       async () => {
@@ -47,8 +70,16 @@ describe("UNAUTHORIZED", () => {
         return `Bearer ${b64({ alg: "none" })}.${b64({ sub: "x", exp: Math.floor(Date.now() / 1000) + 600 })}.${s}`;
       },
     ],
-    ["missing sub", async () => `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(secret)}`],
-    ["alg none", async () => `Bearer ${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "x", exp: Math.floor(Date.now() / 1000) + 600 })}.`],
+    [
+      "missing sub",
+      async () =>
+        `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setExpirationTime("1h").sign(secret)}`,
+    ],
+    [
+      "alg none",
+      async () =>
+        `Bearer ${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "x", exp: Math.floor(Date.now() / 1000) + 600 })}.`,
+    ],
     [
       "RS256 token",
       async () => {
@@ -119,7 +150,11 @@ describe("issuer keys (JWKS), issuer and audience", () => {
       expect(me).toEqual({ id: "jwks-user", email: "jwks@example.com", name: null });
 
       const otherKey = (await generateKeyPair("ES256")).privateKey;
-      for (const token of [await sign({ iss: "https://evil.example" }), await sign({ aud: "other" }), await sign({}, otherKey)]) {
+      for (const token of [
+        await sign({ iss: "https://evil.example" }),
+        await sign({ aud: "other" }),
+        await sign({}, otherKey),
+      ]) {
         await expect(issuerApi.clientWithHeader(`Bearer ${token}`).me.query()).rejects.toMatchObject({
           data: { code: "UNAUTHORIZED" },
         });
@@ -140,7 +175,9 @@ describe("issuer keys (JWKS), issuer and audience", () => {
       }
       // An HS256 token is refused when only issuer keys are configured (no HS/RS confusion).
       const hs = await signToken(TEST_SECRET, { sub: "x" }, { issuer: "https://issuer.example", audience: "todo-api" });
-      await expect(issuerApi.clientWithHeader(`Bearer ${hs}`).me.query()).rejects.toMatchObject({ data: { code: "UNAUTHORIZED" } });
+      await expect(issuerApi.clientWithHeader(`Bearer ${hs}`).me.query()).rejects.toMatchObject({
+        data: { code: "UNAUTHORIZED" },
+      });
     } finally {
       await issuerApi.close();
       jwksServer.close();
@@ -172,7 +209,9 @@ describe("HS/RS confusion: an HS256 token signed with the issuer's public key as
         const pem = await exportSPKI(publicKey);
         for (const material of [pem, pem.trim(), JSON.stringify(jwk), jwk.n!]) {
           for (const alg of ["HS256", "HS384", "HS512"]) {
-            const forged = await claims().setProtectedHeader({ alg, kid: "rs" }).sign(new TextEncoder().encode(material));
+            const forged = await claims()
+              .setProtectedHeader({ alg, kid: "rs" })
+              .sign(new TextEncoder().encode(material));
             expect(await me(forged)).toBe("UNAUTHORIZED");
           }
         }

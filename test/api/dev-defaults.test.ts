@@ -15,12 +15,20 @@ let production: TestServer;
 
 beforeAll(async () => {
   // As `npm start` with no AUTH_SECRET: the API generated its secret (here TEST_SECRET, kept where it keeps it).
-  dev = await startTestServer({ NODE_ENV: "development", AUTH_SECRET: "", ALLOWED_HOSTS: "app.internal, .example.test" });
+  dev = await startTestServer({
+    NODE_ENV: "development",
+    AUTH_SECRET: "",
+    ALLOWED_HOSTS: "app.internal, .example.test",
+  });
   [withSecret, withJwks, production] = await Promise.all([
     // A staging box where NODE_ENV was forgotten: a real secret, development otherwise.
     dev.variant({ NODE_ENV: "development" }),
     // Nothing listens on port 1: only the endpoint's absence is tested here.
-    dev.variant({ NODE_ENV: "development", AUTH_SECRET: "", AUTH_JWKS_URL: "http://127.0.0.1:1/.well-known/jwks.json" }),
+    dev.variant({
+      NODE_ENV: "development",
+      AUTH_SECRET: "",
+      AUTH_JWKS_URL: "http://127.0.0.1:1/.well-known/jwks.json",
+    }),
     dev.variant({ NODE_ENV: "production" }),
   ]);
 });
@@ -30,7 +38,11 @@ afterAll(async () => {
 });
 
 const devToken = (server: TestServer) =>
-  fetch(`${server.url}/dev/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "mallory" }) });
+  fetch(`${server.url}/dev/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "mallory" }),
+  });
 
 describe("POST /dev/token", () => {
   test("exists in development when the API generated its own secret; the token it gives works", async () => {
@@ -58,15 +70,23 @@ describe("POST /dev/token", () => {
 });
 
 /** One request with exactly this Host header (node:http sends what it is given). */
-function withHost(server: TestServer, host: string, path = "/healthz", method = "GET"): Promise<{ status: number; body: string }> {
+function withHost(
+  server: TestServer,
+  host: string,
+  path = "/healthz",
+  method = "GET",
+): Promise<{ status: number; body: string }> {
   const { port } = new URL(server.url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, method, headers: { host, "content-type": "application/json" }, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode!, body }));
-    });
+    const req = request(
+      { host: "127.0.0.1", port, path, method, headers: { host, "content-type": "application/json" }, agent: false },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => (body += chunk));
+        res.on("end", () => resolve({ status: res.statusCode!, body }));
+      },
+    );
     req.on("error", reject);
     req.end(method === "POST" ? JSON.stringify({ name: "mallory" }) : undefined);
   });
@@ -124,7 +144,10 @@ describe("the Host header outside production", () => {
   test("the 403 has each surface's error shape", async () => {
     const trpc = await withHost(dev, "evil.example", "/trpc/todo.list");
     expect(trpc.status).toBe(403);
-    expect(JSON.parse(trpc.body).error.json).toMatchObject({ code: -32003, data: { code: "FORBIDDEN", httpStatus: 403 } });
+    expect(JSON.parse(trpc.body).error.json).toMatchObject({
+      code: -32003,
+      data: { code: "FORBIDDEN", httpStatus: 403 },
+    });
     const rest = await withHost(dev, "evil.example", "/api/todos");
     expect(rest.status).toBe(403);
     expect(JSON.parse(rest.body)).toMatchObject({ code: "FORBIDDEN", data: { code: "FORBIDDEN", httpStatus: 403 } });

@@ -80,14 +80,17 @@ describe("noisy neighbour", () => {
       }),
     );
     try {
-      for (let i = 0; i < 10; i++) expect(await bob.todo.byId.query({ id: mine.id })).toMatchObject({ id: mine.id, title: "bob's own" });
+      for (let i = 0; i < 10; i++)
+        expect(await bob.todo.byId.query({ id: mine.id })).toMatchObject({ id: mine.id, title: "bob's own" });
     } finally {
       flooding = false;
     }
     const outcomes = (await flood).flat();
     // Each of Alice's calls ran (and found nothing) or was refused for her own load, never anything else.
     for (const outcome of outcomes) expect(["OK", "TOO_MANY_REQUESTS"]).toContain(outcome);
-    expect(await alice.todo.list.query({ search: "seeded todo 4999 " })).toMatchObject({ items: [{ title: expect.stringMatching(/^Seeded todo 4999 /) }] });
+    expect(await alice.todo.list.query({ search: "seeded todo 4999 " })).toMatchObject({
+      items: [{ title: expect.stringMatching(/^Seeded todo 4999 /) }],
+    });
     expect(await metric(api, "db_user_slot_waiting")).toBe(0);
   });
 
@@ -108,8 +111,8 @@ describe("noisy neighbour", () => {
          ORDER BY "createdAt" DESC, "id" DESC LIMIT 21`,
       );
       const text = plan.rows.map((row) => row["QUERY PLAN"]).join("\n");
-      expect(text).toContain("Bitmap Index Scan on \"Todo_title_trgm_idx\"");
-      expect(text).toContain("Bitmap Index Scan on \"Todo_description_trgm_idx\"");
+      expect(text).toContain('Bitmap Index Scan on "Todo_title_trgm_idx"');
+      expect(text).toContain('Bitmap Index Scan on "Todo_description_trgm_idx"');
       expect(text).not.toContain("Seq Scan");
     } finally {
       await db.query("ROLLBACK");
@@ -178,8 +181,13 @@ describe.runIf(serverUrl())("per-user slots, observed with a row lock", () => {
     await lockRow(locked.id);
     try {
       // Four updates of the locked row: two take Alice's slots and block in the database, two wait for a slot.
-      const stuck = Array.from({ length: CONCURRENCY + QUEUE }, (_, i) => alice.todo.update.mutate({ id: locked.id, title: `stuck ${i}` }));
-      await until(async () => (await blocked()) === CONCURRENCY && (await waiting()) === QUEUE, "two blocked, two queued");
+      const stuck = Array.from({ length: CONCURRENCY + QUEUE }, (_, i) =>
+        alice.todo.update.mutate({ id: locked.id, title: `stuck ${i}` }),
+      );
+      await until(
+        async () => (await blocked()) === CONCURRENCY && (await waiting()) === QUEUE,
+        "two blocked, two queued",
+      );
 
       // The queue is full: one more call of Alice's is refused at once, with Retry-After, over tRPC and REST.
       const headers = { authorization: `Bearer ${await api.token("alice")}` };
@@ -190,7 +198,9 @@ describe.runIf(serverUrl())("per-user slots, observed with a row lock", () => {
       const rest = await fetch(`${api.url}/api/todos/${free.id}`, { headers });
       expect(rest.status).toBe(429);
       expect(rest.headers.get("retry-after")).toBe("1");
-      expect(((await rest.json()) as { code?: string; data?: { code?: string } }).data?.code ?? "").toBe("TOO_MANY_REQUESTS");
+      expect(((await rest.json()) as { code?: string; data?: { code?: string } }).data?.code ?? "").toBe(
+        "TOO_MANY_REQUESTS",
+      );
 
       // Bob is not held up, and Alice never has more than her slots in the database.
       expect(await bob.todo.byId.query({ id: bobs.id })).toMatchObject({ title: "bob's" });
@@ -208,7 +218,12 @@ describe.runIf(serverUrl())("per-user slots, observed with a row lock", () => {
   });
 
   test("the queue is first in, first out", async () => {
-    const variant = await api.variant({ DB_POOL_MAX: "8", DB_USER_CONCURRENCY: "1", DB_USER_QUEUE_MAX: "3", DB_STATEMENT_TIMEOUT_MS: "0" });
+    const variant = await api.variant({
+      DB_POOL_MAX: "8",
+      DB_USER_CONCURRENCY: "1",
+      DB_USER_QUEUE_MAX: "3",
+      DB_STATEMENT_TIMEOUT_MS: "0",
+    });
     try {
       const alice = await variant.clientUnbatched("alice");
       const locked = await alice.todo.create.mutate({ title: "locked" });
@@ -236,7 +251,12 @@ describe.runIf(serverUrl())("per-user slots, observed with a row lock", () => {
   });
 
   test("a call whose client goes away while it waits leaves the queue, over tRPC (one call or a batch) and REST", async () => {
-    const variant = await api.variant({ DB_POOL_MAX: "8", DB_USER_CONCURRENCY: "1", DB_USER_QUEUE_MAX: "1", DB_STATEMENT_TIMEOUT_MS: "0" });
+    const variant = await api.variant({
+      DB_POOL_MAX: "8",
+      DB_USER_CONCURRENCY: "1",
+      DB_USER_QUEUE_MAX: "1",
+      DB_STATEMENT_TIMEOUT_MS: "0",
+    });
     try {
       const alice = await variant.clientUnbatched("alice");
       const locked = await alice.todo.create.mutate({ title: "locked" });
@@ -246,7 +266,11 @@ describe.runIf(serverUrl())("per-user slots, observed with a row lock", () => {
       const headers = { authorization: `Bearer ${await variant.token("alice")}` };
       const input = encodeURIComponent(JSON.stringify({ json: { id: locked.id } }));
       const batchInput = encodeURIComponent(JSON.stringify({ 0: { json: { id: locked.id } } }));
-      const urls = [`${variant.trpcUrl}/todo.byId?input=${input}`, `${variant.trpcUrl}/todo.byId?batch=1&input=${batchInput}`, `${variant.url}/api/todos/${locked.id}`];
+      const urls = [
+        `${variant.trpcUrl}/todo.byId?input=${input}`,
+        `${variant.trpcUrl}/todo.byId?batch=1&input=${batchInput}`,
+        `${variant.url}/api/todos/${locked.id}`,
+      ];
       for (const [i, url] of urls.entries()) {
         const controller = new AbortController();
         const call = fetch(url, { headers, signal: controller.signal }).catch((error: Error) => error.name);

@@ -89,19 +89,23 @@ interface WireRequest {
 
 function send(base: string, request: WireRequest): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${base}${request.path}`, { method: request.method, headers: request.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.on("end", () => {
-        const headers: [string, string][] = [];
-        for (let i = 0; i < res.rawHeaders.length; i += 2) {
-          const name = res.rawHeaders[i]!.toLowerCase();
-          if (name !== "date") headers.push([name, res.rawHeaders[i + 1]!]);
-        }
-        resolve({ status: res.statusCode!, headers, body: Buffer.concat(chunks).toString("latin1") });
-      });
-      res.on("error", reject);
-    });
+    const req = http.request(
+      `${base}${request.path}`,
+      { method: request.method, headers: request.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => {
+          const headers: [string, string][] = [];
+          for (let i = 0; i < res.rawHeaders.length; i += 2) {
+            const name = res.rawHeaders[i]!.toLowerCase();
+            if (name !== "date") headers.push([name, res.rawHeaders[i + 1]!]);
+          }
+          resolve({ status: res.statusCode!, headers, body: Buffer.concat(chunks).toString("latin1") });
+        });
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     if (request.body !== undefined) req.write(request.body);
     req.end();
@@ -109,7 +113,11 @@ function send(base: string, request: WireRequest): Promise<Answer> {
 }
 
 const known = new Set(SEEDED.map((t) => t.id));
-const knownTimes = new Set(SEEDED.flatMap((t) => [t.dueAt, t.completedAt, t.createdAt, t.updatedAt]).filter(Boolean).map((d) => d!.toISOString()));
+const knownTimes = new Set(
+  SEEDED.flatMap((t) => [t.dueAt, t.completedAt, t.createdAt, t.updatedAt])
+    .filter(Boolean)
+    .map((d) => d!.toISOString()),
+);
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 const ISO = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/g;
 
@@ -150,7 +158,12 @@ const inputs: Record<string, fc.Arbitrary<unknown>> = {
   "todo.create": fc.oneof(
     fc.record(
       {
-        title: fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), fc.constant(""), fc.constant("x".repeat(201)), fc.constant("a\u0000b")),
+        title: fc.oneof(
+          fc.string({ minLength: 1, maxLength: 20 }),
+          fc.constant(""),
+          fc.constant("x".repeat(201)),
+          fc.constant("a\u0000b"),
+        ),
         description: fc.string({ maxLength: 20 }),
         priority: fc.constantFrom("LOW", "HIGH", "urgent"),
         dueAt: fc.constantFrom("2031-05-01T10:00:00.000Z", "not a date"),
@@ -175,17 +188,30 @@ const inputs: Record<string, fc.Arbitrary<unknown>> = {
 
 const wrap = (input: unknown, plain: boolean) => (input === undefined ? undefined : plain ? input : { json: input });
 
-const often = <T,>(usual: T, ...rare: T[]) => fc.oneof({ weight: 6, arbitrary: fc.constant(usual) }, { weight: 1, arbitrary: fc.constantFrom(...rare) });
+const often = <T>(usual: T, ...rare: T[]) =>
+  fc.oneof({ weight: 6, arbitrary: fc.constant(usual) }, { weight: 1, arbitrary: fc.constantFrom(...rare) });
 const TYPES = appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>;
 
 // Mostly requests the fast path takes (the right method, JSON, no streaming), the rest of every kind it must refuse.
 const requestArb: fc.Arbitrary<WireRequest> = fc
   .record({
-    procedure: fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...PROCEDURES) }, { weight: 1, arbitrary: fc.constantFrom("todo.nope", "todo", "todo.list,todo.stats", "%74odo.stats", "") }),
+    procedure: fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom(...PROCEDURES) },
+      { weight: 1, arbitrary: fc.constantFrom("todo.nope", "todo", "todo.list,todo.stats", "%74odo.stats", "") },
+    ),
     method: often<string | undefined>(undefined, "GET", "POST", "PUT", "HEAD", "PATCH", "DELETE"),
-    user: fc.oneof({ weight: 4, arbitrary: fc.constantFrom("alice", "bob") }, { weight: 1, arbitrary: fc.constantFrom("forged", "none", "malformed") }),
+    user: fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom("alice", "bob") },
+      { weight: 1, arbitrary: fc.constantFrom("forged", "none", "malformed") },
+    ),
     form: often("json", "plain", "garbage", "empty", "batch", "twice", "extra", "connectionParams"),
-    contentType: often<string | undefined>("application/json", "Application/JSON; charset=utf-8", undefined, "text/plain", "multipart/form-data"),
+    contentType: often<string | undefined>(
+      "application/json",
+      "Application/JSON; charset=utf-8",
+      undefined,
+      "text/plain",
+      "multipart/form-data",
+    ),
     accept: often<string | undefined>(undefined, "trpc-accept", "accept-jsonl"),
     host: often<string | undefined>(undefined, "example.com:8080", "bad host"),
     // Repeats of a few keys: replays (Idempotent-Replayed), mismatches (422), invalid keys (400).
@@ -204,7 +230,8 @@ const requestArb: fc.Arbitrary<WireRequest> = fc
     if (accept === "accept-jsonl") headers.accept = "application/jsonl, */*";
     if (host) headers.host = host;
     const payload = wrap(input, form === "plain");
-    const text = form === "garbage" ? '{"json": ' : form === "empty" || payload === undefined ? "" : JSON.stringify(payload);
+    const text =
+      form === "garbage" ? '{"json": ' : form === "empty" || payload === undefined ? "" : JSON.stringify(payload);
     let query = "";
     if (method !== "POST" && text) query = `?input=${encodeURIComponent(text)}`;
     if (form === "batch") query = `?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: payload }))}`;
@@ -236,7 +263,10 @@ beforeAll(async () => {
     startApi(true, { RATE_LIMIT_PER_USER: "3", RATE_LIMIT_WINDOW_MS: "600000" }),
     startApi(false, { RATE_LIMIT_PER_USER: "3", RATE_LIMIT_WINDOW_MS: "600000" }),
   ]);
-  [slowFast, slowStock] = await Promise.all([startApi(true, { REQUEST_TIMEOUT_MS: "1000" }), startApi(false, { REQUEST_TIMEOUT_MS: "1000" })]);
+  [slowFast, slowStock] = await Promise.all([
+    startApi(true, { REQUEST_TIMEOUT_MS: "1000" }),
+    startApi(false, { REQUEST_TIMEOUT_MS: "1000" }),
+  ]);
   await Promise.all([fast, stock, limitedFast, limitedStock, slowFast, slowStock].map(seed));
 });
 
@@ -251,25 +281,54 @@ async function expectSameAnswers(requests: WireRequest[], a: Api, b: Api): Promi
     // One at a time, the same order on both: the databases stay identical.
     const fromFast = masked(await send(a.url, request), request, names[0]);
     const fromStock = masked(await send(b.url, request), request, names[1]);
-    expect(fromFast, `${request.method} ${request.path} ${JSON.stringify(request.headers)} ${request.body ?? ""}`).toEqual(fromStock);
+    expect(
+      fromFast,
+      `${request.method} ${request.path} ${JSON.stringify(request.headers)} ${request.body ?? ""}`,
+    ).toEqual(fromStock);
     answers.push(fromFast);
   }
   return answers;
 }
 
 test("generated requests get the same status, headers and body from the fast path and from tRPC's handler", async () => {
-  const alice = { authorization: `Bearer ${tokens.alice}`, "content-type": "application/json", "x-request-id": "fixed" };
+  const alice = {
+    authorization: `Bearer ${tokens.alice}`,
+    "content-type": "application/json",
+    "x-request-id": "fixed",
+  };
   const fixed: WireRequest[] = [
-    { method: "POST", path: "/trpc/todo.update", headers: alice, body: JSON.stringify({ json: { id: SEEDED[0]!.id, title: "t", expectedVersion: 99 } }) },
+    {
+      method: "POST",
+      path: "/trpc/todo.update",
+      headers: alice,
+      body: JSON.stringify({ json: { id: SEEDED[0]!.id, title: "t", expectedVersion: 99 } }),
+    },
     { method: "POST", path: "/trpc/todo.byId", headers: alice, body: JSON.stringify({ json: { id: SEEDED[0]!.id } }) },
     { method: "GET", path: "/trpc/todo.create", headers: alice },
   ];
   // Idempotency-Key: a replay, a mismatch, an invalid key, a batch of two mutations with a key.
   const keyed = (key: string) => ({ ...alice, "idempotency-key": key });
-  const create = (key: string, title: string): WireRequest => ({ method: "POST", path: "/trpc/todo.create", headers: keyed(key), body: JSON.stringify({ json: { title } }) });
-  const update: WireRequest = { method: "POST", path: "/trpc/todo.update", headers: keyed("fixed-2"), body: JSON.stringify({ json: { id: SEEDED[0]!.id, completed: true } }) };
+  const create = (key: string, title: string): WireRequest => ({
+    method: "POST",
+    path: "/trpc/todo.create",
+    headers: keyed(key),
+    body: JSON.stringify({ json: { title } }),
+  });
+  const update: WireRequest = {
+    method: "POST",
+    path: "/trpc/todo.update",
+    headers: keyed("fixed-2"),
+    body: JSON.stringify({ json: { id: SEEDED[0]!.id, completed: true } }),
+  };
   const batch = JSON.stringify({ 0: { json: { title: "b" } }, 1: { json: { title: "c" } } });
-  fixed.push(create("fixed-1", "keyed"), create("fixed-1", "keyed"), create("fixed-1", "other"), update, update, create("bad key", "x"));
+  fixed.push(
+    create("fixed-1", "keyed"),
+    create("fixed-1", "keyed"),
+    create("fixed-1", "other"),
+    update,
+    update,
+    create("bad key", "x"),
+  );
   fixed.push({ method: "POST", path: "/trpc/todo.create,todo.create?batch=1", headers: keyed("fixed-3"), body: batch });
   const requests = [...fixed, ...fc.sample(requestArb, { seed: SEED, numRuns: 600 })];
   const answers = await expectSameAnswers(requests, fast, stock);
@@ -278,14 +337,21 @@ test("generated requests get the same status, headers and body from the fast pat
   expect(answers.filter((a) => a.status === 422).length).toBeGreaterThan(0);
   // Both databases went through the same writes.
   const rows = (api: Api) =>
-    api.database.prisma.todo.findMany({ orderBy: [{ userId: "asc" }, { title: "asc" }, { version: "asc" }], select: { userId: true, title: true, completed: true, version: true, priority: true } });
+    api.database.prisma.todo.findMany({
+      orderBy: [{ userId: "asc" }, { title: "asc" }, { version: "asc" }],
+      select: { userId: true, title: true, completed: true, version: true, priority: true },
+    });
   expect(await rows(fast)).toEqual(await rows(stock));
 });
 
 test("rate-limited calls: the same 429, body and Retry-After", async () => {
   const requests: WireRequest[] = [];
   for (let i = 0; i < 5; i++) {
-    requests.push({ method: "GET", path: "/trpc/todo.stats", headers: { authorization: `Bearer ${tokens.alice}`, "x-request-id": "r" } });
+    requests.push({
+      method: "GET",
+      path: "/trpc/todo.stats",
+      headers: { authorization: `Bearer ${tokens.alice}`, "x-request-id": "r" },
+    });
     requests.push({
       method: "POST",
       path: "/trpc/todo.create",
@@ -306,40 +372,62 @@ test("a call that outlives REQUEST_TIMEOUT_MS: the same 503 from both", async ()
     headers: { authorization: `Bearer ${tokens.bob}`, "content-type": "application/json", "x-request-id": "slow" },
     body: JSON.stringify({ json: { title: "waits for the lock" } }),
   };
-  const locks = await Promise.all([slowFast, slowStock].map(async (api) => {
-    const client = new pg.Client({ connectionString: api.databaseUrl });
-    await client.connect();
-    await client.query('BEGIN; LOCK TABLE "Todo"');
-    return client;
-  }));
+  const locks = await Promise.all(
+    [slowFast, slowStock].map(async (api) => {
+      const client = new pg.Client({ connectionString: api.databaseUrl });
+      await client.connect();
+      await client.query('BEGIN; LOCK TABLE "Todo"');
+      return client;
+    }),
+  );
   try {
     const [a, b] = await Promise.all([send(slowFast.url, request), send(slowStock.url, request)]);
     expect(a.status).toBe(503);
     expect(a).toEqual(b);
   } finally {
-    await Promise.all(locks.map(async (client) => {
-      await client.query("ROLLBACK");
-      await client.end();
-    }));
+    await Promise.all(
+      locks.map(async (client) => {
+        await client.query("ROLLBACK");
+        await client.end();
+      }),
+    );
   }
 });
 
 test("the official client links work through the fast path", async () => {
   const links: [string, (url: string) => TRPCLink<AppRouter>][] = [
     ["httpLink", (url) => httpLink({ url, transformer, headers: { authorization: `Bearer ${tokens.alice}` } })],
-    ["httpLink (POST queries)", (url) => httpLink({ url, transformer, methodOverride: "POST", headers: { authorization: `Bearer ${tokens.alice}` } })],
-    ["httpBatchLink", (url) => httpBatchLink({ url, transformer, headers: { authorization: `Bearer ${tokens.alice}` } })],
-    ["httpBatchStreamLink", (url) => httpBatchStreamLink({ url, transformer, headers: { authorization: `Bearer ${tokens.alice}` } })],
+    [
+      "httpLink (POST queries)",
+      (url) =>
+        httpLink({ url, transformer, methodOverride: "POST", headers: { authorization: `Bearer ${tokens.alice}` } }),
+    ],
+    [
+      "httpBatchLink",
+      (url) => httpBatchLink({ url, transformer, headers: { authorization: `Bearer ${tokens.alice}` } }),
+    ],
+    [
+      "httpBatchStreamLink",
+      (url) => httpBatchStreamLink({ url, transformer, headers: { authorization: `Bearer ${tokens.alice}` } }),
+    ],
   ];
   for (const [name, link] of links) {
     const client = createTRPCClient<AppRouter>({ links: [link(`${fast.url}/trpc`)] });
     const created = await client.todo.create.mutate({ title: `via ${name}`, dueAt: new Date("2031-01-01T00:00:00Z") });
     expect(created.dueAt, name).toEqual(new Date("2031-01-01T00:00:00Z"));
-    const [byId, stats, me] = await Promise.all([client.todo.byId.query({ id: created.id }), client.todo.stats.query(), client.me.query()]);
+    const [byId, stats, me] = await Promise.all([
+      client.todo.byId.query({ id: created.id }),
+      client.todo.stats.query(),
+      client.me.query(),
+    ]);
     expect(byId, name).toEqual(created);
     expect(stats.total, name).toBeGreaterThan(0);
     expect(me.id, name).toBe("alice");
-    await expect(client.todo.byId.query({ id: "00000000-0000-4000-8000-000000000099" }), name).rejects.toMatchObject({ data: { code: "NOT_FOUND", httpStatus: 404 } });
-    await expect(client.todo.create.mutate({ title: "" }), name).rejects.toMatchObject({ data: { code: "BAD_REQUEST" } });
+    await expect(client.todo.byId.query({ id: "00000000-0000-4000-8000-000000000099" }), name).rejects.toMatchObject({
+      data: { code: "NOT_FOUND", httpStatus: 404 },
+    });
+    await expect(client.todo.create.mutate({ title: "" }), name).rejects.toMatchObject({
+      data: { code: "BAD_REQUEST" },
+    });
   }
 });

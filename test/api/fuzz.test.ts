@@ -49,7 +49,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  const statuses = [...stats.statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(" ");
+  const statuses = [...stats.statuses]
+    .sort(([a], [b]) => a - b)
+    .map(([s, n]) => `${s}×${n}`)
+    .join(" ");
   console.log(
     `fuzz [${process.env.DB_DRIVER}] ${stats.requests} requests, ${stats.calls} calls, 500s: ${stats.fiveHundreds}, ` +
       `refused requests with the database unchanged: ${stats.refusedUnchanged} — statuses ${statuses}`,
@@ -93,7 +96,12 @@ const nastyString = () =>
       ),
     },
     // Huge strings: 201, 2,001 and 300,000 characters (the body cap is 1 MB).
-    { weight: 1, arbitrary: fc.constantFrom(201, 2001, 300_000).chain((n) => fc.constantFrom("x".repeat(n), "\u00e9".repeat(n), "😀".repeat(n))) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom(201, 2001, 300_000)
+        .chain((n) => fc.constantFrom("x".repeat(n), "\u00e9".repeat(n), "😀".repeat(n))),
+    },
   );
 
 const KEYS = [
@@ -209,7 +217,15 @@ const envelope = fc.oneof(
   { weight: 1, arbitrary: fc.tuple(input, json).map(([i, m]) => `{"json":${i},"meta":${m}}`) },
 );
 
-const procedure = fc.constantFrom(...PROCEDURES, "todo", "todo.nope", "__proto__", "constructor", "todo.__proto__", "me.constructor");
+const procedure = fc.constantFrom(
+  ...PROCEDURES,
+  "todo",
+  "todo.nope",
+  "__proto__",
+  "constructor",
+  "todo.__proto__",
+  "me.constructor",
+);
 
 // --- Sending and checking
 
@@ -237,7 +253,9 @@ async function fireStream(shot: Shot, res: Response, controller: AbortController
   stats.statuses.set(res.status, (stats.statuses.get(res.status) ?? 0) + 1);
   if (text.includes("INTERNAL_SERVER_ERROR")) {
     stats.fiveHundreds++;
-    console.error(`internal error on the stream for ${shot.method} ${shot.path.slice(0, 200)}\n→ ${text.slice(0, 500)}`);
+    console.error(
+      `internal error on the stream for ${shot.method} ${shot.path.slice(0, 200)}\n→ ${text.slice(0, 500)}`,
+    );
     return false;
   }
   const now = await digests();
@@ -260,7 +278,11 @@ async function fire(shot: Shot): Promise<boolean> {
   const controller = new AbortController();
   const res = await fetch(`${api.trpcUrl}/${shot.path}`, {
     method: shot.method,
-    headers: { authorization: auth, ...(shot.method === "POST" ? { "content-type": "application/json" } : {}), ...shot.headers },
+    headers: {
+      authorization: auth,
+      ...(shot.method === "POST" ? { "content-type": "application/json" } : {}),
+      ...shot.headers,
+    },
     body: shot.body,
     signal: controller.signal,
   });
@@ -270,7 +292,9 @@ async function fire(shot: Shot): Promise<boolean> {
   stats.statuses.set(res.status, (stats.statuses.get(res.status) ?? 0) + 1);
   if (res.status >= 500) {
     stats.fiveHundreds++;
-    console.error(`5xx for ${shot.method} ${shot.path.slice(0, 200)} ${shot.body?.slice(0, 300) ?? ""}\n→ ${res.status} ${text.slice(0, 500)}`);
+    console.error(
+      `5xx for ${shot.method} ${shot.path.slice(0, 200)} ${shot.body?.slice(0, 300) ?? ""}\n→ ${res.status} ${text.slice(0, 500)}`,
+    );
     return false;
   }
   let parsed: unknown;
@@ -283,8 +307,15 @@ async function fire(shot: Shot): Promise<boolean> {
   const results = Array.isArray(parsed) ? parsed : [parsed];
   stats.calls += results.length;
   const anySucceeded = results.some((r) => r && typeof r === "object" && "result" in r);
-  if (anySucceeded && !Array.isArray(parsed) && /^todo\.(create|update)$/.test(shot.path) && !storedAsSent(shot.body!, parsed)) {
-    console.error(`an accepted write stored something else than was sent: ${shot.body?.slice(0, 300)} → ${text.slice(0, 300)}`);
+  if (
+    anySucceeded &&
+    !Array.isArray(parsed) &&
+    /^todo\.(create|update)$/.test(shot.path) &&
+    !storedAsSent(shot.body!, parsed)
+  ) {
+    console.error(
+      `an accepted write stored something else than was sent: ${shot.body?.slice(0, 300)} → ${text.slice(0, 300)}`,
+    );
     return false;
   }
 
@@ -353,7 +384,10 @@ test("GET calls (queries and mutations alike) never 5xx", async () => {
       fc
         .tuple(fc.oneof(fc.constantFrom(...QUERIES), procedure), fc.option(envelope, { nil: undefined }))
         .filter(([, body]) => (body?.length ?? 0) < 4000)
-        .map(([path, body]): Shot => ({ method: "GET", path: getUrl([path], body === undefined ? undefined : [body], false) })),
+        .map(([path, body]): Shot => ({
+          method: "GET",
+          path: getUrl([path], body === undefined ? undefined : [body], false),
+        })),
       fire,
     ),
     RUNS.get,
@@ -382,7 +416,20 @@ test("batches, GET and POST, mixed procedures and inputs, never 5xx", async () =
 test("forged superjson metadata (types, paths into __proto__) never 5xx nor pollutes prototypes", async () => {
   // superjson's meta.values maps a path to [annotation]; annotations are names or [kind, name] pairs.
   const type = fc.oneof(
-    fc.constantFrom("Date", "map", "set", "bigint", "regexp", "undefined", "number", "symbol", "error", "URL", "Int8Array", "nope"),
+    fc.constantFrom(
+      "Date",
+      "map",
+      "set",
+      "bigint",
+      "regexp",
+      "undefined",
+      "number",
+      "symbol",
+      "error",
+      "URL",
+      "Int8Array",
+      "nope",
+    ),
     fc.tuple(fc.constantFrom("class", "custom", "symbol", "typed-array"), nastyString()),
   );
   const annotation = fc.oneof(
@@ -392,7 +439,16 @@ test("forged superjson metadata (types, paths into __proto__) never 5xx nor poll
     json,
   );
   const path = fc.oneof(
-    fc.constantFrom("title", "dueAt", "__proto__", "__proto__.polluted", "constructor.prototype.polluted", "a.b.c", "", "0"),
+    fc.constantFrom(
+      "title",
+      "dueAt",
+      "__proto__",
+      "__proto__.polluted",
+      "constructor.prototype.polluted",
+      "a.b.c",
+      "",
+      "0",
+    ),
     nastyString(),
   );
   const meta = fc
@@ -405,7 +461,9 @@ test("forged superjson metadata (types, paths into __proto__) never 5xx nor poll
     );
   await run(
     fc.asyncProperty(
-      fc.tuple(procedure, input, meta).map(([p, i, m]): Shot => ({ method: "POST", path: p, body: `{"json":${i},"meta":${m}}` })),
+      fc
+        .tuple(procedure, input, meta)
+        .map(([p, i, m]): Shot => ({ method: "POST", path: p, body: `{"json":${i},"meta":${m}}` })),
       fire,
     ),
     RUNS.meta,
@@ -423,9 +481,17 @@ test("garbage bodies, truncated JSON and odd batch markers never 5xx", async () 
           fc.oneof(
             fc.string({ unit: nastyUnit, maxLength: 200 }),
             envelope.map((s) => s.slice(0, Math.max(1, Math.floor(s.length / 2)))),
-            fc.constantFrom("", "null", "[]", "{}", "\"json\"", "{\"json\":", "\u0000", "\ufeff{}", "{\"0\":{}}"),
+            fc.constantFrom("", "null", "[]", "{}", '"json"', '{"json":', "\u0000", "\ufeff{}", '{"0":{}}'),
           ),
-          fc.constantFrom("", "?batch=1", "?batch=0", "?batch=true", "?batch=1&batch=1", "?input=%E0%A4%A", "?input=1&batch=1"),
+          fc.constantFrom(
+            "",
+            "?batch=1",
+            "?batch=0",
+            "?batch=true",
+            "?batch=1&batch=1",
+            "?input=%E0%A4%A",
+            "?input=1&batch=1",
+          ),
         )
         .map(([p, body, query]): Shot => ({ method: "POST", path: `${p}${query}`, body })),
       fire,
@@ -443,7 +509,12 @@ test("garbage Authorization headers are 401 (or refused earlier), never 5xx", as
           fc.oneof(
             fc.string({ unit: "binary-ascii", maxLength: 300 }).filter((s) => /^[\t\x20-\x7e\x80-\xff]*$/.test(s)),
             fc.string({ maxLength: 300 }).map((s) => `Bearer ${s}`),
-            fc.tuple(json, json).map(([h, p]) => `Bearer ${Buffer.from(h).toString("base64url")}.${Buffer.from(p).toString("base64url")}.sig`),
+            fc
+              .tuple(json, json)
+              .map(
+                ([h, p]) =>
+                  `Bearer ${Buffer.from(h).toString("base64url")}.${Buffer.from(p).toString("base64url")}.sig`,
+              ),
           ),
         )
         .map(([p, authorization]): Shot => ({ method: "POST", path: p, body: "{}", headers: { authorization } })),
@@ -457,7 +528,12 @@ test("deeply nested input (up to 100,000 levels) never 5xx", async () => {
   await run(
     fc.asyncProperty(
       fc
-        .tuple(procedure, fc.integer({ min: 1, max: 100_000 }), fc.constantFrom("[", "{\"title\":", "{\"json\":"), fc.boolean())
+        .tuple(
+          procedure,
+          fc.integer({ min: 1, max: 100_000 }),
+          fc.constantFrom("[", '{"title":', '{"json":'),
+          fc.boolean(),
+        )
         .map(([p, depth, open, wrap]): Shot => {
           const close = open === "[" ? "]" : "}";
           const nested = `${open.repeat(depth)}1${close.repeat(depth)}`;

@@ -55,15 +55,19 @@ describe("malformed requests are 4xx, never 500", () => {
   });
 
   test("a mutation called with GET is refused", async () => {
-    const res = await fetch(`${api.trpcUrl}/todo.create?input=${encodeURIComponent(JSON.stringify({ json: { title: "x" } }))}`, {
-      headers: { authorization: auth },
-    });
+    const res = await fetch(
+      `${api.trpcUrl}/todo.create?input=${encodeURIComponent(JSON.stringify({ json: { title: "x" } }))}`,
+      {
+        headers: { authorization: auth },
+      },
+    );
     expect(res.status).toBe(405);
   });
 
   test("a batch beyond MAX_BATCH_SIZE (50) is refused with 400 and runs nothing", async () => {
     const paths = (n: number) => Array(n).fill("todo.create").join(",");
-    const input = (n: number) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { json: { title: `b${i}` } }])));
+    const input = (n: number) =>
+      JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { json: { title: `b${i}` } }])));
     const tooMany = await post(`${paths(51)}?batch=1`, input(51));
     expect(tooMany.status).toBe(400);
     expect(await api.database.prisma.todo.count()).toBe(0);
@@ -77,7 +81,9 @@ describe("malformed requests are 4xx, never 500", () => {
     // The longest search (200 code points), about 2,400 characters once URL-encoded.
     const res = await post("todo.list", JSON.stringify({ json: { search: "😀".repeat(200) } }));
     expect(res.status).toBe(200);
-    expect(((await res.json()) as { result: { data: { json: { items: unknown[] } } } }).result.data.json.items).toEqual([]);
+    expect(((await res.json()) as { result: { data: { json: { items: unknown[] } } } }).result.data.json.items).toEqual(
+      [],
+    );
   });
 
   test("an unknown procedure is 404", async () => {

@@ -35,9 +35,17 @@ afterAll(async () => {
 async function mutate(procedure: string, input: unknown, key?: string) {
   const headers: Record<string, string> = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   if (key) headers["idempotency-key"] = key;
-  const res = await fetch(`${api.trpcUrl}/${procedure}`, { method: "POST", headers, body: JSON.stringify({ json: input }) });
+  const res = await fetch(`${api.trpcUrl}/${procedure}`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ json: input }),
+  });
   const body = (await res.json()) as { result?: { data: never } };
-  return { status: res.status, replayed: res.headers.get("idempotent-replayed"), data: body.result && (transformer.output.deserialize(body.result.data) as any) };
+  return {
+    status: res.status,
+    replayed: res.headers.get("idempotent-replayed"),
+    data: body.result && transformer.output.deserialize<any>(body.result.data),
+  };
 }
 
 /** The client's retry: again while the database is being reconnected (503). */
@@ -50,7 +58,12 @@ async function retry(procedure: string, input: unknown, key?: string) {
 }
 
 const count = async (title: string) =>
-  (await direct.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Todo" WHERE "userId" = 'alice' AND "title" = $1`, [title])).rows[0]!.n;
+  (
+    await direct.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM "Todo" WHERE "userId" = 'alice' AND "title" = $1`,
+      [title],
+    )
+  ).rows[0]!.n;
 
 test("a keyed create whose answer was lost: the retry gets the committed todo, written once", async () => {
   const key = randomUUID();

@@ -36,27 +36,47 @@ interface Answer {
   body: string;
 }
 
-async function send(url: string, method: string, body: unknown, { user = "alice", key }: { user?: string; key?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${tokens[user]}`, "content-type": "application/json" };
+async function send(
+  url: string,
+  method: string,
+  body: unknown,
+  { user = "alice", key }: { user?: string; key?: string } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${tokens[user]}`,
+    "content-type": "application/json",
+  };
   if (key !== undefined) headers["idempotency-key"] = key;
   const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   return { status: res.status, headers: res.headers, body: await res.text() };
 }
 
 /** One tRPC mutation over POST (the fast path takes it). */
-const mutate = (procedure: string, input: unknown, options: { user?: string; key?: string; server?: TestServer } = {}) =>
-  send(`${(options.server ?? api).trpcUrl}/${procedure}`, "POST", input === undefined ? undefined : { json: transformer.input.serialize(input).json }, options);
+const mutate = (
+  procedure: string,
+  input: unknown,
+  options: { user?: string; key?: string; server?: TestServer } = {},
+) =>
+  send(
+    `${(options.server ?? api).trpcUrl}/${procedure}`,
+    "POST",
+    input === undefined ? undefined : { json: transformer.input.serialize(input).json },
+    options,
+  );
 
-const rest = (method: string, path: string, body: unknown, options: { user?: string; key?: string } = {}) => send(`${api.url}/api${path}`, method, body, options);
+const rest = (method: string, path: string, body: unknown, options: { user?: string; key?: string } = {}) =>
+  send(`${api.url}/api${path}`, method, body, options);
 
-const dataOf = (answer: Answer) => transformer.output.deserialize((JSON.parse(answer.body) as { result: { data: never } }).result.data) as any;
+const dataOf = (answer: Answer) =>
+  transformer.output.deserialize<any>((JSON.parse(answer.body) as { result: { data: never } }).result.data);
 const codeOf = (answer: Answer) => {
   const parsed = JSON.parse(answer.body) as { error?: { json: { data: { code: string } } }; code?: string };
   return parsed.error?.json.data.code ?? parsed.code;
 };
 
 const todosTitled = async (title: string) => (await api.database.prisma.todo.findMany({ where: { title } })).length;
-const keyRows = (userId: string, key: string) => api.database.prisma.idempotencyKey.findMany({ where: { userId, key } });
+const keyRows = (userId: string, key: string) =>
+  api.database.prisma.idempotencyKey.findMany({ where: { userId, key } });
 
 function expectReplayOf(repeat: Answer, first: Answer) {
   expect(first.headers.get("idempotent-replayed")).toBeNull();
@@ -66,7 +86,10 @@ function expectReplayOf(repeat: Answer, first: Answer) {
 }
 
 test("every mutation honours Idempotency-Key", () => {
-  const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: string; resolver?: Record<symbol, unknown> } }>;
+  const procedures = appRouter._def.procedures as unknown as Record<
+    string,
+    { _def: { type: string; resolver?: Record<symbol, unknown> } }
+  >;
   const mutations = Object.entries(procedures).filter(([, p]) => p._def.type === "mutation");
   expect(mutations.length).toBeGreaterThan(0);
   for (const [name, procedure] of mutations) expect(procedure._def.resolver?.[KEYED], name).toBe(true);
@@ -82,7 +105,10 @@ test("create: a repeat gets the stored answer, byte for byte, and writes nothing
   expect(dataOf(repeat).dueAt).toEqual(new Date("2031-02-03T04:05:06.789Z"));
   expect(await todosTitled(title)).toBe(1);
   // On the other instance too.
-  expectReplayOf(await mutate("todo.create", { title, dueAt: new Date("2031-02-03T04:05:06.789Z") }, { key, server: second }), first);
+  expectReplayOf(
+    await mutate("todo.create", { title, dueAt: new Date("2031-02-03T04:05:06.789Z") }, { key, server: second }),
+    first,
+  );
   expect(await todosTitled(title)).toBe(1);
 });
 
@@ -158,19 +184,27 @@ test("invalid keys are 400 and write nothing", async () => {
   for (const key of ["", "has space", "x".repeat(256), "tab\there", "caf\u00e9"]) {
     const answer = await mutate("todo.create", { title }, { key });
     expect(answer.status, JSON.stringify(key)).toBe(400);
-    expect(JSON.parse(answer.body).error.json.message).toMatch(/Idempotency-Key must be 1–255 visible ASCII characters/);
+    expect(JSON.parse(answer.body).error.json.message).toMatch(
+      /Idempotency-Key must be 1–255 visible ASCII characters/,
+    );
   }
   expect(await todosTitled(title)).toBe(0);
   // Limits: 1 and 255 characters, every visible ASCII character.
   const visible = Array.from({ length: 94 }, (_, i) => String.fromCharCode(0x21 + i)).join("");
-  for (const key of ["k", "y".repeat(255), visible]) expect((await mutate("todo.create", { title }, { key })).status).toBe(200);
+  for (const key of ["k", "y".repeat(255), visible])
+    expect((await mutate("todo.create", { title }, { key })).status).toBe(200);
 });
 
 test("a call refused before it ran, or failed, leaves the key free", async () => {
   const key = randomUUID();
   const invalid = await mutate("todo.create", { title: "" }, { key });
   expect(invalid.status).toBe(400);
-  const unauthorized = await send(`${api.trpcUrl}/todo.create`, "POST", { json: { title: "x" } }, { key, user: "nobody" });
+  const unauthorized = await send(
+    `${api.trpcUrl}/todo.create`,
+    "POST",
+    { json: { title: "x" } },
+    { key, user: "nobody" },
+  );
   expect(unauthorized.status).toBe(401);
   expect(await keyRows("alice", key)).toEqual([]);
   // Now it runs: not a mismatch with the refused calls.
@@ -184,7 +218,9 @@ test("a call refused before it ran, or failed, leaves the key free", async () =>
   expect(notFound.status).toBe(404);
   expect(await keyRows("alice", failedKey)).toEqual([]);
   // Not stored: the same request runs again, and another one may take the key.
-  expect((await mutate("todo.update", { id: missing, title: "x" }, { key: failedKey })).headers.get("idempotent-replayed")).toBeNull();
+  expect(
+    (await mutate("todo.update", { id: missing, title: "x" }, { key: failedKey })).headers.get("idempotent-replayed"),
+  ).toBeNull();
   expect((await mutate("todo.create", { title: `after failure ${failedKey}` }, { key: failedKey })).status).toBe(200);
 });
 
@@ -201,7 +237,8 @@ test("an expired key is as good as new", async () => {
   const title = `expiring ${key}`;
   const first = await mutate("todo.create", { title }, { key });
   expect(dataOf(first).id).toBeDefined();
-  await api.database.prisma.$executeRaw`UPDATE "IdempotencyKey" SET "expiresAt" = now() - interval '1 second' WHERE "key" = ${key}`;
+  await api.database.prisma
+    .$executeRaw`UPDATE "IdempotencyKey" SET "expiresAt" = now() - interval '1 second' WHERE "key" = ${key}`;
   const again = await mutate("todo.create", { title }, { key });
   expect(again.status).toBe(200);
   expect(again.headers.get("idempotent-replayed")).toBeNull();
@@ -210,7 +247,8 @@ test("an expired key is as good as new", async () => {
   // The key now holds the second result, for a full TTL.
   expectReplayOf(await mutate("todo.create", { title }, { key }), again);
   // Another input on an expired key is no mismatch either.
-  await api.database.prisma.$executeRaw`UPDATE "IdempotencyKey" SET "expiresAt" = now() - interval '1 second' WHERE "key" = ${key}`;
+  await api.database.prisma
+    .$executeRaw`UPDATE "IdempotencyKey" SET "expiresAt" = now() - interval '1 second' WHERE "key" = ${key}`;
   expect((await mutate("todo.toggleAll", { completed: false }, { key })).status).toBe(200);
 });
 
@@ -267,16 +305,27 @@ describe("REST", () => {
 describe("batches", () => {
   const batchClient = (key: string) =>
     createTRPCClient<AppRouter>({
-      links: [httpBatchLink({ url: api.trpcUrl, transformer, headers: { authorization: `Bearer ${tokens.alice}`, "idempotency-key": key } })],
+      links: [
+        httpBatchLink({
+          url: api.trpcUrl,
+          transformer,
+          headers: { authorization: `Bearer ${tokens.alice}`, "idempotency-key": key },
+        }),
+      ],
     });
 
   test("a batch of several mutations with a key is 400 and writes nothing", async () => {
     const client = batchClient(randomUUID());
     const title = `batched ${randomUUID()}`;
-    const results = await Promise.allSettled([client.todo.create.mutate({ title }), client.todo.create.mutate({ title })]);
+    const results = await Promise.allSettled([
+      client.todo.create.mutate({ title }),
+      client.todo.create.mutate({ title }),
+    ]);
     for (const result of results) {
       expect(result.status).toBe("rejected");
-      expect((result as PromiseRejectedResult).reason).toMatchObject({ data: { code: "BAD_REQUEST", httpStatus: 400 } });
+      expect((result as PromiseRejectedResult).reason).toMatchObject({
+        data: { code: "BAD_REQUEST", httpStatus: 400 },
+      });
     }
     expect(await todosTitled(title)).toBe(0);
   });
@@ -291,44 +340,51 @@ describe("batches", () => {
   });
 });
 
-describe.skipIf(!serverUrl())("concurrency (PostgreSQL: the embedded database serves one transaction at a time)", () => {
-  test("a repeat while the first still holds the key is 409 with Retry-After, and leaves it free", async () => {
-    const key = randomUUID();
-    const holder = new pg.Client({ connectionString: api.testDatabase.url });
-    await holder.connect();
-    try {
-      await holder.query("BEGIN");
-      await holder.query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", ["alice", key]);
-      const busy = await mutate("todo.create", { title: `busy ${key}` }, { key });
-      expect(busy.status).toBe(409);
-      expect(codeOf(busy)).toBe("CONFLICT");
-      expect(busy.headers.get("retry-after")).toBe("1");
-      const busyRest = await rest("POST", "/todos", { title: `busy ${key}` }, { key });
-      expect(busyRest.status).toBe(409);
-      expect(busyRest.headers.get("retry-after")).toBe("1");
-      const busyUpdate = await mutate("todo.toggleAll", { completed: true }, { key });
-      expect(busyUpdate.status).toBe(409);
-    } finally {
-      await holder.query("ROLLBACK");
-      await holder.end();
-    }
-    expect(await todosTitled(`busy ${key}`)).toBe(0);
-    expect((await mutate("todo.create", { title: `busy ${key}` }, { key })).status).toBe(200);
-  });
-});
+describe.skipIf(!serverUrl())(
+  "concurrency (PostgreSQL: the embedded database serves one transaction at a time)",
+  () => {
+    test("a repeat while the first still holds the key is 409 with Retry-After, and leaves it free", async () => {
+      const key = randomUUID();
+      const holder = new pg.Client({ connectionString: api.testDatabase.url });
+      await holder.connect();
+      try {
+        await holder.query("BEGIN");
+        await holder.query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", ["alice", key]);
+        const busy = await mutate("todo.create", { title: `busy ${key}` }, { key });
+        expect(busy.status).toBe(409);
+        expect(codeOf(busy)).toBe("CONFLICT");
+        expect(busy.headers.get("retry-after")).toBe("1");
+        const busyRest = await rest("POST", "/todos", { title: `busy ${key}` }, { key });
+        expect(busyRest.status).toBe(409);
+        expect(busyRest.headers.get("retry-after")).toBe("1");
+        const busyUpdate = await mutate("todo.toggleAll", { completed: true }, { key });
+        expect(busyUpdate.status).toBe(409);
+      } finally {
+        await holder.query("ROLLBACK");
+        await holder.end();
+      }
+      expect(await todosTitled(`busy ${key}`)).toBe(0);
+      expect((await mutate("todo.create", { title: `busy ${key}` }, { key })).status).toBe(200);
+    });
+  },
+);
 
 test("20 concurrent repeats over two instances: one write, every answer 200 with the same id or 409", async () => {
   for (const procedure of ["create", "update"] as const) {
     const key = randomUUID();
     const title = `raced ${procedure} ${key}`;
-    const target = procedure === "update" ? dataOf(await mutate("todo.create", { title: `to race ${key}` })) : undefined;
+    const target =
+      procedure === "update" ? dataOf(await mutate("todo.create", { title: `to race ${key}` })) : undefined;
     const call = (i: number) =>
       procedure === "create"
         ? mutate("todo.create", { title }, { key, server: i % 2 ? second : api })
         : mutate("todo.update", { id: target.id, title }, { key, server: i % 2 ? second : api });
     const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => call(i)));
     const statuses = answers.map((a) => a.status);
-    expect(statuses.every((s) => s === 200 || s === 409), statuses.join(",")).toBe(true);
+    expect(
+      statuses.every((s) => s === 200 || s === 409),
+      statuses.join(","),
+    ).toBe(true);
     const ok = answers.filter((a) => a.status === 200);
     expect(ok.length).toBeGreaterThan(0);
     expect(new Set(ok.map((a) => a.body)).size).toBe(1);

@@ -13,7 +13,11 @@ const aliceCursors = new Map<string, string>();
 const ALICE = { email: "alice@example.com", name: "Alice Example" };
 
 // Everything of Alice's that Bob must never see: her todos' ids, titles and descriptions, her email and name.
-const secrets = () => [...aliceTodos.flatMap((t) => [t.id, t.title, t.description ?? t.title]), ALICE.email, ALICE.name];
+const secrets = () => [
+  ...aliceTodos.flatMap((t) => [t.id, t.title, t.description ?? t.title]),
+  ALICE.email,
+  ALICE.name,
+];
 
 async function snapshot() {
   const [todos, user] = await Promise.all([
@@ -29,7 +33,9 @@ beforeAll(async () => {
   bob = await api.client("bob");
   aliceTodos = [];
   for (const title of ["alice private", "alice secret plan", "alice done"]) {
-    aliceTodos.push(await alice.todo.create.mutate({ title, description: `${title} details`, dueAt: new Date(Date.now() - 1000) }));
+    aliceTodos.push(
+      await alice.todo.create.mutate({ title, description: `${title} details`, dueAt: new Date(Date.now() - 1000) }),
+    );
   }
   await alice.todo.update.mutate({ id: aliceTodos[2]!.id, completed: true });
   for (const orderBy of SORT_FIELDS) {
@@ -82,10 +88,16 @@ const asBob: [string, (id: string) => Promise<unknown>][] = [
   ["todo.byId", (id) => bob.todo.byId.query({ id })],
   ["todo.update title", (id) => bob.todo.update.mutate({ id, title: "pwned" })],
   ["todo.update with expectedVersion", (id) => bob.todo.update.mutate({ id, title: "pwned", expectedVersion: 1 })],
-  ["todo.update with a stale expectedVersion", (id) => bob.todo.update.mutate({ id, completed: true, expectedVersion: 0 })],
+  [
+    "todo.update with a stale expectedVersion",
+    (id) => bob.todo.update.mutate({ id, completed: true, expectedVersion: 0 }),
+  ],
   ["todo.update completed", (id) => bob.todo.update.mutate({ id, completed: true })],
   ["todo.update clearing fields", (id) => bob.todo.update.mutate({ id, description: null, dueAt: null })],
-  ["todo.update priority and due date", (id) => bob.todo.update.mutate({ id, priority: "HIGH", dueAt: new Date("2030-01-01") })],
+  [
+    "todo.update priority and due date",
+    (id) => bob.todo.update.mutate({ id, priority: "HIGH", dueAt: new Date("2030-01-01") }),
+  ],
   ["todo.delete", (id) => bob.todo.delete.mutate({ id })],
   ["todo.toggleAll completed=true", () => bob.todo.toggleAll.mutate({ completed: true })],
   ["todo.toggleAll completed=false", () => bob.todo.toggleAll.mutate({ completed: false })],
@@ -137,7 +149,8 @@ test("a userId smuggled into create or update input is ignored: the row is Bob's
     body: JSON.stringify({ json: { title: "smuggled", userId: "alice", id: aliceTodos[0]!.id } }),
   });
   expect(res.status).toBe(200);
-  const created = ((await res.json()) as { result: { data: { json: { id: string; userId: string } } } }).result.data.json;
+  const created = ((await res.json()) as { result: { data: { json: { id: string; userId: string } } } }).result.data
+    .json;
   expect(created.userId).toBe("bob");
   expect(created.id).not.toBe(aliceTodos[0]!.id);
   const update = await fetch(`${api.trpcUrl}/todo.update`, {

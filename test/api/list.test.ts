@@ -40,7 +40,9 @@ describe("pagination", () => {
     const original: string[] = [];
     for (let i = 0; i < 250; i += 50) {
       const batch = await Promise.all(
-        Array.from({ length: 50 }, (_, j) => walker.todo.create.mutate({ title: `item ${String(i + j).padStart(3, "0")}` })),
+        Array.from({ length: 50 }, (_, j) =>
+          walker.todo.create.mutate({ title: `item ${String(i + j).padStart(3, "0")}` }),
+        ),
       );
       original.push(...batch.map((t) => t.id));
     }
@@ -83,15 +85,21 @@ describe("pagination", () => {
     expect(await codeOf(client.todo.list.query({ cursor: Buffer.from('{"k":"title"}').toString("base64url") }))).toBe(
       "BAD_REQUEST",
     );
-    const forged = Buffer.from(JSON.stringify({ k: "createdAt", d: "desc", v: "yesterday", i: "x" })).toString("base64url");
+    const forged = Buffer.from(JSON.stringify({ k: "createdAt", d: "desc", v: "yesterday", i: "x" })).toString(
+      "base64url",
+    );
     expect(await codeOf(client.todo.list.query({ cursor: forged }))).toBe("BAD_REQUEST");
     const cursorOf = (payload: object) => Buffer.from(JSON.stringify(payload)).toString("base64url");
     const id = "00000000-0000-4000-8000-000000000000";
     for (const v of ["-271821-04-20T00:00:00.000Z", "0000-01-01T00:00:00Z", "2020-13-45"]) {
-      expect(await codeOf(client.todo.list.query({ cursor: cursorOf({ k: "createdAt", d: "desc", v, i: id }) }))).toBe("BAD_REQUEST");
+      expect(await codeOf(client.todo.list.query({ cursor: cursorOf({ k: "createdAt", d: "desc", v, i: id }) }))).toBe(
+        "BAD_REQUEST",
+      );
     }
     const nulTitle = cursorOf({ k: "title", d: "asc", v: "a\u0000b", i: id });
-    expect(await codeOf(client.todo.list.query({ cursor: nulTitle, orderBy: "title", order: "asc" }))).toBe("BAD_REQUEST");
+    expect(await codeOf(client.todo.list.query({ cursor: nulTitle, orderBy: "title", order: "asc" }))).toBe(
+      "BAD_REQUEST",
+    );
     const badPriority = cursorOf({ k: "priority", d: "desc", v: "URGENT", i: id });
     expect(await codeOf(client.todo.list.query({ cursor: badPriority, orderBy: "priority" }))).toBe("BAD_REQUEST");
     if (page.nextCursor) {
@@ -102,13 +110,18 @@ describe("pagination", () => {
 
 test("cursors of the longest titles still fit the input: a title walk over 200-character titles completes", async () => {
   const wide = await api.client("wide-titles");
-  const titles = ["😀".repeat(200), "\u0001".repeat(200), "\"".repeat(200), "é".repeat(200)];
+  const titles = ["😀".repeat(200), "\u0001".repeat(200), '"'.repeat(200), "é".repeat(200)];
   for (const title of titles) await wide.todo.create.mutate({ title });
   for (const order of ["asc", "desc"] as const) {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { items: Todo[]; nextCursor: string | null } = await wide.todo.list.query({ orderBy: "title", order, limit: 1, cursor });
+      const page: { items: Todo[]; nextCursor: string | null } = await wide.todo.list.query({
+        orderBy: "title",
+        order,
+        limit: 1,
+        cursor,
+      });
       seen.push(...page.items.map((t) => t.id));
       cursor = page.nextCursor;
     } while (cursor);

@@ -26,7 +26,8 @@ afterAll(async () => {
 });
 
 /** A token valid for about `seconds` (exp is whole seconds: between seconds - 1 and seconds). */
-const shortToken = (user: string, seconds: number) => signToken(TEST_SECRET, { sub: user }, { expiresIn: `${seconds}s` });
+const shortToken = (user: string, seconds: number) =>
+  signToken(TEST_SECRET, { sub: user }, { expiresIn: `${seconds}s` });
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const open = async (sub: Subscription) => {
   subs.push(sub);
@@ -67,7 +68,11 @@ describe("a stream ends with its token", () => {
   it("over httpSubscriptionLink: the link reconnects with a fresh token and the last event id, and resumes with what it missed", async () => {
     let token = await shortToken("exp-link", 2);
     const connects: Headers[] = [];
-    const client = liveClientWith(api.trpcUrl, async () => bearer(token), (headers) => connects.push(headers));
+    const client = liveClientWith(
+      api.trpcUrl,
+      async () => bearer(token),
+      (headers) => connects.push(headers),
+    );
     const sub = await open(subscribe(client));
     const first = await client.todo.create.mutate({ title: "before expiry" });
     const [seen] = await sub.waitFor(1);
@@ -131,7 +136,11 @@ describe("a stream ends with its token", () => {
     const tolerant = await api.variant({ AUTH_CLOCK_TOLERANCE_S: "3" });
     try {
       // exp one second ago: accepted for about two more seconds, and the stream lives exactly that long.
-      const token = await signToken(TEST_SECRET, { sub: "exp-tolerated" }, { expiresIn: Math.floor(Date.now() / 1000) - 1 });
+      const token = await signToken(
+        TEST_SECRET,
+        { sub: "exp-tolerated" },
+        { expiresIn: Math.floor(Date.now() / 1000) - 1 },
+      );
       const { text, ended } = await rawUntilEnd(tolerant, bearer(token), 10_000);
       expect(ended).toBe(true);
       expect(text).toMatch(/^event: connected\n/);
@@ -170,14 +179,25 @@ describe("SSE_MAX_STREAMS_PER_IP", () => {
     try {
       // Different users behind one address: the per-user cap is not what refuses them.
       const from = (address: string, user: string) =>
-        subscribe(liveClientWith(capped.trpcUrl, async () => ({ ...bearer(await capped.token(user)), "x-forwarded-for": address })));
+        subscribe(
+          liveClientWith(capped.trpcUrl, async () => ({
+            ...bearer(await capped.token(user)),
+            "x-forwarded-for": address,
+          })),
+        );
       await open(from("203.0.113.7", "ip-a"));
       await open(from("203.0.113.7", "ip-b"));
       const third = from("203.0.113.7", "ip-c");
       subs.push(third);
-      await expect(third.waitForError()).resolves.toMatchObject({ data: { code: "TOO_MANY_REQUESTS" }, message: expect.stringMatching(/per client address/) });
+      await expect(third.waitForError()).resolves.toMatchObject({
+        data: { code: "TOO_MANY_REQUESTS" },
+        message: expect.stringMatching(/per client address/),
+      });
       await open(from("198.51.100.1", "ip-c"));
-      expect(capped.changes.stats()).toMatchObject({ open: 3, refused: { ip_limit: 1, user_limit: 0, global_limit: 0 } });
+      expect(capped.changes.stats()).toMatchObject({
+        open: 3,
+        refused: { ip_limit: 1, user_limit: 0, global_limit: 0 },
+      });
       const metrics = await (await fetch(`${capped.url}/metrics`)).text();
       expect(metrics).toMatch(/^sse_streams_refused_total\{reason="ip_limit"\} 1$/m);
     } finally {
@@ -188,8 +208,20 @@ describe("SSE_MAX_STREAMS_PER_IP", () => {
   it("without TRUST_PROXY counts the socket's address, whatever X-Forwarded-For says", async () => {
     const capped = await api.variant({ SSE_MAX_STREAMS_PER_IP: "1" });
     try {
-      await open(subscribe(liveClientWith(capped.trpcUrl, async () => ({ ...bearer(await capped.token("ip-x")), "x-forwarded-for": "192.0.2.1" }))));
-      const second = subscribe(liveClientWith(capped.trpcUrl, async () => ({ ...bearer(await capped.token("ip-y")), "x-forwarded-for": "192.0.2.2" })));
+      await open(
+        subscribe(
+          liveClientWith(capped.trpcUrl, async () => ({
+            ...bearer(await capped.token("ip-x")),
+            "x-forwarded-for": "192.0.2.1",
+          })),
+        ),
+      );
+      const second = subscribe(
+        liveClientWith(capped.trpcUrl, async () => ({
+          ...bearer(await capped.token("ip-y")),
+          "x-forwarded-for": "192.0.2.2",
+        })),
+      );
       subs.push(second);
       await expect(second.waitForError()).resolves.toMatchObject({ data: { code: "TOO_MANY_REQUESTS" } });
     } finally {
@@ -204,7 +236,10 @@ describe("the LISTEN session's liveness probe", () => {
 
   it("finds a session that stopped answering (no error, no close): reconnects, sends `changed`, delivers again", async () => {
     relay = await startPgRelayFor(api.testDatabase.directUrl);
-    const probed = await api.variant({ SSE_PING_MS: "1000", DB_CONNECTION_TIMEOUT_MS: "3000" }, { listenUrl: viaRelay(api.testDatabase.directUrl, relay) });
+    const probed = await api.variant(
+      { SSE_PING_MS: "1000", DB_CONNECTION_TIMEOUT_MS: "3000" },
+      { listenUrl: viaRelay(api.testDatabase.directUrl, relay) },
+    );
     try {
       const client = liveClientWith(probed.trpcUrl, async () => bearer(await probed.token("alive")));
       const sub = await open(subscribe(client));

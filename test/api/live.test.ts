@@ -31,7 +31,13 @@ const open = async (c: Awaited<ReturnType<typeof client>>, lastEventId?: string 
 afterAll(() => subs.forEach((s) => s.unsubscribe()));
 
 /** The raw SSE text of one stream until `until` holds (or `ms` pass), then the stream is dropped. */
-async function rawStream(server: TestServer, user: string | undefined, until: (text: string) => boolean, ms = 5_000, query = "") {
+async function rawStream(
+  server: TestServer,
+  user: string | undefined,
+  until: (text: string) => boolean,
+  ms = 5_000,
+  query = "",
+) {
   const controller = new AbortController();
   const response = await fetch(`${server.trpcUrl}/todo.onChange${query}`, {
     headers: user ? { authorization: await bearer(server, user) } : {},
@@ -143,7 +149,10 @@ describe("todo.onChange", () => {
     const streams = await Promise.all(clients.map((c) => open(c)));
     const own = users.map(() => new Set<string>());
     const intruder = await client("fuzz-intruder");
-    const titles = fc.sample(fc.string({ minLength: 1, maxLength: 40 }).filter((s) => s.trim() !== "" && !/[\0\uD800-\uDFFF]/.test(s)), { numRuns: 30, seed: 20261202 });
+    const titles = fc.sample(
+      fc.string({ minLength: 1, maxLength: 40 }).filter((s) => s.trim() !== "" && !/[\0\uD800-\uDFFF]/.test(s)),
+      { numRuns: 30, seed: 20261202 },
+    );
     const foreignIds = fc.sample(fc.uuid(), { numRuns: 10, seed: 20261202 });
 
     await Promise.all(
@@ -157,7 +166,9 @@ describe("todo.onChange", () => {
     );
     // Someone else's ids, real and random, get NOT_FOUND and send nothing to anyone.
     for (const id of [...own[0]!].slice(0, 3).concat(foreignIds)) {
-      await expect(intruder.todo.update.mutate({ id, title: "stolen" })).rejects.toMatchObject({ data: { code: "NOT_FOUND" } });
+      await expect(intruder.todo.update.mutate({ id, title: "stolen" })).rejects.toMatchObject({
+        data: { code: "NOT_FOUND" },
+      });
       await expect(intruder.todo.delete.mutate({ id })).rejects.toMatchObject({ data: { code: "NOT_FOUND" } });
     }
     for (const [u, sub] of streams.entries()) {
@@ -360,12 +371,21 @@ describe("delivery is proven before ready", () => {
   /** /readyz's status and body, and what a stream answers first. */
   async function readinessOf(server: TestServer) {
     const ready = await fetch(`${server.url}/readyz`);
-    const raw = await rawStream(server, "proof-user", (t) => t.includes("serialized-error") || t.includes("event: ping"), 15_000);
+    const raw = await rawStream(
+      server,
+      "proof-user",
+      (t) => t.includes("serialized-error") || t.includes("event: ping"),
+      15_000,
+    );
     return { status: ready.status, body: (await ready.json()) as Record<string, string>, stream: raw.text };
   }
 
   it("/readyz says live updates are up once a probe came back; the probe reaches no subscriber", async () => {
-    expect(await (await fetch(`${api.url}/readyz`)).json()).toEqual({ status: "ready", database: "up", liveUpdates: "up" });
+    expect(await (await fetch(`${api.url}/readyz`)).json()).toEqual({
+      status: "ready",
+      database: "up",
+      liveUpdates: "up",
+    });
     const c = await client("live-probe");
     const sub = await open(c);
     // A probe of another process on the channel (the same shape the listener sends): not a change.
@@ -389,11 +409,19 @@ describe("delivery is proven before ready", () => {
   });
 
   it("a LISTEN URL that cannot be reached: /readyz 503 naming live updates, onChange SERVICE_UNAVAILABLE", async () => {
-    const nowhere = await api.variant({ DB_CONNECTION_TIMEOUT_MS: "2000" }, { listenUrl: "postgresql://postgres@127.0.0.1:1/postgres" });
+    const nowhere = await api.variant(
+      { DB_CONNECTION_TIMEOUT_MS: "2000" },
+      { listenUrl: "postgresql://postgres@127.0.0.1:1/postgres" },
+    );
     try {
       const { status, body, stream } = await readinessOf(nowhere);
       expect(status).toBe(503);
-      expect(body).toMatchObject({ status: "unavailable", database: "up", liveUpdates: "down", reason: expect.stringMatching(/LISTEN.*DIRECT_URL/) });
+      expect(body).toMatchObject({
+        status: "unavailable",
+        database: "up",
+        liveUpdates: "down",
+        reason: expect.stringMatching(/LISTEN.*DIRECT_URL/),
+      });
       expect(body.reason).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
       expect(stream).toContain('"code":"SERVICE_UNAVAILABLE"');
       expect(stream).toMatch(/Live updates are unavailable/);
@@ -404,45 +432,63 @@ describe("delivery is proven before ready", () => {
   });
 
   // LISTEN in another database of the same server: it connects and listens, and hears nothing (NOTIFY is per database).
-  it.skipIf(!serverUrl())("a LISTEN session that never hears the pool's NOTIFY: /readyz 503 naming DIRECT_URL, onChange an error, not an empty stream", async () => {
-    const deaf = await api.variant({ DB_CONNECTION_TIMEOUT_MS: "2000" }, { listenUrl: withDatabase(api.testDatabase.directUrl, "postgres") });
-    try {
-      const { status, body, stream } = await readinessOf(deaf);
-      expect(status).toBe(503);
-      expect(body).toMatchObject({ status: "unavailable", database: "up", liveUpdates: "down" });
-      expect(body.reason).toMatch(/did not reach the LISTEN session.*set DIRECT_URL to a direct \(non-pooler\) connection/);
-      expect(stream).toContain('"code":"SERVICE_UNAVAILABLE"');
-      expect(stream).toContain("DIRECT_URL");
-      expect(stream).not.toContain("event: ping");
-      expect(deaf.changes.stats().refused.unavailable).toBeGreaterThan(0);
-    } finally {
-      await deaf.close();
-    }
-  });
+  it.skipIf(!serverUrl())(
+    "a LISTEN session that never hears the pool's NOTIFY: /readyz 503 naming DIRECT_URL, onChange an error, not an empty stream",
+    async () => {
+      const deaf = await api.variant(
+        { DB_CONNECTION_TIMEOUT_MS: "2000" },
+        { listenUrl: withDatabase(api.testDatabase.directUrl, "postgres") },
+      );
+      try {
+        const { status, body, stream } = await readinessOf(deaf);
+        expect(status).toBe(503);
+        expect(body).toMatchObject({ status: "unavailable", database: "up", liveUpdates: "down" });
+        expect(body.reason).toMatch(
+          /did not reach the LISTEN session.*set DIRECT_URL to a direct \(non-pooler\) connection/,
+        );
+        expect(stream).toContain('"code":"SERVICE_UNAVAILABLE"');
+        expect(stream).toContain("DIRECT_URL");
+        expect(stream).not.toContain("event: ping");
+        expect(deaf.changes.stats().refused.unavailable).toBeGreaterThan(0);
+      } finally {
+        await deaf.close();
+      }
+    },
+  );
 
   // The issue's case: DATABASE_URL on a transaction-mode PgBouncer and no DIRECT_URL, so LISTEN goes through the pooler.
-  it.runIf(inject("pgbouncerUrl"))("LISTEN through PgBouncer in transaction mode: /readyz 503 naming live updates and DIRECT_URL, onChange SERVICE_UNAVAILABLE", async () => {
-    const pooled = await api.variant({ DB_CONNECTION_TIMEOUT_MS: "2000" }, { listenUrl: api.testDatabase.url });
-    try {
-      const { status, body, stream } = await readinessOf(pooled);
-      expect(status).toBe(503);
-      expect(body).toMatchObject({ status: "unavailable", database: "up", liveUpdates: "down", reason: expect.stringMatching(/DIRECT_URL/) });
-      expect(stream).toContain('"code":"SERVICE_UNAVAILABLE"');
-      expect(stream).toMatch(/LISTEN session; set DIRECT_URL/);
-      // The typed client sees the error too (the link keeps retrying it, as it does every SERVICE_UNAVAILABLE).
-      const states: Array<{ state: string; error: unknown }> = [];
-      const sub = (await client("proof-typed", pooled)).todo.onChange.subscribe(undefined, {
-        onConnectionStateChange: (state) => void states.push(state),
-      });
+  it.runIf(inject("pgbouncerUrl"))(
+    "LISTEN through PgBouncer in transaction mode: /readyz 503 naming live updates and DIRECT_URL, onChange SERVICE_UNAVAILABLE",
+    async () => {
+      const pooled = await api.variant({ DB_CONNECTION_TIMEOUT_MS: "2000" }, { listenUrl: api.testDatabase.url });
       try {
-        await expect.poll(() => states.find((s) => s.error)?.error, { timeout: 15_000 }).toMatchObject({ data: { code: "SERVICE_UNAVAILABLE" } });
+        const { status, body, stream } = await readinessOf(pooled);
+        expect(status).toBe(503);
+        expect(body).toMatchObject({
+          status: "unavailable",
+          database: "up",
+          liveUpdates: "down",
+          reason: expect.stringMatching(/DIRECT_URL/),
+        });
+        expect(stream).toContain('"code":"SERVICE_UNAVAILABLE"');
+        expect(stream).toMatch(/LISTEN session; set DIRECT_URL/);
+        // The typed client sees the error too (the link keeps retrying it, as it does every SERVICE_UNAVAILABLE).
+        const states: Array<{ state: string; error: unknown }> = [];
+        const sub = (await client("proof-typed", pooled)).todo.onChange.subscribe(undefined, {
+          onConnectionStateChange: (state) => void states.push(state),
+        });
+        try {
+          await expect
+            .poll(() => states.find((s) => s.error)?.error, { timeout: 15_000 })
+            .toMatchObject({ data: { code: "SERVICE_UNAVAILABLE" } });
+        } finally {
+          sub.unsubscribe();
+        }
       } finally {
-        sub.unsubscribe();
+        await pooled.close();
       }
-    } finally {
-      await pooled.close();
-    }
-  });
+    },
+  );
 });
 
 describe("the feed's bounded queue", () => {

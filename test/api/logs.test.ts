@@ -35,10 +35,18 @@ test("tokens and personal data never reach the logs, on success, refusal, rate l
   expect(await codeOf(client.todo.create.mutate({ title: `${TITLE}\u0000` }))).toBe("BAD_REQUEST");
   expect(await codeOf(client.todo.update.mutate({ id: `${TITLE}-id`, title: TITLE }))).toBe("NOT_FOUND");
   await fetch(`${api.trpcUrl}/todo.create`, { method: "POST", headers, body: `{"json":{"title":"${TITLE}"` });
-  await fetch(`${api.trpcUrl}/todo.create`, { method: "POST", headers: { ...headers, "content-type": "text/plain" }, body: TITLE });
+  await fetch(`${api.trpcUrl}/todo.create`, {
+    method: "POST",
+    headers: { ...headers, "content-type": "text/plain" },
+    body: TITLE,
+  });
   await fetch(`${api.trpcUrl}/${TITLE}?input=${SEARCH}`, { headers });
   // Bad and expired tokens.
-  const expired = await new SignJWT({ email: EMAIL }).setProtectedHeader({ alg: "HS256" }).setSubject("pii-user").setExpirationTime(1).sign(new TextEncoder().encode(TEST_SECRET));
+  const expired = await new SignJWT({ email: EMAIL })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject("pii-user")
+    .setExpirationTime(1)
+    .sign(new TextEncoder().encode(TEST_SECRET));
   for (const bad of [expired, `${token}x`, `${TITLE}.${NAME}.${EMAIL}`]) {
     expect(await codeOf(api.clientWithHeader(`Bearer ${bad}`).todo.list.query())).toBe("UNAUTHORIZED");
   }
@@ -50,7 +58,9 @@ test("tokens and personal data never reach the logs, on success, refusal, rate l
   await api.database.prisma.$executeRawUnsafe(`ALTER TABLE "Todo" RENAME TO "TodoAway"`);
   try {
     const other = api.clientWithHeader(`Bearer ${await api.token("pii-user-2", { email: EMAIL, name: NAME })}`);
-    expect(await codeOf(other.todo.create.mutate({ title: TITLE, description: DESCRIPTION }))).toBe("INTERNAL_SERVER_ERROR");
+    expect(await codeOf(other.todo.create.mutate({ title: TITLE, description: DESCRIPTION }))).toBe(
+      "INTERNAL_SERVER_ERROR",
+    );
     expect(await codeOf(other.todo.update.mutate({ id: todo.id, title: TITLE }))).toBe("INTERNAL_SERVER_ERROR");
     expect(await codeOf(other.todo.list.query({ search: SEARCH }))).toBe("INTERNAL_SERVER_ERROR");
   } finally {
@@ -63,7 +73,8 @@ test("tokens and personal data never reach the logs, on success, refusal, rate l
   const failures = entries().filter((e) => e.msg === "procedure failed");
   expect(failures).toHaveLength(3);
   // A failure can be matched to its request line (and to the client's x-request-id).
-  for (const failure of failures) expect(entries().filter((e) => e.reqId === failure.reqId && e.msg === "request")).toHaveLength(1);
+  for (const failure of failures)
+    expect(entries().filter((e) => e.reqId === failure.reqId && e.msg === "request")).toHaveLength(1);
   const all = lines.join("\n");
   for (const secret of [token, token.split(".")[2]!, expired, EMAIL, NAME, TITLE, DESCRIPTION, SEARCH, "Bearer"]) {
     expect(all).not.toContain(secret);
@@ -72,9 +83,12 @@ test("tokens and personal data never reach the logs, on success, refusal, rate l
 
 test("each request logs one line with its request id, method, path without query, status and duration", async () => {
   lines.length = 0;
-  const res = await fetch(`${api.trpcUrl}/todo.list?input=${encodeURIComponent(JSON.stringify({ json: { search: SEARCH } }))}`, {
-    headers: { authorization: `Bearer ${await api.token("log-user")}`, "x-request-id": "req-from-proxy-1" },
-  });
+  const res = await fetch(
+    `${api.trpcUrl}/todo.list?input=${encodeURIComponent(JSON.stringify({ json: { search: SEARCH } }))}`,
+    {
+      headers: { authorization: `Bearer ${await api.token("log-user")}`, "x-request-id": "req-from-proxy-1" },
+    },
+  );
   expect(res.headers.get("x-request-id")).toBe("req-from-proxy-1");
   await new Promise((resolve) => setTimeout(resolve, 50));
   const logged = entries().filter((e) => e.reqId === "req-from-proxy-1");

@@ -5,14 +5,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { createUserRegistry } from "../../src/users/registry.ts";
-import {
-  createTodo,
-  deleteTodo,
-  findTodo,
-  listTodos,
-  updateTodo,
-  type TodoDTO,
-} from "../../src/todos/repository.ts";
+import { createTodo, deleteTodo, findTodo, listTodos, updateTodo, type TodoDTO } from "../../src/todos/repository.ts";
 import { listInput, PRIORITIES, SORT_FIELDS } from "../../src/todos/schemas.ts";
 import { todoSelect } from "../../src/todos/select.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
@@ -38,8 +31,14 @@ function expectSameDto(actual: TodoDTO | null | undefined, expected: TodoDTO | n
   }
 }
 
-const date = fc.date({ min: new Date(Date.UTC(1900, 0, 1)), max: new Date(Date.UTC(9999, 11, 31)), noInvalidDate: true });
-const text = fc.string({ unit: "grapheme", minLength: 1, maxLength: 40 }).filter((s) => s.trim().length > 0 && !s.includes("\u0000"));
+const date = fc.date({
+  min: new Date(Date.UTC(1900, 0, 1)),
+  max: new Date(Date.UTC(9999, 11, 31)),
+  noInvalidDate: true,
+});
+const text = fc
+  .string({ unit: "grapheme", minLength: 1, maxLength: 40 })
+  .filter((s) => s.trim().length > 0 && !s.includes("\u0000"));
 const createArb = fc.record(
   {
     title: text.map((s) => s.trim()),
@@ -93,7 +92,10 @@ test("ids that cannot exist are not found, and another user's todo is not found 
   expect(await findTodo(db(), "someone-else", todo.id)).toBeNull();
   expect(await deleteTodo(db(), "someone-else", todo.id)).toBe(false);
   expect(await updateTodo(db(), "someone-else", { id: todo.id, title: "x" })).toEqual({ status: "not-found" });
-  expect(await updateTodo(db(), owner.id, { id: todo.id, title: "x", expectedVersion: 7 })).toEqual({ status: "stale", version: 1 });
+  expect(await updateTodo(db(), owner.id, { id: todo.id, title: "x", expectedVersion: 7 })).toEqual({
+    status: "stale",
+    version: 1,
+  });
   expect(await updateTodo(db(), owner.id, { id: todo.id })).toEqual({ status: "no-changes" });
   expect(await deleteTodo(db(), owner.id, todo.id)).toBe(true);
 });
@@ -108,8 +110,17 @@ test("a create after the caller's User row was deleted behind the registry's bac
   expect(await db().todo.count({ where: { userId: "vanishing" } })).toBe(1);
   // With an Idempotency-Key: the one statement fails on the missing row, which is recreated, and runs again.
   await db().user.delete({ where: { id: "vanishing" } });
-  const headers = { authorization: `Bearer ${await api.token("vanishing")}`, "content-type": "application/json", "idempotency-key": "vanishing-1" };
-  const create = () => fetch(`${api.trpcUrl}/todo.create`, { method: "POST", headers, body: JSON.stringify({ json: { title: "third" } }) });
+  const headers = {
+    authorization: `Bearer ${await api.token("vanishing")}`,
+    "content-type": "application/json",
+    "idempotency-key": "vanishing-1",
+  };
+  const create = () =>
+    fetch(`${api.trpcUrl}/todo.create`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ json: { title: "third" } }),
+    });
   const first = await create();
   expect(first.status).toBe(200);
   const replay = await create();

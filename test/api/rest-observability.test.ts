@@ -22,14 +22,19 @@ const metrics = async () => {
   await settle();
   return (await fetch(`${api.url}/metrics`)).text();
 };
-const count = (text: string, series: string) => Number(text.match(new RegExp(`^${series.replace(/[{}.()[\]|]/g, "\\$&")} (\\d+)$`, "m"))?.[1] ?? 0);
+const count = (text: string, series: string) =>
+  Number(text.match(new RegExp(`^${series.replace(/[{}.()[\]|]/g, "\\$&")} (\\d+)$`, "m"))?.[1] ?? 0);
 
 describe("metrics and the access log", () => {
   test("GET /api/todos and GET /api/todos/<unknown id>: route /api, their procedures, the NOT_FOUND counted", async () => {
     const missing = "rest-obs-missing-id-5c1e";
-    const list = await fetch(`${api.url}/api/todos?limit=5`, { headers: { authorization: auth, "x-request-id": "rest-obs-list" } });
+    const list = await fetch(`${api.url}/api/todos?limit=5`, {
+      headers: { authorization: auth, "x-request-id": "rest-obs-list" },
+    });
     expect(list.status).toBe(200);
-    const byId = await fetch(`${api.url}/api/todos/${missing}`, { headers: { authorization: auth, "x-request-id": "rest-obs-by-id" } });
+    const byId = await fetch(`${api.url}/api/todos/${missing}`, {
+      headers: { authorization: auth, "x-request-id": "rest-obs-by-id" },
+    });
     expect(byId.status).toBe(404);
 
     const text = await metrics();
@@ -42,8 +47,12 @@ describe("metrics and the access log", () => {
     expect(text).not.toContain(missing);
 
     const logged = (reqId: string) => entries().filter((e) => e.reqId === reqId);
-    expect(logged("rest-obs-list")).toEqual([expect.objectContaining({ msg: "request", method: "GET", path: "/api", procedure: "todo.list", status: 200 })]);
-    expect(logged("rest-obs-by-id")).toEqual([expect.objectContaining({ msg: "request", method: "GET", path: "/api", procedure: "todo.byId", status: 404 })]);
+    expect(logged("rest-obs-list")).toEqual([
+      expect.objectContaining({ msg: "request", method: "GET", path: "/api", procedure: "todo.list", status: 200 }),
+    ]);
+    expect(logged("rest-obs-by-id")).toEqual([
+      expect.objectContaining({ msg: "request", method: "GET", path: "/api", procedure: "todo.byId", status: 404 }),
+    ]);
     const all = lines.join("\n");
     expect(all).not.toContain(missing);
     expect(all).not.toContain("/api/todos");
@@ -51,7 +60,9 @@ describe("metrics and the access log", () => {
 
   test("an unknown /api path is route /api, procedure unknown, and never echoed in the log or the metrics", async () => {
     const typed = "rest-obs-typed-path-9d2b";
-    const res = await fetch(`${api.url}/api/${typed}`, { headers: { authorization: auth, "x-request-id": "rest-obs-unknown" } });
+    const res = await fetch(`${api.url}/api/${typed}`, {
+      headers: { authorization: auth, "x-request-id": "rest-obs-unknown" },
+    });
     expect(res.status).toBe(404);
     const text = await metrics();
     expect(count(text, `trpc_errors_total{procedure="unknown",code="NOT_FOUND"}`)).toBe(1);
@@ -64,7 +75,11 @@ describe("metrics and the access log", () => {
   });
 
   test("a REST body the parser refuses counts against its procedure", async () => {
-    const res = await fetch(`${api.url}/api/todos`, { method: "POST", headers: { authorization: auth, "content-type": "application/json" }, body: "{not json" });
+    const res = await fetch(`${api.url}/api/todos`, {
+      method: "POST",
+      headers: { authorization: auth, "content-type": "application/json" },
+      body: "{not json",
+    });
     expect(res.status).toBe(400);
     expect(count(await metrics(), `trpc_errors_total{procedure="todo.create",code="PARSE_ERROR"}`)).toBe(1);
   });
@@ -72,7 +87,9 @@ describe("metrics and the access log", () => {
   test("a REST call that fails on the server is logged once, as a tRPC one is, with its request id", async () => {
     await api.database.prisma.$executeRawUnsafe(`ALTER TABLE "Todo" RENAME TO "TodoAway"`);
     try {
-      const res = await fetch(`${api.url}/api/todos`, { headers: { authorization: auth, "x-request-id": "rest-obs-failed" } });
+      const res = await fetch(`${api.url}/api/todos`, {
+        headers: { authorization: auth, "x-request-id": "rest-obs-failed" },
+      });
       expect(res.status).toBe(500);
     } finally {
       await api.database.prisma.$executeRawUnsafe(`ALTER TABLE "TodoAway" RENAME TO "Todo"`);
@@ -80,9 +97,17 @@ describe("metrics and the access log", () => {
     expect(count(await metrics(), `trpc_errors_total{procedure="todo.list",code="INTERNAL_SERVER_ERROR"}`)).toBe(1);
     const logged = entries().filter((e) => e.reqId === "rest-obs-failed");
     expect(logged.filter((e) => e.msg === "procedure failed")).toEqual([
-      expect.objectContaining({ level: 50, path: "todo.list", type: "query", code: "INTERNAL_SERVER_ERROR", surface: "rest" }),
+      expect.objectContaining({
+        level: 50,
+        path: "todo.list",
+        type: "query",
+        code: "INTERNAL_SERVER_ERROR",
+        surface: "rest",
+      }),
     ]);
-    expect(logged.filter((e) => e.msg === "request")).toEqual([expect.objectContaining({ path: "/api", procedure: "todo.list", status: 500 })]);
+    expect(logged.filter((e) => e.msg === "request")).toEqual([
+      expect.objectContaining({ path: "/api", procedure: "todo.list", status: 500 }),
+    ]);
   });
 });
 
@@ -100,7 +125,9 @@ describe("error bodies built outside the handlers", () => {
       });
       const trpc = await fetch(`${limited.trpcUrl}/me`, { headers: { authorization: auth } });
       expect(trpc.status).toBe(429);
-      expect(((await trpc.json()) as { error: { json: { data: { code: string } } } }).error.json.data.code).toBe("TOO_MANY_REQUESTS");
+      expect(((await trpc.json()) as { error: { json: { data: { code: string } } } }).error.json.data.code).toBe(
+        "TOO_MANY_REQUESTS",
+      );
     } finally {
       await limited.close();
     }
@@ -113,7 +140,11 @@ describe("error bodies built outside the handlers", () => {
     // POST /dev/token exists with the development secret only (no AUTH_SECRET).
     const dev = await api.variant({ AUTH_SECRET: "" });
     try {
-      const token = await fetch(`${dev.url}/dev/token`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      const token = await fetch(`${dev.url}/dev/token`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
       expect(token.status).toBe(400);
       expect(await token.json()).toEqual({ error: expect.stringMatching(/^name: /) });
     } finally {

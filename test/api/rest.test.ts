@@ -110,7 +110,9 @@ describe("the docs page", () => {
     const html = await res.text();
     expect(html).not.toMatch(/https?:\/\//);
     const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
-    expect(assets).toEqual(expect.arrayContaining(["docs/swagger-ui-bundle.js", "docs/swagger-ui.css", "docs/init.js"]));
+    expect(assets).toEqual(
+      expect.arrayContaining(["docs/swagger-ui-bundle.js", "docs/swagger-ui.css", "docs/init.js"]),
+    );
     for (const asset of assets) {
       const file = await fetch(new URL(asset, `${api.url}/api/docs`));
       expect(file.status, asset).toBe(200);
@@ -135,8 +137,17 @@ describe("every operation gives the tRPC result", () => {
       body: { title: "  Buy milk ", description: "2 litres", priority: "HIGH", dueAt: "2030-05-01T14:00:00+02:00" },
     });
     expectOk(created, todoJson);
-    expect(created.body).toMatchObject({ title: "Buy milk", priority: "HIGH", dueAt: "2030-05-01T12:00:00.000Z", version: 1 });
-    expectOk(await rest("GET", `/todos/${created.body.id}`, { token: aliceToken }), todoJson, await alice.todo.byId.query({ id: created.body.id }));
+    expect(created.body).toMatchObject({
+      title: "Buy milk",
+      priority: "HIGH",
+      dueAt: "2030-05-01T12:00:00.000Z",
+      version: 1,
+    });
+    expectOk(
+      await rest("GET", `/todos/${created.body.id}`, { token: aliceToken }),
+      todoJson,
+      await alice.todo.byId.query({ id: created.body.id }),
+    );
 
     const viaTrpc = await alice.todo.create.mutate({ title: "Via tRPC", dueAt: new Date("2031-01-01T00:00:00Z") });
     expectOk(await rest("GET", `/todos/${viaTrpc.id}`, { token: aliceToken }), todoJson, viaTrpc);
@@ -145,14 +156,19 @@ describe("every operation gives the tRPC result", () => {
   });
 
   test("list with every filter as query parameters, and its cursor", async () => {
-    for (const title of ["alpha", "bravo", "charlie", "delta"]) await alice.todo.create.mutate({ title: `list ${title}` });
+    for (const title of ["alpha", "bravo", "charlie", "delta"])
+      await alice.todo.create.mutate({ title: `list ${title}` });
     const input = { status: "active", search: "list", orderBy: "title", order: "asc", limit: 2 } as const;
     const page = await rest("GET", `/todos?${new URLSearchParams({ ...input, limit: "2" })}`, { token: aliceToken });
     const trpcPage = await alice.todo.list.query(input);
     expectOk(page, todoPageJson, trpcPage);
     expect(page.body.items.map((t: { title: string }) => t.title)).toEqual(["list alpha", "list bravo"]);
 
-    const next = await rest("GET", `/todos?${new URLSearchParams({ ...input, limit: "2", cursor: page.body.nextCursor })}`, { token: aliceToken });
+    const next = await rest(
+      "GET",
+      `/todos?${new URLSearchParams({ ...input, limit: "2", cursor: page.body.nextCursor })}`,
+      { token: aliceToken },
+    );
     expectOk(next, todoPageJson, await alice.todo.list.query({ ...input, cursor: trpcPage.nextCursor }));
     expect(next.body.items.map((t: { title: string }) => t.title)).toEqual(["list charlie", "list delta"]);
 
@@ -170,8 +186,15 @@ describe("every operation gives the tRPC result", () => {
     expect(updated.body).toMatchObject({ title: "Final", completed: true, description: null, version: 2 });
     expect(updated.body.completedAt).toEqual(expect.any(String));
 
-    const stale = await rest("PATCH", `/todos/${todo.id}`, { token: aliceToken, body: { expectedVersion: 1, title: "Late" } });
-    await expectSameError(stale, alice.todo.update.mutate({ id: todo.id, expectedVersion: 1, title: "Late" }), "CONFLICT");
+    const stale = await rest("PATCH", `/todos/${todo.id}`, {
+      token: aliceToken,
+      body: { expectedVersion: 1, title: "Late" },
+    });
+    await expectSameError(
+      stale,
+      alice.todo.update.mutate({ id: todo.id, expectedVersion: 1, title: "Late" }),
+      "CONFLICT",
+    );
     expect(stale.body.message).toMatch(/at version 2, not 1/);
     expect((await alice.todo.byId.query({ id: todo.id })).title).toBe("Final");
   });
@@ -190,13 +213,33 @@ describe("every operation gives the tRPC result", () => {
       await rest("POST", "/todos", { token: restUser, body: { title } });
       await trpcUser.todo.create.mutate({ title });
     }
-    expectOk(await rest("POST", "/todos/toggle-all", { token: restUser, body: { completed: true } }), countJson, await trpcUser.todo.toggleAll.mutate({ completed: true }));
-    expectOk(await rest("POST", "/todos/toggle-all", { token: restUser, body: { completed: true } }), countJson, await trpcUser.todo.toggleAll.mutate({ completed: true }));
+    expectOk(
+      await rest("POST", "/todos/toggle-all", { token: restUser, body: { completed: true } }),
+      countJson,
+      await trpcUser.todo.toggleAll.mutate({ completed: true }),
+    );
+    expectOk(
+      await rest("POST", "/todos/toggle-all", { token: restUser, body: { completed: true } }),
+      countJson,
+      await trpcUser.todo.toggleAll.mutate({ completed: true }),
+    );
     expectOk(await rest("GET", "/todos/stats", { token: restUser }), statsJson, await trpcUser.todo.stats.query());
     // No body and no Content-Type, as curl -X POST sends it: read as JSON.
-    const cleared = await fetch(`${api.url}/api/todos/clear-completed`, { method: "POST", headers: { authorization: `Bearer ${restUser}` } });
-    expectOk({ status: cleared.status, body: await cleared.json() }, countJson, await trpcUser.todo.clearCompleted.mutate());
-    expectOk(await rest("GET", "/todos/stats", { token: restUser }), statsJson, { total: 0, active: 0, completed: 0, overdue: 0 });
+    const cleared = await fetch(`${api.url}/api/todos/clear-completed`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${restUser}` },
+    });
+    expectOk(
+      { status: cleared.status, body: await cleared.json() },
+      countJson,
+      await trpcUser.todo.clearCompleted.mutate(),
+    );
+    expectOk(await rest("GET", "/todos/stats", { token: restUser }), statsJson, {
+      total: 0,
+      active: 0,
+      completed: 0,
+      overdue: 0,
+    });
   });
 });
 
@@ -204,7 +247,11 @@ describe("another user's todos are NOT_FOUND over REST as over tRPC", () => {
   test("byId, update, update with expectedVersion, delete; list and stats show none of them", async () => {
     const todo = await alice.todo.create.mutate({ title: "alice private" });
     const before = await alice.todo.byId.query({ id: todo.id });
-    await expectSameError(await rest("GET", `/todos/${todo.id}`, { token: bobToken }), bob.todo.byId.query({ id: todo.id }), "NOT_FOUND");
+    await expectSameError(
+      await rest("GET", `/todos/${todo.id}`, { token: bobToken }),
+      bob.todo.byId.query({ id: todo.id }),
+      "NOT_FOUND",
+    );
     await expectSameError(
       await rest("PATCH", `/todos/${todo.id}`, { token: bobToken, body: { title: "pwned" } }),
       bob.todo.update.mutate({ id: todo.id, title: "pwned" }),
@@ -215,9 +262,18 @@ describe("another user's todos are NOT_FOUND over REST as over tRPC", () => {
       bob.todo.update.mutate({ id: todo.id, title: "pwned", expectedVersion: 1 }),
       "NOT_FOUND",
     );
-    await expectSameError(await rest("DELETE", `/todos/${todo.id}`, { token: bobToken }), bob.todo.delete.mutate({ id: todo.id }), "NOT_FOUND");
-    expectOk(await rest("GET", "/todos?search=alice", { token: bobToken }), todoPageJson, { items: [], nextCursor: null });
-    expectOk(await rest("POST", "/todos/toggle-all", { token: bobToken, body: { completed: true } }), countJson, { count: 0 });
+    await expectSameError(
+      await rest("DELETE", `/todos/${todo.id}`, { token: bobToken }),
+      bob.todo.delete.mutate({ id: todo.id }),
+      "NOT_FOUND",
+    );
+    expectOk(await rest("GET", "/todos?search=alice", { token: bobToken }), todoPageJson, {
+      items: [],
+      nextCursor: null,
+    });
+    expectOk(await rest("POST", "/todos/toggle-all", { token: bobToken, body: { completed: true } }), countJson, {
+      count: 0,
+    });
     expect(await alice.todo.byId.query({ id: todo.id })).toEqual(before);
   });
 });
@@ -252,7 +308,11 @@ describe("validation errors carry the same field errors", () => {
 
   test("update with nothing to change, and toggle-all without its field", async () => {
     const todo = await alice.todo.create.mutate({ title: "Unchanged" });
-    await expectSameError(await rest("PATCH", `/todos/${todo.id}`, { token: aliceToken, body: {} }), alice.todo.update.mutate({ id: todo.id }), "BAD_REQUEST");
+    await expectSameError(
+      await rest("PATCH", `/todos/${todo.id}`, { token: aliceToken, body: {} }),
+      alice.todo.update.mutate({ id: todo.id }),
+      "BAD_REQUEST",
+    );
     await expectSameError(
       await rest("POST", "/todos/toggle-all", { token: aliceToken, body: {} }),
       alice.todo.toggleAll.mutate({} as never),
@@ -268,7 +328,11 @@ describe("validation errors carry the same field errors", () => {
     ["orderBy=userId", { orderBy: "userId" }],
     ["cursor=garbage", { cursor: "garbage" }],
   ])("list: %s", async (_name, input) => {
-    const res = await rest("GET", `/todos?${new URLSearchParams(Object.entries(input).map(([k, v]): [string, string] => [k, String(v)]))}`, { token: aliceToken });
+    const res = await rest(
+      "GET",
+      `/todos?${new URLSearchParams(Object.entries(input).map(([k, v]): [string, string] => [k, String(v)]))}`,
+      { token: aliceToken },
+    );
     await expectSameError(res, alice.todo.list.query(input as never), "BAD_REQUEST");
   });
 
@@ -293,23 +357,45 @@ describe("auth is the same Bearer token", () => {
     ["a wrongly signed token", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJl"],
   ])("%s is UNAUTHORIZED", async (_name, authorization) => {
     const headers: Record<string, string> = authorization ? { authorization } : {};
-    await expectSameError(await rest("GET", "/todos", { headers }), api.clientWithHeader(authorization).todo.list.query(), "UNAUTHORIZED");
+    await expectSameError(
+      await rest("GET", "/todos", { headers }),
+      api.clientWithHeader(authorization).todo.list.query(),
+      "UNAUTHORIZED",
+    );
     await expectSameError(
       await rest("POST", "/todos", { headers, body: { title: "x" } }),
       api.clientWithHeader(authorization).todo.create.mutate({ title: "x" }),
       "UNAUTHORIZED",
     );
-    await expectSameError(await rest("GET", "/me", { headers }), api.clientWithHeader(authorization).me.query(), "UNAUTHORIZED");
+    await expectSameError(
+      await rest("GET", "/me", { headers }),
+      api.clientWithHeader(authorization).me.query(),
+      "UNAUTHORIZED",
+    );
   });
 });
 
 describe("HTTP details", () => {
   test("invalid JSON is PARSE_ERROR, a body over the limit is 413, another content type is 415", async () => {
-    const bad = await rest("POST", "/todos", { token: aliceToken, body: "{not json", headers: { "content-type": "application/json" } });
-    expect(bad).toMatchObject({ status: 400, body: { code: "PARSE_ERROR", data: { code: "PARSE_ERROR", httpStatus: 400 } } });
-    const big = await rest("POST", "/todos", { token: aliceToken, body: { title: "x", description: "y".repeat(1_100_000) } });
+    const bad = await rest("POST", "/todos", {
+      token: aliceToken,
+      body: "{not json",
+      headers: { "content-type": "application/json" },
+    });
+    expect(bad).toMatchObject({
+      status: 400,
+      body: { code: "PARSE_ERROR", data: { code: "PARSE_ERROR", httpStatus: 400 } },
+    });
+    const big = await rest("POST", "/todos", {
+      token: aliceToken,
+      body: { title: "x", description: "y".repeat(1_100_000) },
+    });
     expect(big).toMatchObject({ status: 413, body: { code: "PAYLOAD_TOO_LARGE" } });
-    const text = await rest("POST", "/todos", { token: aliceToken, body: "title=x", headers: { "content-type": "text/plain" } });
+    const text = await rest("POST", "/todos", {
+      token: aliceToken,
+      body: "title=x",
+      headers: { "content-type": "text/plain" },
+    });
     expect(text).toMatchObject({ status: 415, body: { code: "UNSUPPORTED_MEDIA_TYPE" } });
   });
 
@@ -324,19 +410,41 @@ describe("HTTP details", () => {
 
   test("the content type is /trpc's rule (isJsonContentType): any case is JSON, a +json type is not", async () => {
     for (const type of ["APPLICATION/JSON", "Application/Json; Charset=UTF-8"]) {
-      expectOk(await rest("POST", "/todos", { token: aliceToken, body: JSON.stringify({ title: "case" }), headers: { "content-type": type } }), todoJson);
+      expectOk(
+        await rest("POST", "/todos", {
+          token: aliceToken,
+          body: JSON.stringify({ title: "case" }),
+          headers: { "content-type": type },
+        }),
+        todoJson,
+      );
     }
-    const patch = await rest("POST", "/todos", { token: aliceToken, body: JSON.stringify({ title: "x" }), headers: { "content-type": "application/json-patch+json" } });
+    const patch = await rest("POST", "/todos", {
+      token: aliceToken,
+      body: JSON.stringify({ title: "x" }),
+      headers: { "content-type": "application/json-patch+json" },
+    });
     expect(patch).toMatchObject({
       status: 415,
-      body: { message: 'Unsupported content-type "application/json-patch+json', code: "UNSUPPORTED_MEDIA_TYPE", data: { httpStatus: 415 } },
+      body: {
+        message: 'Unsupported content-type "application/json-patch+json',
+        code: "UNSUPPORTED_MEDIA_TYPE",
+        data: { httpStatus: 415 },
+      },
     });
   });
 
   test("unknown routes and methods are a JSON 404 in the same error shape", async () => {
-    for (const [method, path] of [["GET", "/nope"], ["PUT", "/todos/x"], ["POST", "/todos/stats"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/nope"],
+      ["PUT", "/todos/x"],
+      ["POST", "/todos/stats"],
+    ] as const) {
       const res = await rest(method, path, { token: aliceToken });
-      expect(res).toMatchObject({ status: 404, body: { code: "NOT_FOUND", data: { code: "NOT_FOUND", httpStatus: 404 } } });
+      expect(res).toMatchObject({
+        status: 404,
+        body: { code: "NOT_FOUND", data: { code: "NOT_FOUND", httpStatus: 404 } },
+      });
     }
   });
 });

@@ -47,10 +47,16 @@ test.each<[string, () => Promise<unknown>]>([
       await alice.todo.list.query({ limit: 10, cursor: nextCursor! });
     },
   ],
-  ["todo.list filtered and searched", () => alice.todo.list.query({ status: "active", search: "todo", orderBy: "dueAt" })],
+  [
+    "todo.list filtered and searched",
+    () => alice.todo.list.query({ status: "active", search: "todo", orderBy: "dueAt" }),
+  ],
   ["todo.create", () => alice.todo.create.mutate({ title: "one more", priority: "HIGH", dueAt: new Date() })],
   ["todo.update", () => alice.todo.update.mutate({ id: ids[1]!, title: "renamed", completed: true })],
-  ["todo.update with its version check", () => alice.todo.update.mutate({ id: ids[2]!, title: "checked", expectedVersion: 1 })],
+  [
+    "todo.update with its version check",
+    () => alice.todo.update.mutate({ id: ids[2]!, title: "checked", expectedVersion: 1 }),
+  ],
   ["todo.delete", () => alice.todo.delete.mutate({ id: ids[3]! })],
   ["todo.stats", () => alice.todo.stats.query()],
   ["todo.toggleAll", () => alice.todo.toggleAll.mutate({ completed: true })],
@@ -61,10 +67,18 @@ test.each<[string, () => Promise<unknown>]>([
 
 test("with an Idempotency-Key: a create stays one round trip; other mutations are one transaction", async () => {
   const keyed = createTRPCClient<AppRouter>({
-    links: [httpLink({ url: api.trpcUrl, transformer, headers: async () => ({ authorization: `Bearer ${await api.token("alice")}`, "idempotency-key": randomUUID() }) })],
+    links: [
+      httpLink({
+        url: api.trpcUrl,
+        transformer,
+        headers: async () => ({ authorization: `Bearer ${await api.token("alice")}`, "idempotency-key": randomUUID() }),
+      }),
+    ],
   });
   let id = "";
-  expect(await roundTrips(async () => ({ id } = await keyed.todo.create.mutate({ title: "keyed", dueAt: new Date() })))).toBe(1);
+  expect(
+    await roundTrips(async () => ({ id } = await keyed.todo.create.mutate({ title: "keyed", dueAt: new Date() }))),
+  ).toBe(1);
   // BEGIN, the key's lock and row, the update, the key row, COMMIT.
   expect(await roundTrips(() => keyed.todo.update.mutate({ id, title: "keyed update" }))).toBe(5);
 });
@@ -83,6 +97,8 @@ test("a batch of three reads costs three round trips, not more", async () => {
 });
 
 test("NOT_FOUND costs one round trip; a malformed id costs none", async () => {
-  expect(await roundTrips(() => alice.todo.byId.query({ id: "00000000-0000-4000-8000-000000000000" }).catch(() => {}))).toBe(1);
+  expect(
+    await roundTrips(() => alice.todo.byId.query({ id: "00000000-0000-4000-8000-000000000000" }).catch(() => {})),
+  ).toBe(1);
   expect(await roundTrips(() => alice.todo.byId.query({ id: "not-a-uuid" }).catch(() => {}))).toBe(0);
 });

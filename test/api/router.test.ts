@@ -35,7 +35,12 @@ describe("me", () => {
 describe("create and byId", () => {
   test("create returns the stored todo, byId the same one", async () => {
     const dueAt = new Date("2030-01-02T03:04:05.678Z");
-    const input: TodoInput<"create"> = { title: "  Write the router tests ", description: "no HTTP", priority: "HIGH", dueAt };
+    const input: TodoInput<"create"> = {
+      title: "  Write the router tests ",
+      description: "no HTTP",
+      priority: "HIGH",
+      dueAt,
+    };
     const todo = await alice.todo.create(input);
     expect(todo).toMatchObject({
       userId: "alice",
@@ -92,7 +97,13 @@ describe("list", () => {
 describe("update", () => {
   test("changes the given fields, bumps the version, and sets completedAt when completed", async () => {
     const todo = await alice.todo.create({ title: "to change", description: "old" });
-    const input: TodoInput<"update"> = { id: todo.id, expectedVersion: 1, title: "changed", description: null, completed: true };
+    const input: TodoInput<"update"> = {
+      id: todo.id,
+      expectedVersion: 1,
+      title: "changed",
+      description: null,
+      completed: true,
+    };
     const updated = await alice.todo.update(input);
     expect(updated).toMatchObject({ id: todo.id, title: "changed", description: null, completed: true, version: 2 });
     expect(updated.completedAt).toBeInstanceOf(Date);

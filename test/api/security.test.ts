@@ -13,7 +13,6 @@ afterAll(async () => {
   await api?.close();
 });
 
-
 const post = (base: TestServer, path: string, body: string, headers: Record<string, string> = {}) =>
   fetch(`${base.trpcUrl}/${path}`, { method: "POST", headers: { authorization: auth, ...headers }, body });
 
@@ -21,11 +20,11 @@ type ErrorBody = { error: { json: { message: string; data: { code: string; httpS
 
 describe("request bodies", () => {
   test.each([
-    ["text/plain", "{\"json\":{\"title\":\"x\"}}"],
+    ["text/plain", '{"json":{"title":"x"}}'],
     ["application/x-www-form-urlencoded", "title=x"],
-    ["multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nx\r\n--b--\r\n"],
-    ["application/octet-stream", "{\"json\":{\"title\":\"x\"}}"],
-    ["application/jsonx", "{\"json\":{\"title\":\"x\"}}"],
+    ["multipart/form-data; boundary=b", '--b\r\nContent-Disposition: form-data; name="title"\r\n\r\nx\r\n--b--\r\n'],
+    ["application/octet-stream", '{"json":{"title":"x"}}'],
+    ["application/jsonx", '{"json":{"title":"x"}}'],
     ["application/xml", "<title>x</title>"],
   ])("POST with content-type %s is 415 and writes nothing", async (type, body) => {
     const res = await post(api, "todo.create", body, { "content-type": type });
@@ -38,7 +37,7 @@ describe("request bodies", () => {
     const res = await fetch(`${api.trpcUrl}/todo.create`, {
       method: "POST",
       headers: { authorization: auth },
-      body: new Uint8Array(Buffer.from("{\"json\":{\"title\":\"x\"}}")),
+      body: new Uint8Array(Buffer.from('{"json":{"title":"x"}}')),
     });
     expect(res.status).toBe(415);
   });
@@ -55,7 +54,7 @@ describe("request bodies", () => {
     let sent = 0;
     const body = new ReadableStream<Uint8Array>({
       pull(controller) {
-        if (sent === 0) controller.enqueue(new TextEncoder().encode("{\"json\":{\"title\":\"x\",\"description\":\""));
+        if (sent === 0) controller.enqueue(new TextEncoder().encode('{"json":{"title":"x","description":"'));
         if (sent > 2 * 1024 * 1024) return controller.close();
         sent += chunk.length;
         controller.enqueue(chunk);
@@ -66,7 +65,7 @@ describe("request bodies", () => {
       headers: { authorization: auth, "content-type": "application/json" },
       body,
       duplex: "half",
-    } as RequestInit);
+    });
     expect(res.status).toBe(413);
     expect(await api.database.prisma.todo.count({ where: { userId: "sec-user" } })).toBe(0);
   });
@@ -74,7 +73,10 @@ describe("request bodies", () => {
 
 describe("headers", () => {
   test("helmet's security headers on every response, no x-powered-by", async () => {
-    for (const res of [await fetch(`${api.url}/healthz`), await fetch(`${api.trpcUrl}/todo.stats`, { headers: { authorization: auth } })]) {
+    for (const res of [
+      await fetch(`${api.url}/healthz`),
+      await fetch(`${api.trpcUrl}/todo.stats`, { headers: { authorization: auth } }),
+    ]) {
       expect(res.headers.get("x-content-type-options")).toBe("nosniff");
       expect(res.headers.get("strict-transport-security")).toMatch(/max-age=/);
       expect(res.headers.get("x-frame-options")).toBe("SAMEORIGIN");
@@ -99,13 +101,19 @@ describe("CORS", () => {
   const preflight = (base: TestServer, origin: string) =>
     fetch(`${base.trpcUrl}/todo.create`, {
       method: "OPTIONS",
-      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+      headers: {
+        origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+      },
     });
 
   test("without CORS_ORIGINS no origin gets CORS headers", async () => {
     const res = await preflight(api, "https://app.example");
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
-    const get = await fetch(`${api.trpcUrl}/todo.stats`, { headers: { authorization: auth, origin: "https://app.example" } });
+    const get = await fetch(`${api.trpcUrl}/todo.stats`, {
+      headers: { authorization: auth, origin: "https://app.example" },
+    });
     expect(get.headers.get("access-control-allow-origin")).toBeNull();
   });
 
@@ -148,7 +156,9 @@ describe("rate limits", () => {
       expect(await codeOf(limited.clientWithHeader(auth).todo.stats.query())).toBe("TOO_MANY_REQUESTS");
       expect(await codeOf((await limited.client("other")).todo.stats.query())).toBe("TOO_MANY_REQUESTS");
       // A spoofed X-Forwarded-For does not help while TRUST_PROXY is off.
-      const spoofed = await fetch(`${limited.trpcUrl}/todo.stats`, { headers: { authorization: auth, "x-forwarded-for": "203.0.113.9" } });
+      const spoofed = await fetch(`${limited.trpcUrl}/todo.stats`, {
+        headers: { authorization: auth, "x-forwarded-for": "203.0.113.9" },
+      });
       expect(spoofed.status).toBe(429);
       expect((await fetch(`${limited.url}/healthz`)).status).toBe(200);
       expect((await fetch(`${limited.url}/readyz`)).status).toBe(200);
@@ -160,7 +170,8 @@ describe("rate limits", () => {
   test("per IP behind a trusted proxy: each X-Forwarded-For client has its own budget", async () => {
     const proxied = await api.variant({ RATE_LIMIT_PER_IP: "2", TRUST_PROXY: "loopback" });
     try {
-      const from = (ip: string) => fetch(`${proxied.trpcUrl}/todo.stats`, { headers: { authorization: auth, "x-forwarded-for": ip } });
+      const from = (ip: string) =>
+        fetch(`${proxied.trpcUrl}/todo.stats`, { headers: { authorization: auth, "x-forwarded-for": ip } });
       expect((await from("203.0.113.1")).status).toBe(200);
       expect((await from("203.0.113.1")).status).toBe(200);
       expect((await from("203.0.113.1")).status).toBe(429);
@@ -213,7 +224,11 @@ describe("request timeout", () => {
     try {
       const { SignJWT, generateKeyPair } = await import("jose");
       const { privateKey } = await generateKeyPair("ES256");
-      const token = await new SignJWT({}).setProtectedHeader({ alg: "ES256", kid: "k" }).setSubject("slow").setExpirationTime("5m").sign(privateKey);
+      const token = await new SignJWT({})
+        .setProtectedHeader({ alg: "ES256", kid: "k" })
+        .setSubject("slow")
+        .setExpirationTime("5m")
+        .sign(privateKey);
       const res = await fetch(`${slow.trpcUrl}/todo.stats`, { headers: { authorization: `Bearer ${token}` } });
       expect(res.status).toBe(503);
       const body = (await res.json()) as ErrorBody;
@@ -231,7 +246,9 @@ describe("request timeout", () => {
 describe("/metrics", () => {
   test("Prometheus text: latency per procedure, errors by code, pool gauges; unknown paths share one label", async () => {
     await fetch(`${api.trpcUrl}/todo.list`, { headers: { authorization: auth } });
-    await fetch(`${api.trpcUrl}/todo.byId?input=${encodeURIComponent(JSON.stringify({ json: { id: "nope" } }))}`, { headers: { authorization: auth } });
+    await fetch(`${api.trpcUrl}/todo.byId?input=${encodeURIComponent(JSON.stringify({ json: { id: "nope" } }))}`, {
+      headers: { authorization: auth },
+    });
     await fetch(`${api.trpcUrl}/todo.list`);
     await fetch(`${api.trpcUrl}/random-${Math.random()}`, { headers: { authorization: auth } });
     await fetch(`${api.url}/random-${Math.random()}`);
@@ -260,7 +277,9 @@ describe("/metrics", () => {
     try {
       expect((await fetch(`${guarded.url}/metrics`)).status).toBe(401);
       expect((await fetch(`${guarded.url}/metrics`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
-      const ok = await fetch(`${guarded.url}/metrics`, { headers: { authorization: "Bearer metrics-token-0123456789" } });
+      const ok = await fetch(`${guarded.url}/metrics`, {
+        headers: { authorization: "Bearer metrics-token-0123456789" },
+      });
       expect(ok.status).toBe(200);
       expect(await ok.text()).toMatch(/trpc_call_duration_seconds/);
     } finally {

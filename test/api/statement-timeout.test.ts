@@ -17,7 +17,11 @@ describe.runIf(serverUrl())("DB_STATEMENT_TIMEOUT_MS", () => {
   let api: TestServer;
   beforeAll(async () => {
     // One user's statements fill the whole pool here (DB_USER_CONCURRENCY), as the rounds below count on.
-    api = await startTestServer({ DB_POOL_MAX: String(POOL_MAX), DB_USER_CONCURRENCY: String(POOL_MAX), DB_STATEMENT_TIMEOUT_MS: String(LIMIT_MS) });
+    api = await startTestServer({
+      DB_POOL_MAX: String(POOL_MAX),
+      DB_USER_CONCURRENCY: String(POOL_MAX),
+      DB_STATEMENT_TIMEOUT_MS: String(LIMIT_MS),
+    });
   });
   afterAll(async () => {
     await api?.close();

@@ -28,7 +28,11 @@ test("timestamps are the same instants whatever the database's time zone", async
   expect(todo.dueAt).toEqual(dueAt);
   expect(Math.abs(todo.createdAt.getTime() - before)).toBeLessThan(60_000);
 
-  const done = await client.todo.update.mutate({ id: todo.id, completed: true, dueAt: new Date("2031-06-01T08:30:00.000Z") });
+  const done = await client.todo.update.mutate({
+    id: todo.id,
+    completed: true,
+    dueAt: new Date("2031-06-01T08:30:00.000Z"),
+  });
   expect(done.dueAt).toEqual(new Date("2031-06-01T08:30:00.000Z"));
   expect(Math.abs(done.completedAt!.getTime() - Date.now())).toBeLessThan(60_000);
   expect(done.updatedAt.getTime()).toBeGreaterThanOrEqual(done.createdAt.getTime());
@@ -42,7 +46,12 @@ test("timestamps are the same instants whatever the database's time zone", async
   const walked: string[] = [];
   let cursor: string | null = null;
   do {
-    const page: { items: { id: string }[]; nextCursor: string | null } = await client.todo.list.query({ orderBy: "dueAt", order: "asc", limit: 1, cursor });
+    const page: { items: { id: string }[]; nextCursor: string | null } = await client.todo.list.query({
+      orderBy: "dueAt",
+      order: "asc",
+      limit: 1,
+      cursor,
+    });
     walked.push(...page.items.map((t) => t.id));
     cursor = page.nextCursor;
   } while (cursor);
@@ -65,7 +74,10 @@ test("timestamps are the same instants whatever the database's time zone", async
   const raw = new pg.Client({ connectionString: api.testDatabase.url });
   await raw.connect();
   try {
-    const { rows } = await raw.query(`SELECT (extract(epoch FROM "dueAt") * 1000)::bigint::text AS ms FROM "Todo" WHERE "id" = $1`, [todo.id]);
+    const { rows } = await raw.query(
+      `SELECT (extract(epoch FROM "dueAt") * 1000)::bigint::text AS ms FROM "Todo" WHERE "id" = $1`,
+      [todo.id],
+    );
     expect(Number(rows[0].ms)).toBe(Date.parse("2031-06-01T08:30:00.000Z"));
   } finally {
     await raw.end();

@@ -18,7 +18,9 @@ afterAll(async () => {
 
 describe("me", () => {
   test("returns the caller, created on first sight from the token's claims", async () => {
-    const carol = api.clientWithHeader(`Bearer ${await api.token("carol", { email: "carol@example.com", name: "Carol" })}`);
+    const carol = api.clientWithHeader(
+      `Bearer ${await api.token("carol", { email: "carol@example.com", name: "Carol" })}`,
+    );
     expect(await carol.me.query()).toEqual({ id: "carol", email: "carol@example.com", name: "Carol" });
     const row = await api.database.prisma.user.findUnique({ where: { id: "carol" } });
     expect(row?.email).toBe("carol@example.com");
@@ -110,8 +112,17 @@ describe("byId and delete", () => {
 
 describe("update", () => {
   test("changes fields, increments version and bumps updatedAt", async () => {
-    const todo = await alice.todo.create.mutate({ title: "Draft", description: "old", dueAt: new Date("2031-01-01T00:00:00Z") });
-    const updated = await alice.todo.update.mutate({ id: todo.id, title: " Final ", priority: "LOW", expectedVersion: 1 });
+    const todo = await alice.todo.create.mutate({
+      title: "Draft",
+      description: "old",
+      dueAt: new Date("2031-01-01T00:00:00Z"),
+    });
+    const updated = await alice.todo.update.mutate({
+      id: todo.id,
+      title: " Final ",
+      priority: "LOW",
+      expectedVersion: 1,
+    });
     expect(updated).toMatchObject({ title: "Final", priority: "LOW", description: "old", version: 2 });
     expect(updated.updatedAt.getTime()).toBeGreaterThanOrEqual(todo.updatedAt.getTime());
     expect(updated.createdAt).toEqual(todo.createdAt);
@@ -147,7 +158,9 @@ describe("update", () => {
   test("20 concurrent updates with the same expectedVersion have exactly one winner", async () => {
     const todo = await alice.todo.create.mutate({ title: "Race" });
     const results = await Promise.allSettled(
-      Array.from({ length: 20 }, (_, i) => alice.todo.update.mutate({ id: todo.id, title: `Writer ${i}`, expectedVersion: 1 })),
+      Array.from({ length: 20 }, (_, i) =>
+        alice.todo.update.mutate({ id: todo.id, title: `Writer ${i}`, expectedVersion: 1 }),
+      ),
     );
     const winners = results.filter((r) => r.status === "fulfilled");
     const losers = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -174,12 +187,18 @@ describe("update", () => {
   test("expectedVersion 0 is a claim like any other: CONFLICT, not BAD_REQUEST", async () => {
     const todo = await alice.todo.create.mutate({ title: "Versioned" });
     expect(await codeOf(alice.todo.update.mutate({ id: todo.id, title: "x", expectedVersion: 0 }))).toBe("CONFLICT");
-    expect(await codeOf(alice.todo.update.mutate({ id: todo.id, title: "x", expectedVersion: -1 }))).toBe("BAD_REQUEST");
+    expect(await codeOf(alice.todo.update.mutate({ id: todo.id, title: "x", expectedVersion: -1 }))).toBe(
+      "BAD_REQUEST",
+    );
   });
 
   test("a NUL in a claim other than sub is dropped, not a database error", async () => {
     const token = await api.token("nul-claims", { email: "a\u0000@example.com", name: "N\u0000" });
-    expect(await api.clientWithHeader(`Bearer ${token}`).me.query()).toEqual({ id: "nul-claims", email: null, name: null });
+    expect(await api.clientWithHeader(`Bearer ${token}`).me.query()).toEqual({
+      id: "nul-claims",
+      email: null,
+      name: null,
+    });
   });
 
   test("unknown id is NOT_FOUND, with or without expectedVersion", async () => {

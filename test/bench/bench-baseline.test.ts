@@ -22,7 +22,10 @@ beforeAll(async () => {
     stdio: ["ignore", "inherit", "inherit"],
   });
   for (let i = 0; i < 150; i++) {
-    const ok = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -67,16 +70,26 @@ test("create, byId, update and keyset list behave like the API, scoped to the ca
     expect(res.status).toBe(200);
     created.push(await json<Todo>(res));
   }
-  expect(created[0]).toMatchObject({ userId: "alice", title: "Todo 1", completed: false, priority: "MEDIUM", version: 1 });
+  expect(created[0]).toMatchObject({
+    userId: "alice",
+    title: "Todo 1",
+    completed: false,
+    priority: "MEDIUM",
+    version: 1,
+  });
 
   expect(await json(get("todo.byId", { id: created[3]!.id }, alice))).toEqual(created[3]);
   expect((await get("todo.byId", { id: created[3]!.id }, bob)).status).toBe(404);
   expect((await get("todo.byId", { id: "not-a-uuid" }, alice)).status).toBe(404);
 
-  const updated = await json<Todo>(post("todo.update", { id: created[0]!.id, title: "Renamed", completed: true }, alice));
+  const updated = await json<Todo>(
+    post("todo.update", { id: created[0]!.id, title: "Renamed", completed: true }, alice),
+  );
   expect(updated).toMatchObject({ title: "Renamed", completed: true, version: 2 });
   expect(updated.completedAt).not.toBeNull();
-  expect((await post("todo.update", { id: created[0]!.id, title: "Again", expectedVersion: 1 }, alice)).status).toBe(409);
+  expect((await post("todo.update", { id: created[0]!.id, title: "Again", expectedVersion: 1 }, alice)).status).toBe(
+    409,
+  );
   expect((await post("todo.update", { id: created[0]!.id, title: "Bob's" }, bob)).status).toBe(404);
 
   const page1 = await json<Page>(get("todo.list", {}, alice));

@@ -22,17 +22,30 @@ test("measures another user's byId alone and under one user's parallel searches,
     await db.query(
       `INSERT INTO "Todo" ("id", "userId", "title", "updatedAt") SELECT gen_random_uuid(), 'noisy', 'Todo ' || g, now() FROM generate_series(1, 1000) AS g`,
     );
-    quietTodoId = (await db.query(`INSERT INTO "Todo" ("id", "userId", "title", "updatedAt") VALUES (gen_random_uuid(), 'quiet', 'Quiet', now()) RETURNING "id"`)).rows[0].id;
+    quietTodoId = (
+      await db.query(
+        `INSERT INTO "Todo" ("id", "userId", "title", "updatedAt") VALUES (gen_random_uuid(), 'quiet', 'Quiet', now()) RETURNING "id"`,
+      )
+    ).rows[0].id;
   } finally {
     await db.end();
   }
   server = await spawnServer({ DATABASE_URL: database.url, DB_DRIVER: process.env.DB_DRIVER ?? "pg" });
 
-  const result = await runNeighbourCell({ url: server.url, authSecret: FAULT_SECRET, noisyUser: "noisy", quietUser: "quiet", quietTodoId, parallel: 12, seconds: 1 });
+  const result = await runNeighbourCell({
+    url: server.url,
+    authSecret: FAULT_SECRET,
+    noisyUser: "noisy",
+    quietUser: "quiet",
+    quietTodoId,
+    parallel: 12,
+    seconds: 1,
+  });
   expect(result.failures).toEqual([]);
   expect(result.quietAlone.count).toBeGreaterThan(0);
   expect(result.quietUnderFlood.count).toBeGreaterThan(0);
   expect(result.searches.count).toBeGreaterThan(0);
-  for (const d of [result.quietAlone, result.quietUnderFlood, result.searches]) expect(d.p99).toBeGreaterThanOrEqual(d.p50);
+  for (const d of [result.quietAlone, result.quietUnderFlood, result.searches])
+    expect(d.p99).toBeGreaterThanOrEqual(d.p50);
   expect(neighbourMarkdown([{ label: "test", result }], { todos: 1000, parallel: 12 })).toContain("| test | ");
 }, 120_000);

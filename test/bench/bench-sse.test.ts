@@ -14,11 +14,34 @@ afterAll(async () => {
 test("delivers every write to every subscriber of its user once, over two instances, and reports latency and memory", async () => {
   database = await createTestDatabase({ migrated: true });
   // Every subscriber comes from this one address: room beyond SSE_MAX_STREAMS_PER_IP's default.
-  const env = { DATABASE_URL: database.url, DIRECT_URL: database.directUrl, DB_DRIVER: process.env.DB_DRIVER ?? "pg", SSE_MAX_STREAMS_PER_IP: "1000" };
+  const env = {
+    DATABASE_URL: database.url,
+    DIRECT_URL: database.directUrl,
+    DB_DRIVER: process.env.DB_DRIVER ?? "pg",
+    SSE_MAX_STREAMS_PER_IP: "1000",
+  };
   servers.push(...(await Promise.all([spawnServer(env), spawnServer(env)])));
 
-  const result = await runSseCell({ instances: servers.map((s) => s.url), authSecret: FAULT_SECRET, subscribers: 24, users: 6, writes: 120, rate: 200, memoryStreams: 40, seed: 7 });
-  expect(result).toMatchObject({ instances: 2, subscribers: 24, writes: 120, missing: 0, duplicates: 0, foreign: 0, changed: 0, failures: 0 });
+  const result = await runSseCell({
+    instances: servers.map((s) => s.url),
+    authSecret: FAULT_SECRET,
+    subscribers: 24,
+    users: 6,
+    writes: 120,
+    rate: 200,
+    memoryStreams: 40,
+    seed: 7,
+  });
+  expect(result).toMatchObject({
+    instances: 2,
+    subscribers: 24,
+    writes: 120,
+    missing: 0,
+    duplicates: 0,
+    foreign: 0,
+    changed: 0,
+    failures: 0,
+  });
   // Four subscribers per user: every write is four events.
   expect(result.expected).toBe(480);
   // A row deleted before its create or update was read is delivered by its `deleted` alone (docs/live-updates.md).

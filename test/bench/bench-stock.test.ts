@@ -23,7 +23,10 @@ beforeAll(async () => {
     stdio: ["ignore", "inherit", "inherit"],
   });
   for (let i = 0; i < 150; i++) {
-    const ok = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -80,7 +83,13 @@ test("create, byId, update and list answer in the API's wire format, scoped to t
     expect(res.status).toBe(200);
     created.push(res.data);
   }
-  expect(created[0]).toMatchObject({ userId: "alice", title: "Todo 1", completed: false, version: 1, completedAt: null });
+  expect(created[0]).toMatchObject({
+    userId: "alice",
+    title: "Todo 1",
+    completed: false,
+    version: 1,
+    completedAt: null,
+  });
   expect(created[0]!.createdAt).toBeInstanceOf(Date);
 
   expect(await get("todo.byId", { id: created[3]!.id }, alice)).toEqual({ status: 200, data: created[3] });
@@ -90,7 +99,9 @@ test("create, byId, update and list answer in the API's wire format, scoped to t
   const updated = await post<Todo>("todo.update", { id: created[0]!.id, title: "Renamed", completed: true }, alice);
   expect(updated.data).toMatchObject({ title: "Renamed", completed: true, version: 2 });
   expect(updated.data.completedAt).toBeInstanceOf(Date);
-  expect((await post("todo.update", { id: created[0]!.id, title: "Again", expectedVersion: 1 }, alice)).status).toBe(409);
+  expect((await post("todo.update", { id: created[0]!.id, title: "Again", expectedVersion: 1 }, alice)).status).toBe(
+    409,
+  );
   expect((await post("todo.update", { id: created[0]!.id, title: "Bob's" }, bob)).status).toBe(404);
   expect((await post("todo.update", { id: created[0]!.id }, alice)).status).toBe(400);
 

@@ -26,7 +26,14 @@ test("reads message types across chunk boundaries, after an SSL request and the 
   const startup = Buffer.alloc(12);
   startup.writeInt32BE(12, 0);
   startup.writeInt32BE(196608, 4);
-  const stream = Buffer.concat([ssl, startup, message("P", Buffer.alloc(40, 1)), message("B", Buffer.alloc(3)), message("S"), message("Q", Buffer.from("SELECT 1\0"))]);
+  const stream = Buffer.concat([
+    ssl,
+    startup,
+    message("P", Buffer.alloc(40, 1)),
+    message("B", Buffer.alloc(3)),
+    message("S"),
+    message("Q", Buffer.from("SELECT 1\0")),
+  ]);
   for (const size of [1, 3, 7, stream.length]) {
     const types: string[] = [];
     const read = createFrontendScanner((type) => types.push(String.fromCharCode(type)));
@@ -81,7 +88,7 @@ test("requests are what a tRPC client sends, with the right user's token", () =>
 
 test("the mixed load is 80 % reads", () => {
   let seed = 42; // a fixed linear congruential sequence: the same draws every run
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const next = requestFactory("mixed", data, random);
   const paths = Array.from({ length: 10_000 }, () => next().path.split("?")[0]);
   const reads = paths.filter((p) => p === "/trpc/todo.byId" || p === "/trpc/todo.list").length;
@@ -107,7 +114,10 @@ test("options: defaults, --quick, and one line naming a bad flag", () => {
   // Another checkout runs beside pg only when named; its configuration without one is refused.
   expect(full).not.toHaveProperty("againstDir");
   expect((full as Exclude<typeof full, "help">).configs).not.toContain("pg-against");
-  expect(parseOptions(["--configs", "pg", "--against", "/tmp/old"], {})).toMatchObject({ configs: ["pg", "pg-against"], againstDir: "/tmp/old" });
+  expect(parseOptions(["--configs", "pg", "--against", "/tmp/old"], {})).toMatchObject({
+    configs: ["pg", "pg-against"],
+    againstDir: "/tmp/old",
+  });
   expect(() => parseOptions(["--configs", "pg-against"], {})).toThrow(/--against/);
 });
 
@@ -159,13 +169,27 @@ test("reports: ratios to the baseline and to stock of the same cell, a table row
 
 test("targets: ratios and byId CPU at 16 connections, p99/errors/RSS at 64, one round trip with --rtt", () => {
   const at64 = { ...cell("pg", 3000), concurrency: 64, latencyMs: { p50: 5, p95: 20, p99: 60, max: 80 } };
-  const at1 = { ...cell("neon", 500), concurrency: 1, op: "create" as const, latencyMs: { p50: 6.5, p95: 8, p99: 9, max: 10 } };
+  const at1 = {
+    ...cell("neon", 500),
+    concurrency: 1,
+    op: "create" as const,
+    latencyMs: { p50: 6.5, p95: 8, p99: 9, max: 10 },
+  };
   const neon = { ...cell("neon", 2500), cpuMsPerRequest: 0.9 };
   const cells = [cell("baseline", 4000), cell("stock", 1500), cell("pg", 2700), neon, at64, at1];
   fillRatios(cells);
-  const run = { startedAt: "", finishedAt: "", machine: { cpus: 2, cpuModel: "", node: "", platform: "" }, options: {}, cells, targets: [], failures: [] };
+  const run = {
+    startedAt: "",
+    finishedAt: "",
+    machine: { cpus: 2, cpuModel: "", node: "", platform: "" },
+    options: {},
+    cells,
+    targets: [],
+    failures: [],
+  };
   const checks = checkTargets(run, 4);
-  const find = (cellName: string, target: string) => checks.find((c) => c.cell === cellName && c.target.startsWith(target));
+  const find = (cellName: string, target: string) =>
+    checks.find((c) => c.cell === cellName && c.target.startsWith(target));
   expect(find("pg byId c=16", "≥ 0.7")).toMatchObject({ met: false, value: "0.68 ×" });
   expect(find("neon byId c=16", "≥ 0.6")).toMatchObject({ met: true, value: "0.63 ×" });
   expect(find("pg byId c=16", "server CPU ≤ 0.7 ms")).toMatchObject({ met: true, value: "0.200 ms" });
@@ -178,7 +202,13 @@ test("targets: ratios and byId CPU at 16 connections, p99/errors/RSS at 64, one 
 });
 
 test("profiles: self time per function and location, idle left out, V8's entries marked", () => {
-  const frame = (functionName: string, url = "", lineNumber = -1) => ({ functionName, url, lineNumber, columnNumber: 0, scriptId: "0" });
+  const frame = (functionName: string, url = "", lineNumber = -1) => ({
+    functionName,
+    url,
+    lineNumber,
+    columnNumber: 0,
+    scriptId: "0",
+  });
   const profile: CpuProfile = {
     nodes: [
       { id: 1, callFrame: frame("(root)") },
@@ -204,7 +234,9 @@ test("profiles: self time per function and location, idle left out, V8's entries
   ]);
   expect(selfTimes([profile], "/app", 1).top).toHaveLength(1);
 
-  const markdown = profilesMarkdown([{ series: "pg", files: ["bench/results/x-profiles/pg-w1.cpuprofile"], ...summary }]);
+  const markdown = profilesMarkdown([
+    { series: "pg", files: ["bench/results/x-profiles/pg-w1.cpuprofile"], ...summary },
+  ]);
   expect(markdown).toContain("### pg");
   expect(markdown).toContain("| 1 | 14 | 77.8 | `handle` | dist/server.js:10 |");
   expect(markdown).toContain("| *(garbage collector)* |");

@@ -30,7 +30,10 @@ export const E2E_ENV = { AUTH_SECRET: "", ALLOWED_HOSTS: LAN_HOST };
 const hasBrowser = existsSync(CHROMIUM);
 const required = process.env.REQUIRE_BROWSER === "1";
 export const skip = !hasBrowser && !required;
-if (skip) console.warn(`Browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium). REQUIRE_BROWSER=1 makes this an error.`);
+if (skip)
+  console.warn(
+    `Browser tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium). REQUIRE_BROWSER=1 makes this an error.`,
+  );
 
 export const SOON = { timeout: 15_000, interval: 100 };
 
@@ -85,7 +88,11 @@ export async function newContext(): Promise<BrowserContext> {
  */
 export async function open(context: BrowserContext, hash = "", { live = true, at = server } = {}): Promise<Page> {
   const page = watchErrors(await context.newPage());
-  if (!live) await page.route((url) => url.pathname.endsWith("/trpc/todo.onChange"), (route) => route.abort());
+  if (!live)
+    await page.route(
+      (url) => url.pathname.endsWith("/trpc/todo.onChange"),
+      (route) => route.abort(),
+    );
   await page.goto(`${at.url}/${hash}`);
   return page;
 }
@@ -108,9 +115,11 @@ export async function add(page: Page, ...titles: string[]) {
 
 export const titles = (page: Page) => page.locator(".todo-list li label").allTextContents();
 export const count = (page: Page) => page.locator(".todo-count").textContent();
-export const item = (page: Page, title: string) => page.locator(".todo-list li").filter({ has: page.getByText(title, { exact: true }) });
+export const item = (page: Page, title: string) =>
+  page.locator(".todo-list li").filter({ has: page.getByText(title, { exact: true }) });
 /** The error banner's text, "" while it is hidden. */
-export const errorText = async (page: Page) => ((await page.locator(".error").isVisible()) ? await page.locator(".error-text").textContent() : "");
+export const errorText = async (page: Page) =>
+  (await page.locator(".error").isVisible()) ? await page.locator(".error-text").textContent() : "";
 
 export async function edit(page: Page, from: string, to: string, key: "Enter" | "Escape") {
   await item(page, from).locator("label").dblclick();

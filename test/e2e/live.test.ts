@@ -4,7 +4,21 @@ import { describe, expect, test } from "vitest";
 import { signToken } from "../../src/auth/tokens.ts";
 import { webDistDir } from "../../src/project.ts";
 import { TEST_SECRET } from "../support/server.ts";
-import { add, count, E2E_ENV, edit, errorText, item, newContext, open, signIn, skip, SOON, titles, useBrowser } from "./browser.ts";
+import {
+  add,
+  count,
+  E2E_ENV,
+  edit,
+  errorText,
+  item,
+  newContext,
+  open,
+  signIn,
+  skip,
+  SOON,
+  titles,
+  useBrowser,
+} from "./browser.ts";
 
 const harness = useBrowser();
 /** The bound: a change made in one context shows in the other within 2 s. */
@@ -111,10 +125,15 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
     await add(laptop, "Newer");
     await edit(laptop, "Other", "Other, edited", "Enter");
     await edit(laptop, "Draft", "Draft from the laptop", "Enter");
-    await expect.poll(() => phone.locator(".todo-list li:not(.editing) label").allTextContents(), LIVE).toEqual(["Newer", "Other, edited"]);
+    await expect
+      .poll(() => phone.locator(".todo-list li:not(.editing) label").allTextContents(), LIVE)
+      .toEqual(["Newer", "Other, edited"]);
 
     expect(await input.inputValue()).toBe("Draft from the phone");
-    const caret = (el: unknown) => [(el as TextInput).ownerDocument.activeElement === el, (el as TextInput).selectionStart];
+    const caret = (el: unknown) => [
+      (el as TextInput).ownerDocument.activeElement === el,
+      (el as TextInput).selectionStart,
+    ];
     expect(await input.evaluate(caret)).toEqual([true, 5]);
     await input.press("End");
     await input.pressSequentially("!");
@@ -124,7 +143,11 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
     await expect.poll(() => errorText(phone), SOON).toMatch(/changed in another tab.*CONFLICT/);
     await expect.poll(() => titles(phone), SOON).toEqual(["Newer", "Other, edited", "Draft from the laptop"]);
     const api = await harness.server.client("noor");
-    expect((await api.todo.list.query()).items.map((t) => t.title)).toEqual(["Newer", "Other, edited", "Draft from the laptop"]);
+    expect((await api.todo.list.query()).items.map((t) => t.title)).toEqual([
+      "Newer",
+      "Other, edited",
+      "Draft from the laptop",
+    ]);
 
     // Deleted elsewhere while being edited: the edit stays until it ends, then the todo goes.
     await item(phone, "Newer").locator("label").dblclick();
@@ -158,7 +181,9 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
       await expect.poll(() => titles(second), SOON).toEqual(["From the first tab", "From the second tab"]);
       await expect.poll(() => limited.changes.stats().open, SOON).toBe(1);
       await (await limited.client("pia")).todo.create.mutate({ title: "From the API" });
-      await expect.poll(() => titles(second), LIVE).toEqual(["From the API", "From the first tab", "From the second tab"]);
+      await expect
+        .poll(() => titles(second), LIVE)
+        .toEqual(["From the API", "From the first tab", "From the second tab"]);
     } finally {
       await limited.close();
     }
@@ -172,7 +197,10 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
       const page = await open(context, "", { at: server });
       // A development session whose token runs out in a few seconds (the sign-in form's tokens last 12 h).
       const short = await signToken(TEST_SECRET, { sub: "quinn", name: "quinn" }, { expiresIn: "4s" });
-      await page.evaluate((token) => (globalThis as unknown as PageGlobals).localStorage.setItem("todo-dev-session", token), short);
+      await page.evaluate(
+        (token) => (globalThis as unknown as PageGlobals).localStorage.setItem("todo-dev-session", token),
+        short,
+      );
       await page.reload();
       await page.locator(".new-todo").waitFor();
       await expect.poll(() => server.changes.stats().open, SOON).toBe(1);
@@ -187,7 +215,9 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
 
       expect(await page.locator(".user-name").textContent()).toBe("quinn");
       expect(await errorText(page)).toBe("");
-      expect(await page.evaluate(() => (globalThis as unknown as PageGlobals).localStorage.getItem("todo-dev-session"))).not.toBe(short);
+      expect(
+        await page.evaluate(() => (globalThis as unknown as PageGlobals).localStorage.getItem("todo-dev-session")),
+      ).not.toBe(short);
     } finally {
       // The page first: its stream would otherwise keep reconnecting to a server that is gone.
       await context.close();

@@ -3,7 +3,22 @@ import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { projectRoot } from "../../src/project.ts";
-import { add, count, edit, errorText, item, LAN_HOST, newContext, open, signIn, skip, SOON, titles, useBrowser, watchErrors } from "./browser.ts";
+import {
+  add,
+  count,
+  edit,
+  errorText,
+  item,
+  LAN_HOST,
+  newContext,
+  open,
+  signIn,
+  skip,
+  SOON,
+  titles,
+  useBrowser,
+  watchErrors,
+} from "./browser.ts";
 
 const SCREENSHOT = path.join(projectRoot, "test-results", "todomvc.png");
 const harness = useBrowser();
@@ -143,7 +158,9 @@ describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
 
   test("more than 20 todos come in pages of 20", async () => {
     const api = await harness.server.client("dave");
-    const created = await Promise.all(Array.from({ length: 45 }, (_, i) => api.todo.create.mutate({ title: `Todo ${i + 1}` })));
+    const created = await Promise.all(
+      Array.from({ length: 45 }, (_, i) => api.todo.create.mutate({ title: `Todo ${i + 1}` })),
+    );
     const page = await open(await newContext());
     await signIn(page, "dave");
 
@@ -161,7 +178,10 @@ describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
     await Promise.all(created.slice(0, 30).map((t) => api.todo.update.mutate({ id: t.id, completed: false })));
     await page.getByRole("link", { name: "Active" }).click();
     // The count follows live updates whatever the filter: wait for the active list itself.
-    const shown = async () => [await page.locator(".todo-list li").count(), await page.locator(".todo-list li.completed").count()];
+    const shown = async () => [
+      await page.locator(".todo-list li").count(),
+      await page.locator(".todo-list li.completed").count(),
+    ];
     await expect.poll(shown, SOON).toEqual([20, 0]);
     expect(await count(page)).toBe("30 items left");
     await page.getByRole("button", { name: "Show more" }).click();
@@ -227,7 +247,9 @@ describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
     await expect.poll(() => page.locator(".new-todo").inputValue(), SOON).toBe("");
     expect(keys[0]).toMatch(/^[0-9a-f-]{32,36}$/);
     expect(keys[1]).toBe(keys[0]);
-    expect(await harness.server.database.prisma.todo.count({ where: { userId: "grace", title: "Written once" } })).toBe(1);
+    expect(await harness.server.database.prisma.todo.count({ where: { userId: "grace", title: "Written once" } })).toBe(
+      1,
+    );
     expect(await titles(page)).toEqual(["Written once"]);
 
     // A double Enter sends the same key twice: one todo, listed once.
@@ -237,10 +259,14 @@ describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
     await page.locator(".new-todo").press("Enter");
     await expect.poll(() => titles(page), SOON).toEqual(["Double Enter", "Written once"]);
     await expect.poll(() => page.locator(".new-todo").inputValue(), SOON).toBe("");
-    expect(await harness.server.database.prisma.todo.count({ where: { userId: "grace", title: "Double Enter" } })).toBe(1);
+    expect(await harness.server.database.prisma.todo.count({ where: { userId: "grace", title: "Double Enter" } })).toBe(
+      1,
+    );
     // A new title is a new key.
     await add(page, "Double Enter");
-    expect(await harness.server.database.prisma.todo.count({ where: { userId: "grace", title: "Double Enter" } })).toBe(2);
+    expect(await harness.server.database.prisma.todo.count({ where: { userId: "grace", title: "Double Enter" } })).toBe(
+      2,
+    );
   });
 
   test("an invalid user name is refused with the server's reason", async () => {
@@ -251,4 +277,3 @@ describe.skipIf(skip)("TodoMVC page in headless Chromium", () => {
     expect(await page.locator(".new-todo").isHidden()).toBe(true);
   });
 });
-

@@ -38,14 +38,38 @@ function createOnOwnConnection(port: number, token: string, title: string) {
   const done = new Promise<{ outcome: Outcome; value?: { id: string } }>((resolve) => {
     const body = JSON.stringify({ json: { title } });
     const req = http.request(
-      { host: "127.0.0.1", port, method: "POST", path: "/trpc/todo.create", agent: false,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      {
+        host: "127.0.0.1",
+        port,
+        method: "POST",
+        path: "/trpc/todo.create",
+        agent: false,
+        headers: {
+          authorization: `Bearer ${token}`,
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(body),
+        },
+      },
       (res) => {
         let text = "";
-        res.setEncoding("utf8").on("data", (chunk) => (text += chunk)).on("end", () => {
-          const outcome = { code: res.statusCode === 200 ? "OK" : `HTTP ${res.statusCode}`, status: res.statusCode, startedAt, endedAt: Date.now() };
-          resolve({ outcome, value: res.statusCode === 200 ? (JSON.parse(text) as { result: { data: { json: { id: string } } } }).result.data.json : undefined });
-        });
+        res
+          .setEncoding("utf8")
+          .on("data", (chunk) => (text += chunk))
+          .on("end", () => {
+            const outcome = {
+              code: res.statusCode === 200 ? "OK" : `HTTP ${res.statusCode}`,
+              status: res.statusCode,
+              startedAt,
+              endedAt: Date.now(),
+            };
+            resolve({
+              outcome,
+              value:
+                res.statusCode === 200
+                  ? (JSON.parse(text) as { result: { data: { json: { id: string } } } }).result.data.json
+                  : undefined,
+            });
+          });
       },
     );
     req.on("finish", markSent);
@@ -75,76 +99,90 @@ describe.skipIf(skipFaults)("graceful shutdown", () => {
     await db?.destroy();
   });
 
-  test.each(["neon", "pg"] as const)("%s driver: SIGTERM with 100 requests in flight finishes them all and exits 0", async (driver) => {
-    const name = `shutdown_${driver}`;
-    const url = await db.createMigratedDatabase(name);
-    const server = await spawnServer({
-      DATABASE_URL: url,
-      DB_DRIVER: driver,
-      DB_POOL_MAX: String(POOL_MAX),
-      // Requests queued for a connection must outlast the lock below.
-      DB_CONNECTION_TIMEOUT_MS: "30000",
-      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-    });
-    const port = Number(new URL(server.url).port);
-    const blocker = new pg.Client({ connectionString: url });
-    try {
-      const clients = await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) => userClient(server.trpcUrl, `shutdown-${driver}-${i}`)));
-      // Every user seen once, so the in-flight requests are single writes.
-      for (let i = 0; i < IN_FLIGHT; i += POOL_MAX) {
-        await Promise.all(clients.slice(i, i + POOL_MAX).map((c) => c.me.query()));
-      }
-      const logStart = (await db.log()).length;
-
-      await blocker.connect();
-      await blocker.query(`BEGIN; LOCK TABLE "Todo" IN ACCESS EXCLUSIVE MODE`);
-      const tokens = await Promise.all(clients.map((_, i) => signToken(FAULT_SECRET, { sub: `shutdown-${driver}-${i}` })));
-      const requests = tokens.map((token, i) => createOnOwnConnection(port, token, `in flight ${i}`));
-      const inFlight = requests.map((r) => r.done);
-      // In flight for real: the pool is saturated (every connection waits on the lock), every request
-      // has been sent, and the server has read every byte of them.
-      await until(async () => {
-        const [row] = await db.query<{ n: string }>(
-          `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
-          [name],
+  test.each(["neon", "pg"] as const)(
+    "%s driver: SIGTERM with 100 requests in flight finishes them all and exits 0",
+    async (driver) => {
+      const name = `shutdown_${driver}`;
+      const url = await db.createMigratedDatabase(name);
+      const server = await spawnServer({
+        DATABASE_URL: url,
+        DB_DRIVER: driver,
+        DB_POOL_MAX: String(POOL_MAX),
+        // Requests queued for a connection must outlast the lock below.
+        DB_CONNECTION_TIMEOUT_MS: "30000",
+        SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      });
+      const port = Number(new URL(server.url).port);
+      const blocker = new pg.Client({ connectionString: url });
+      try {
+        const clients = await Promise.all(
+          Array.from({ length: IN_FLIGHT }, (_, i) => userClient(server.trpcUrl, `shutdown-${driver}-${i}`)),
         );
-        return Number(row!.n) >= POOL_MAX ? true : undefined;
-      }, 30_000);
-      await Promise.all(requests.map((r) => r.sent));
-      await until(() => (serverHasRead(port, IN_FLIGHT) ? true : undefined), 30_000, 50);
+        // Every user seen once, so the in-flight requests are single writes.
+        for (let i = 0; i < IN_FLIGHT; i += POOL_MAX) {
+          await Promise.all(clients.slice(i, i + POOL_MAX).map((c) => c.me.query()));
+        }
+        const logStart = (await db.log()).length;
 
-      const signalledAt = Date.now();
-      server.kill("SIGTERM");
-      await server.waitForLog((l) => l.msg.startsWith("shutting down"));
-      // New connections are refused (the log line may reach us a moment before the listener closes).
-      await until(async () => ((await connectionRefused(port)) ? true : undefined), 5_000, 20);
-      await sleep(500);
-      expect(server.alive(), "the server waits for its in-flight requests").toBe(true);
+        await blocker.connect();
+        await blocker.query(`BEGIN; LOCK TABLE "Todo" IN ACCESS EXCLUSIVE MODE`);
+        const tokens = await Promise.all(
+          clients.map((_, i) => signToken(FAULT_SECRET, { sub: `shutdown-${driver}-${i}` })),
+        );
+        const requests = tokens.map((token, i) => createOnOwnConnection(port, token, `in flight ${i}`));
+        const inFlight = requests.map((r) => r.done);
+        // In flight for real: the pool is saturated (every connection waits on the lock), every request
+        // has been sent, and the server has read every byte of them.
+        await until(async () => {
+          const [row] = await db.query<{ n: string }>(
+            `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
+            [name],
+          );
+          return Number(row!.n) >= POOL_MAX ? true : undefined;
+        }, 30_000);
+        await Promise.all(requests.map((r) => r.sent));
+        await until(() => (serverHasRead(port, IN_FLIGHT) ? true : undefined), 30_000, 50);
 
-      await blocker.query("COMMIT");
-      const results = await Promise.all(inFlight);
-      const exit = await server.exited;
-      const exitedAfterMs = Date.now() - signalledAt;
-      const outcomes = results.map((r) => r.outcome);
-      console.log(`shutdown (${driver})`, JSON.stringify({ ...countBy(outcomes), exit, exitedAfterMs }));
+        const signalledAt = Date.now();
+        server.kill("SIGTERM");
+        await server.waitForLog((l) => l.msg.startsWith("shutting down"));
+        // New connections are refused (the log line may reach us a moment before the listener closes).
+        await until(async () => ((await connectionRefused(port)) ? true : undefined), 5_000, 20);
+        await sleep(500);
+        expect(server.alive(), "the server waits for its in-flight requests").toBe(true);
 
-      expect(countBy(outcomes)).toEqual({ OK: IN_FLIGHT });
-      expect(exit).toEqual({ code: 0, signal: null });
-      expect(server.logs.map((l) => l.msg)).toContain("stopped");
-      expect(server.logs.map((l) => l.msg)).not.toContain("shutdown timed out, exiting");
-      // The exit came through the normal path (pool and proxy closed, then "stopped"), and no session
-      // was dropped in the middle of a transaction.
-      const pgLog = (await db.log()).slice(logStart);
-      expect(pgLog).not.toMatch(/unexpected EOF on client connection/);
+        await blocker.query("COMMIT");
+        const results = await Promise.all(inFlight);
+        const exit = await server.exited;
+        const exitedAfterMs = Date.now() - signalledAt;
+        const outcomes = results.map((r) => r.outcome);
+        console.log(`shutdown (${driver})`, JSON.stringify({ ...countBy(outcomes), exit, exitedAfterMs }));
 
-      const ids = new Set((await db.query<{ id: string }>(`SELECT id FROM "Todo"`, [], name)).map((r) => r.id));
-      const missing = results.filter((r) => r.value && !ids.has(r.value.id));
-      expect(missing).toEqual([]);
-      record({ fault: `SIGTERM with ${IN_FLIGHT} requests in flight`, driver, served: IN_FLIGHT, refused: 0, checked: ids.size, lost: missing.length });
-    } finally {
-      await blocker.end().catch(() => {});
-      server.kill("SIGKILL");
-      await server.exited;
-    }
-  });
+        expect(countBy(outcomes)).toEqual({ OK: IN_FLIGHT });
+        expect(exit).toEqual({ code: 0, signal: null });
+        expect(server.logs.map((l) => l.msg)).toContain("stopped");
+        expect(server.logs.map((l) => l.msg)).not.toContain("shutdown timed out, exiting");
+        // The exit came through the normal path (pool and proxy closed, then "stopped"), and no session
+        // was dropped in the middle of a transaction.
+        const pgLog = (await db.log()).slice(logStart);
+        expect(pgLog).not.toMatch(/unexpected EOF on client connection/);
+
+        const ids = new Set((await db.query<{ id: string }>(`SELECT id FROM "Todo"`, [], name)).map((r) => r.id));
+        const missing = results.filter((r) => r.value && !ids.has(r.value.id));
+        expect(missing).toEqual([]);
+        record({
+          fault: `SIGTERM with ${IN_FLIGHT} requests in flight`,
+          driver,
+          served: IN_FLIGHT,
+          refused: 0,
+          checked: ids.size,
+          lost: missing.length,
+        });
+      } finally {
+        await blocker.end().catch(() => {});
+        server.kill("SIGKILL");
+        await server.exited;
+      }
+    },
+  );
 });

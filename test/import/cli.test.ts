@@ -21,7 +21,12 @@ afterAll(async () => {
 });
 
 /** The CLI as one node process (no npm or tsx wrapper), so a signal reaches the import itself. */
-function startCli(args: string[], env: Record<string, string>): ChildProcess & { output: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
+function startCli(
+  args: string[],
+  env: Record<string, string>,
+): ChildProcess & {
+  output: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+} {
   const child = spawn(process.execPath, ["--import", "tsx", "scripts/import-sqlite.ts", ...args], {
     cwd: root,
     env: { ...process.env, NODE_ENV: "development", DB_DRIVER: driver, LOG_LEVEL: "warn", ...env },
@@ -29,10 +34,10 @@ function startCli(args: string[], env: Record<string, string>): ChildProcess & {
   });
   let stdout = "";
   let stderr = "";
-  child.stdout!.on("data", (chunk) => (stdout += chunk));
-  child.stderr!.on("data", (chunk) => (stderr += chunk));
-  const output = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) =>
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
+  child.stdout.on("data", (chunk) => (stdout += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
+  const output = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>(
+    (resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
   );
   return Object.assign(child, { output });
 }
@@ -53,7 +58,9 @@ describe("npm run import:sqlite", () => {
     async () => {
       await writeMessyFixture(dir.file("cli.db"));
       const rejects = dir.file("cli-rejects.jsonl");
-      const run = await runCli([dir.file("cli.db"), "--batch-size", "3", "--rejects", rejects], { DATABASE_URL: target.url });
+      const run = await runCli([dir.file("cli.db"), "--batch-size", "3", "--rejects", rejects], {
+        DATABASE_URL: target.url,
+      });
       expect(run.stderr).toContain("importing 21 rows");
       expect(run.stderr).toContain("21/21 rows (100%)");
       expect(run.code).toBe(0);
@@ -75,7 +82,9 @@ describe("npm run import:sqlite", () => {
     "exits 2 when verification finds a stored row that differs from the source",
     async () => {
       await target.database.prisma.todo.update({ where: { id: todoIdFor("alice", "1") }, data: { completed: false } });
-      const run = await runCli([dir.file("cli.db"), "--rejects", dir.file("cli-rejects.jsonl")], { DATABASE_URL: target.url });
+      const run = await runCli([dir.file("cli.db"), "--rejects", dir.file("cli-rejects.jsonl")], {
+        DATABASE_URL: target.url,
+      });
       expect(run.code).toBe(2);
       expect(run.stdout).toMatch(/^alice\s.*MISMATCH$/m);
       expect(run.stdout).toContain("VERIFICATION FAILED");
@@ -92,7 +101,10 @@ test.runIf(once)(
   async () => {
     await writeCleanFixture(dir.file("dry.db"), { users: 2, tasksPerUser: 5 });
     const dataDir = dir.file("pglite-never-created");
-    const run = await runCli([dir.file("dry.db"), "--dry-run", "--rejects", dir.file("dry-rejects.jsonl")], { DATABASE_URL: "", PGLITE_DATA_DIR: dataDir });
+    const run = await runCli([dir.file("dry.db"), "--dry-run", "--rejects", dir.file("dry-rejects.jsonl")], {
+      DATABASE_URL: "",
+      PGLITE_DATA_DIR: dataDir,
+    });
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("nothing was written");
     expect(run.stdout).toMatch(/^user-1\s+5\s+5\s+0\s+[0-9a-f]{15}$/m);
@@ -139,11 +151,15 @@ test.runIf(once).each([
   [[], "missing the SQLite file"],
   [["x.db", "--batch-size", "0"], "--batch-size must be a whole number from 1 to 20000"],
   [["does-not-exist.db", "--dry-run", "--bogus"], "Unknown option '--bogus'"],
-])("%j is refused with a one-line reason and exit 1", async (args, message) => {
-  const run = await runCli(args, { DATABASE_URL: "" });
-  expect(run.code).toBe(1);
-  expect(run.stderr.split("\n")[0]).toContain(message);
-}, TIMEOUT);
+])(
+  "%j is refused with a one-line reason and exit 1",
+  async (args, message) => {
+    const run = await runCli(args, { DATABASE_URL: "" });
+    expect(run.code).toBe(1);
+    expect(run.stderr.split("\n")[0]).toContain(message);
+  },
+  TIMEOUT,
+);
 
 // A real kill in the middle of a batch. The fifth batch of tasks belongs partly to a user without a user row, so
 // it is a two-statement transaction: create that user, insert the todos. The test holds an open transaction
@@ -168,11 +184,18 @@ describe.runIf(serverUrl())("an import killed half-way", () => {
         await editSqlite(dir.file("kill.db"), `UPDATE task SET user_id = 'late-user' WHERE id BETWEEN 105 AND 115`);
         await blocker.query("BEGIN");
         await blocker.query(`INSERT INTO "User" ("id") VALUES ('blocker')`);
-        await blocker.query(`INSERT INTO "Todo" ("id", "userId", "title", "updatedAt") VALUES ($1, 'blocker', 'held', now())`, [
-          todoIdFor("late-user", "111"),
-        ]);
+        await blocker.query(
+          `INSERT INTO "Todo" ("id", "userId", "title", "updatedAt") VALUES ($1, 'blocker', 'held', now())`,
+          [todoIdFor("late-user", "111")],
+        );
 
-        const args = [dir.file("kill.db"), "--batch-size", String(batchSize), "--rejects", dir.file("kill-rejects.jsonl")];
+        const args = [
+          dir.file("kill.db"),
+          "--batch-size",
+          String(batchSize),
+          "--rejects",
+          dir.file("kill-rejects.jsonl"),
+        ];
         const child = startCli(args, { DATABASE_URL: target.url });
         const database = new URL(target.url).pathname.slice(1);
         const deadline = Date.now() + 60_000;
@@ -182,12 +205,15 @@ describe.runIf(serverUrl())("an import killed half-way", () => {
             [database],
           );
           if (rows[0].n > 0) break;
-          if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the import never reached batch 5:\n${(await child.output).stderr}`);
+          if (child.exitCode !== null || Date.now() > deadline)
+            throw new Error(`the import never reached batch 5:\n${(await child.output).stderr}`);
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
-        const committed = async () => (await watcher.query(`SELECT count(*)::int AS n FROM "Todo"`)).rows[0].n as number;
+        const committed = async () =>
+          (await watcher.query(`SELECT count(*)::int AS n FROM "Todo"`)).rows[0].n as number;
         // Two batches are in flight at once: batch 4 may commit a moment after batch 5 starts to wait.
-        for (let i = 0; i < 100 && (await committed()) < 4 * batchSize; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+        for (let i = 0; i < 100 && (await committed()) < 4 * batchSize; i++)
+          await new Promise((resolve) => setTimeout(resolve, 50));
         expect(await committed()).toBe(4 * batchSize);
 
         child.kill("SIGKILL");
@@ -196,21 +222,37 @@ describe.runIf(serverUrl())("an import killed half-way", () => {
         await blocker.query("ROLLBACK");
         // The killed import's open transaction dies with its connection: still only the four whole batches.
         for (let i = 0; i < 100; i++) {
-          const { rows } = await watcher.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [database]);
+          const { rows } = await watcher.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+            [database],
+          );
           if (rows[0].n <= 1) break; // the killed import's backend is gone; only the blocker remains
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
         expect(await committed()).toBe(4 * batchSize);
         // The user that batch created went with it.
-        expect((await watcher.query(`SELECT "id" FROM "User" ORDER BY "id"`)).rows.map((r) => r.id)).toEqual(["user-1", "user-2", "user-3"]);
+        expect((await watcher.query(`SELECT "id" FROM "User" ORDER BY "id"`)).rows.map((r) => r.id)).toEqual([
+          "user-1",
+          "user-2",
+          "user-3",
+        ]);
 
         const restarted = await runCli(args, { DATABASE_URL: target.url });
         expect(restarted.code).toBe(0);
-        expect(restarted.stdout).toContain(`Tasks: 300 in source, 0 rejected, 300 valid, ${300 - 4 * batchSize} written now`);
+        expect(restarted.stdout).toContain(
+          `Tasks: 300 in source, 0 rejected, 300 valid, ${300 - 4 * batchSize} written now`,
+        );
         expect(restarted.stdout).toContain("Verified:");
-        const { rows } = await watcher.query(`SELECT count(*)::int AS n, count(DISTINCT ("userId", "title"))::int AS distinct FROM "Todo"`);
+        const { rows } = await watcher.query(
+          `SELECT count(*)::int AS n, count(DISTINCT ("userId", "title"))::int AS distinct FROM "Todo"`,
+        );
         expect(rows[0]).toEqual({ n: 300, distinct: 300 });
-        expect((await watcher.query(`SELECT "id" FROM "User" ORDER BY "id"`)).rows.map((r) => r.id)).toEqual(["late-user", "user-1", "user-2", "user-3"]);
+        expect((await watcher.query(`SELECT "id" FROM "User" ORDER BY "id"`)).rows.map((r) => r.id)).toEqual([
+          "late-user",
+          "user-1",
+          "user-2",
+          "user-3",
+        ]);
       } finally {
         await blocker.end();
         await watcher.end();

@@ -10,7 +10,13 @@ import { createLogger } from "../../src/logger.ts";
 import { createTestDatabase } from "../support/db.ts";
 import { liveClientOf, subscribe } from "../support/live.ts";
 import { startTestServer } from "../support/server.ts";
-import { editSqlite, writeCleanFixture, writeMessyFixture, writeSqlite, type CleanTask } from "../../tools/sqlite-fixtures.ts";
+import {
+  editSqlite,
+  writeCleanFixture,
+  writeMessyFixture,
+  writeSqlite,
+  type CleanTask,
+} from "../../tools/sqlite-fixtures.ts";
 import { createImportTarget, driver, tempDir, type ImportTarget } from "./support.ts";
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -23,7 +29,10 @@ afterAll(async () => {
 
 async function readRejects(file: string): Promise<RejectLine[]> {
   const text = await readFile(file, "utf8");
-  return text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as RejectLine);
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as RejectLine);
 }
 
 /** Every stored row, in a stable order: what "changes nothing" is checked against. */
@@ -44,7 +53,12 @@ describe("a clean file", () => {
   beforeAll(async () => {
     target = await createImportTarget();
     fixture = await writeCleanFixture(file(), { users: 3, tasksPerUser: 20 });
-    first = await importSqlite({ file: file(), rejectsPath: dir.file("clean-rejects.jsonl"), batchSize: 7, prisma: target.database.prisma });
+    first = await importSqlite({
+      file: file(),
+      rejectsPath: dir.file("clean-rejects.jsonl"),
+      batchSize: 7,
+      prisma: target.database.prisma,
+    });
   });
   afterAll(async () => {
     await target?.close();
@@ -92,7 +106,12 @@ describe("a clean file", () => {
 
   test("a second run changes nothing and still verifies", async () => {
     const before = await snapshot(target);
-    const second = await importSqlite({ file: file(), rejectsPath: dir.file("clean-rejects.jsonl"), batchSize: 1000, prisma: target.database.prisma });
+    const second = await importSqlite({
+      file: file(),
+      rejectsPath: dir.file("clean-rejects.jsonl"),
+      batchSize: 1000,
+      prisma: target.database.prisma,
+    });
     expect(second.verified).toBe(true);
     expect(second.users.inserted).toBe(0);
     expect(second.tasks.inserted).toBe(0);
@@ -107,7 +126,11 @@ test("imported todos behave like API-created ones: listed newest first, readable
     const config = parseConfig({ NODE_ENV: "test", DATABASE_URL: url, DB_DRIVER: driver });
     const database = await createDatabase({ ...config.db, url }, createLogger("silent"));
     try {
-      const result = await importSqlite({ file: fixtureFile, rejectsPath: dir.file("api-rejects.jsonl"), prisma: database.prisma });
+      const result = await importSqlite({
+        file: fixtureFile,
+        rejectsPath: dir.file("api-rejects.jsonl"),
+        prisma: database.prisma,
+      });
       expect(result.verified).toBe(true);
     } finally {
       await database.close();
@@ -115,7 +138,9 @@ test("imported todos behave like API-created ones: listed newest first, readable
   });
   try {
     const user = await api.client("user-1");
-    const mine = tasks.filter((t) => t.userId === "user-1").sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    const mine = tasks
+      .filter((t) => t.userId === "user-1")
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
     const titles: string[] = [];
     let cursor: string | null | undefined;
     do {
@@ -135,7 +160,9 @@ test("imported todos behave like API-created ones: listed newest first, readable
     expect(updated).toMatchObject({ version: 2, completed: true });
     expect(await user.todo.stats.query()).toMatchObject({ total: 31 });
     // Another user cannot see them.
-    expect((await (await api.client("user-2")).todo.list.query({ limit: 100 })).items.every((t) => t.userId === "user-2")).toBe(true);
+    expect(
+      (await (await api.client("user-2")).todo.list.query({ limit: 100 })).items.every((t) => t.userId === "user-2"),
+    ).toBe(true);
   } finally {
     await api.close();
   }
@@ -151,7 +178,11 @@ describe("a messy file", () => {
   beforeAll(async () => {
     target = await createImportTarget();
     await writeMessyFixture(dir.file("messy.db"));
-    dry = await importSqlite({ file: dir.file("messy.db"), rejectsPath: dir.file("messy-dry-rejects.jsonl"), dryRun: true });
+    dry = await importSqlite({
+      file: dir.file("messy.db"),
+      rejectsPath: dir.file("messy-dry-rejects.jsonl"),
+      dryRun: true,
+    });
     const { prisma } = target.database;
     afterDryRun = { users: await prisma.user.count(), todos: await prisma.todo.count() };
     result = await importSqlite({ file: dir.file("messy.db"), rejectsPath: rejectsPath(), batchSize: 4, prisma });
@@ -210,7 +241,11 @@ describe("a messy file", () => {
       completedAt: new Date(1709290800_000),
       dueAt: new Date(1711929600_000),
     });
-    expect(await todo("bob", 4)).toMatchObject({ completed: false, priority: "LOW", createdAt: new Date(1709287200123) });
+    expect(await todo("bob", 4)).toMatchObject({
+      completed: false,
+      priority: "LOW",
+      createdAt: new Date(1709287200123),
+    });
     expect(await todo("carol", 6)).toMatchObject({ priority: "HIGH" });
     expect(await todo("alice", 13)).toMatchObject({ title: "padded" });
     expect(await todo("alice", 16)).toMatchObject({
@@ -252,7 +287,9 @@ describe("a messy file", () => {
     ]);
     // The row is kept whole, NUL bytes and binary included, so it can be fixed and imported again.
     expect(rejects.find((r) => r.row.id === "8")?.row.title).toBe("nul\u0000byte");
-    expect(rejects.find((r) => r.row.id === "15")?.row.title).toEqual({ blobBase64: Buffer.from([0xff, 0xfe]).toString("base64") });
+    expect(rejects.find((r) => r.row.id === "15")?.row.title).toEqual({
+      blobBase64: Buffer.from([0xff, 0xfe]).toString("base64"),
+    });
     expect(rejects[0]?.row).toMatchObject({ id: "carol", email: "carol@example.com", createdAt: "not a date" });
   });
 
@@ -269,7 +306,11 @@ describe("a messy file", () => {
   test("a second run changes nothing and rewrites the same rejects", async () => {
     const before = await snapshot(target);
     const firstRejects = await readFile(rejectsPath(), "utf8");
-    const again = await importSqlite({ file: dir.file("messy.db"), rejectsPath: rejectsPath(), prisma: target.database.prisma });
+    const again = await importSqlite({
+      file: dir.file("messy.db"),
+      rejectsPath: rejectsPath(),
+      prisma: target.database.prisma,
+    });
     expect(again.verified).toBe(true);
     expect([again.users.inserted, again.tasks.inserted]).toEqual([0, 0]);
     expect(await snapshot(target)).toEqual(before);
@@ -277,8 +318,15 @@ describe("a messy file", () => {
   });
 
   test("a stored row that differs from the source fails verification for its user only", async () => {
-    await target.database.prisma.todo.update({ where: { id: todoIdFor("bob", "3") }, data: { title: "Edited after the import" } });
-    const again = await importSqlite({ file: dir.file("messy.db"), rejectsPath: rejectsPath(), prisma: target.database.prisma });
+    await target.database.prisma.todo.update({
+      where: { id: todoIdFor("bob", "3") },
+      data: { title: "Edited after the import" },
+    });
+    const again = await importSqlite({
+      file: dir.file("messy.db"),
+      rejectsPath: rejectsPath(),
+      prisma: target.database.prisma,
+    });
     expect(again.verified).toBe(false);
     expect(again.perUser.filter((l) => !l.ok).map((l) => l.userId)).toEqual(["bob"]);
   });
@@ -296,17 +344,51 @@ describe("writing", () => {
   test("stores exactly the text that PostgreSQL's array syntax treats specially", async () => {
     // Columns travel as array literals: quotes, backslashes, braces, commas, NULL-like words and blanks must
     // arrive as they were, and an empty description must stay empty, not become NULL.
-    const titles = ['say "hi"', "back\\slash", "\\", '\\"', "{braces}", "a,b", "NULL", "null", " spaced ", "'single'", "tab\there", "line\nbreak", "😀 é"];
-    const descriptions = ["", "NULL", '"', "\\", null, "{}", ",", "}", "{", "a\\\"b", "x", "\t", "end"];
+    const titles = [
+      'say "hi"',
+      "back\\slash",
+      "\\",
+      '\\"',
+      "{braces}",
+      "a,b",
+      "NULL",
+      "null",
+      " spaced ",
+      "'single'",
+      "tab\there",
+      "line\nbreak",
+      "😀 é",
+    ];
+    const descriptions = ["", "NULL", '"', "\\", null, "{}", ",", "}", "{", 'a\\"b', "x", "\t", "end"];
     await writeSqlite(dir.file("special.db"), (db) => {
-      db.exec(`CREATE TABLE task (id INTEGER, user_id TEXT, title TEXT, description TEXT, completed INTEGER, created_at TEXT)`);
-      titles.forEach((title, i) => db.run(`INSERT INTO task VALUES (?, ?, ?, ?, 0, '2024-01-01')`, [i + 1, i % 2 ? 'user "quoted"' : "user\\slash", title, descriptions[i]!]));
+      db.exec(
+        `CREATE TABLE task (id INTEGER, user_id TEXT, title TEXT, description TEXT, completed INTEGER, created_at TEXT)`,
+      );
+      titles.forEach((title, i) =>
+        db.run(`INSERT INTO task VALUES (?, ?, ?, ?, 0, '2024-01-01')`, [
+          i + 1,
+          i % 2 ? 'user "quoted"' : "user\\slash",
+          title,
+          descriptions[i]!,
+        ]),
+      );
     });
-    const result = await importSqlite({ file: dir.file("special.db"), rejectsPath: dir.file("special-rejects.jsonl"), batchSize: 4, prisma: target.database.prisma });
+    const result = await importSqlite({
+      file: dir.file("special.db"),
+      rejectsPath: dir.file("special-rejects.jsonl"),
+      batchSize: 4,
+      prisma: target.database.prisma,
+    });
     expect(result.verified).toBe(true);
     expect(result.tasks).toEqual({ source: titles.length, rejected: 0, inserted: titles.length });
-    const stored = await target.database.prisma.todo.findMany({ select: { userId: true, title: true, description: true } });
-    const expected = titles.map((title, i) => ({ userId: i % 2 ? 'user "quoted"' : "user\\slash", title: title.trim(), description: descriptions[i] }));
+    const stored = await target.database.prisma.todo.findMany({
+      select: { userId: true, title: true, description: true },
+    });
+    const expected = titles.map((title, i) => ({
+      userId: i % 2 ? 'user "quoted"' : "user\\slash",
+      title: title.trim(),
+      description: descriptions[i],
+    }));
     const order = (rows: { title: string }[]) => [...rows].sort((a, b) => (a.title < b.title ? -1 : 1));
     expect(order(stored)).toEqual(order(expected));
   });
@@ -318,7 +400,9 @@ describe("writing", () => {
     await prisma.$executeRawUnsafe(`DELETE FROM "Todo"`);
     await prisma.$executeRawUnsafe(`CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN IF NEW."title" = 'boom' THEN PERFORM pg_sleep(0.5); RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
-    await prisma.$executeRawUnsafe(`CREATE TRIGGER refuse_boom BEFORE INSERT ON "Todo" FOR EACH ROW EXECUTE FUNCTION refuse_boom()`);
+    await prisma.$executeRawUnsafe(
+      `CREATE TRIGGER refuse_boom BEFORE INSERT ON "Todo" FOR EACH ROW EXECUTE FUNCTION refuse_boom()`,
+    );
     try {
       const batchSize = 5;
       await writeCleanFixture(dir.file("boom.db"), { users: 2, tasksPerUser: 20 });
@@ -354,7 +438,8 @@ async function readTaskIds(file: string): Promise<[string, string][]> {
 }
 
 describe("files of other shapes", () => {
-  const dryRun = (name: string) => importSqlite({ file: dir.file(name), rejectsPath: dir.file(`${name}.rejects.jsonl`), dryRun: true });
+  const dryRun = (name: string) =>
+    importSqlite({ file: dir.file(name), rejectsPath: dir.file(`${name}.rejects.jsonl`), dryRun: true });
 
   test("only a tasks table, camelCase, without an id column: rowids stand in and users come from the tasks", async () => {
     await writeSqlite(dir.file("tasks-only.db"), (db) => {
@@ -362,10 +447,16 @@ describe("files of other shapes", () => {
                INSERT INTO Tasks VALUES ('zoe', 'one', 'true', 1700000000), ('zoe', 'two', 'false', 1700000001000), ('yann', 'three', NULL, NULL);`);
     });
     const result = await dryRun("tasks-only.db");
-    expect(result.notes).toEqual(["Tasks has no id column: its rowid is the legacy task id", "no user table: users are created from the tasks' user ids"]);
+    expect(result.notes).toEqual([
+      "Tasks has no id column: its rowid is the legacy task id",
+      "no user table: users are created from the tasks' user ids",
+    ]);
     expect(result.users).toMatchObject({ source: 0, createdFromTasks: 2 });
     expect(result.tasks).toEqual({ source: 3, rejected: 0, inserted: 0 });
-    expect(result.perUser.map((l) => [l.userId, l.source])).toEqual([["yann", 1], ["zoe", 2]]);
+    expect(result.perUser.map((l) => [l.userId, l.source])).toEqual([
+      ["yann", 1],
+      ["zoe", 2],
+    ]);
   });
 
   test("refuses, before writing anything, a file that is not SQLite or has no usable tables", async () => {
@@ -377,7 +468,9 @@ describe("files of other shapes", () => {
     await writeSqlite(dir.file("other.db"), (db) => db.exec(`CREATE TABLE notes (body TEXT)`));
     await expect(dryRun("other.db")).rejects.toThrow("has neither a user nor a task table (tables: notes)");
 
-    await writeSqlite(dir.file("untitled.db"), (db) => db.exec(`CREATE TABLE task (id INTEGER, user_id TEXT, name TEXT)`));
+    await writeSqlite(dir.file("untitled.db"), (db) =>
+      db.exec(`CREATE TABLE task (id INTEGER, user_id TEXT, name TEXT)`),
+    );
     await expect(dryRun("untitled.db")).rejects.toThrow("The task table has no title column");
   });
 
@@ -387,9 +480,13 @@ describe("files of other shapes", () => {
     const database = await createDatabase({ ...config.db, url: empty.url }, createLogger("silent"));
     try {
       await writeCleanFixture(dir.file("schema.db"), { users: 1, tasksPerUser: 1 });
-      await expect(importSqlite({ file: dir.file("schema.db"), rejectsPath: dir.file("schema-rejects.jsonl"), prisma: database.prisma })).rejects.toThrow(
-        "run `npm run db:deploy` against it first",
-      );
+      await expect(
+        importSqlite({
+          file: dir.file("schema.db"),
+          rejectsPath: dir.file("schema-rejects.jsonl"),
+          prisma: database.prisma,
+        }),
+      ).rejects.toThrow("run `npm run db:deploy` against it first");
     } finally {
       await database.close();
       await empty.close();
@@ -402,9 +499,17 @@ test("the import notifies live subscribers: `changed` for each user whose todos 
   await writeCleanFixture(fixtureFile, { users: 2, tasksPerUser: 30 });
   const api = await startTestServer();
   try {
-    const [imported, bystander] = [subscribe(await liveClientOf(api, "user-1")), subscribe(await liveClientOf(api, "someone-else"))];
+    const [imported, bystander] = [
+      subscribe(await liveClientOf(api, "user-1")),
+      subscribe(await liveClientOf(api, "someone-else")),
+    ];
     await Promise.all([imported.started, bystander.started]);
-    const result = await importSqlite({ file: fixtureFile, rejectsPath: dir.file("live-rejects.jsonl"), batchSize: 25, prisma: api.database.prisma });
+    const result = await importSqlite({
+      file: fixtureFile,
+      rejectsPath: dir.file("live-rejects.jsonl"),
+      batchSize: 25,
+      prisma: api.database.prisma,
+    });
     expect(result.verified).toBe(true);
     const events = await imported.waitFor(1, 10_000);
     expect(events.map((e) => e.data.type)).toContain("changed");

@@ -28,7 +28,11 @@ afterAll(async () => {
 test.runIf(enabled)(
   "imports 100,000 tasks with matching counts and checksums; a second run writes nothing",
   async () => {
-    const options = { file: dir.file("large.db"), rejectsPath: dir.file("rejects.jsonl"), prisma: target.database.prisma };
+    const options = {
+      file: dir.file("large.db"),
+      rejectsPath: dir.file("rejects.jsonl"),
+      prisma: target.database.prisma,
+    };
     const first = await importSqlite(options);
     expect(first.verified).toBe(true);
     expect(first.tasks).toEqual({ source: COUNT, rejected: 0, inserted: COUNT });
@@ -40,7 +44,9 @@ test.runIf(enabled)(
     }
 
     // Independently of the import's own verification: what the fixture generator wrote.
-    const [stored] = await target.database.prisma.$queryRaw<{ n: number; completed: number; described: number; ids: number; users: number }[]>`
+    const [stored] = await target.database.prisma.$queryRaw<
+      { n: number; completed: number; described: number; ids: number; users: number }[]
+    >`
       SELECT count(*)::int AS "n", count(*) FILTER (WHERE "completed")::int AS "completed",
              count("description")::int AS "described", count(DISTINCT "id")::int AS "ids", count(DISTINCT "userId")::int AS "users"
       FROM "Todo" WHERE "version" = 1`;

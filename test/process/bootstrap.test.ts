@@ -31,7 +31,11 @@ function renderTable(): string {
         : `starts the embedded database in \`PGLITE_DATA_DIR\`${rule.migratesEmbedded ? " and applies pending migrations" : "; the command itself migrates"}`;
     return `| ${rule.commands} | \`${purpose}\` | ${reads} | ${without} |`;
   });
-  return ["| command | purpose | reads (first set wins) | without a URL, outside production |", "|---|---|---|---|", ...rows].join("\n");
+  return [
+    "| command | purpose | reads (first set wins) | without a URL, outside production |",
+    "|---|---|---|---|",
+    ...rows,
+  ].join("\n");
 }
 
 test("docs/configuration.md's table of database URLs is rendered from DATABASE_PURPOSES", () => {
@@ -70,14 +74,18 @@ describe("no URL and no embedded database allowed: one line naming the variable"
     const set = DATABASE_PURPOSES[purpose].reads.join(" or ");
     const error = await bootstrapDatabase(purpose, { env }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as Error).message).toBe(`No database URL: set ${set} (NODE_ENV=production has no embedded database).`);
+    expect((error as Error).message).toBe(
+      `No database URL: set ${set} (NODE_ENV=production has no embedded database).`,
+    );
     expect(existsSync(dataDir)).toBe(false); // nothing started
   });
 
   test("the Prisma CLI when no embedded database is running", () => {
     const env = { NODE_ENV: "development", PGLITE_DATA_DIR: tempDataDir() };
     expect(() => chooseDatabase("prisma", env)).toThrow(
-      new ConfigError("No database URL: set DIRECT_URL or DATABASE_URL, or start the embedded database with npm start."),
+      new ConfigError(
+        "No database URL: set DIRECT_URL or DATABASE_URL, or start the embedded database with npm start.",
+      ),
     );
   });
 });
@@ -86,7 +94,9 @@ async function tables(url: string): Promise<string[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
+    const { rows } = await client.query(
+      `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
+    );
     return rows.map((row) => row.tablename);
   } finally {
     await client.end();
@@ -137,7 +147,11 @@ test("for migrate the embedded database is started but not migrated: the command
 }, 120_000);
 
 test("with a URL nothing is started and close() does nothing", async () => {
-  const env = { NODE_ENV: "development", DATABASE_URL: "postgresql://nobody@127.0.0.1:1/never", PGLITE_DATA_DIR: tempDataDir() };
+  const env = {
+    NODE_ENV: "development",
+    DATABASE_URL: "postgresql://nobody@127.0.0.1:1/never",
+    PGLITE_DATA_DIR: tempDataDir(),
+  };
   const db = await bootstrapDatabase("serve", { env });
   expect(db).toMatchObject({ url: env.DATABASE_URL, source: "DATABASE_URL", applied: [] });
   expect(db.embedded).toBeUndefined();
@@ -154,21 +168,33 @@ describe("migrations refuse a Neon pooler URL before connecting", () => {
   test("DIRECT_URL, or DATABASE_URL as its fallback, on a pooler host is refused; the direct host is used", () => {
     expect(() => chooseDatabase("migrate", { DIRECT_URL: pooler })).toThrow(new ConfigError(line("DIRECT_URL")));
     expect(() => chooseDatabase("migrate", { DATABASE_URL: pooler })).toThrow(new ConfigError(line("DATABASE_URL")));
-    expect(chooseDatabase("migrate", { DIRECT_URL: direct, DATABASE_URL: pooler })).toEqual({ url: direct, source: "DIRECT_URL" });
+    expect(chooseDatabase("migrate", { DIRECT_URL: direct, DATABASE_URL: pooler })).toEqual({
+      url: direct,
+      source: "DIRECT_URL",
+    });
     // The server itself runs on the pooler, as docs/operations.md recommends.
     expect(chooseDatabase("serve", { DATABASE_URL: pooler })).toEqual({ url: pooler, source: "DATABASE_URL" });
   });
 
-  test.each(["deploy", "status", "reset"])("npm run db:%s says so in one line and exits 1", async (command) => {
-    const { execFile } = await import("node:child_process");
-    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = execFile(process.execPath, ["--import", "tsx", "scripts/db.ts", command], {
-        cwd: projectRoot,
-        env: { ...process.env, DIRECT_URL: "", DATABASE_URL: pooler, NODE_ENV: "development" },
-      }, (error, _stdout, stderr) => resolve({ code: error ? (error as { code?: number }).code ?? 1 : 0, stderr }));
-      child.stdin?.end();
-    });
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe(`Error: ${line("DATABASE_URL")}`);
-  }, 30_000);
+  test.each(["deploy", "status", "reset"])(
+    "npm run db:%s says so in one line and exits 1",
+    async (command) => {
+      const { execFile } = await import("node:child_process");
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = execFile(
+          process.execPath,
+          ["--import", "tsx", "scripts/db.ts", command],
+          {
+            cwd: projectRoot,
+            env: { ...process.env, DIRECT_URL: "", DATABASE_URL: pooler, NODE_ENV: "development" },
+          },
+          (error, _stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
+        );
+        child.stdin?.end();
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim()).toBe(`Error: ${line("DATABASE_URL")}`);
+    },
+    30_000,
+  );
 });

@@ -30,7 +30,10 @@ async function until(condition: () => boolean, what: string, timeoutMs = 30_000)
 const count = (text: string) => log.split(text).length - 1;
 // The primary also runs tsx's esbuild service: only children running the server are workers.
 const workers = () =>
-  execFileSync("pgrep", ["-P", String(primary.pid), "-f", "src/server.ts"], { encoding: "utf8" }).trim().split("\n").map(Number);
+  execFileSync("pgrep", ["-P", String(primary.pid), "-f", "src/server.ts"], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map(Number);
 
 beforeAll(async () => {
   database = await createTestDatabase({ migrated: true });

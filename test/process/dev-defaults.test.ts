@@ -47,15 +47,22 @@ afterAll(async () => {
 async function start(env: Record<string, string>): Promise<Started> {
   const child = spawn(process.execPath, ["--import", "tsx", path.join("src", "server.ts")], {
     cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", PORT: "0", LOG_LEVEL: "info", PGLITE_DATA_DIR: path.join(dataDir, "pglite"), ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      PORT: "0",
+      LOG_LEVEL: "info",
+      PGLITE_DATA_DIR: path.join(dataDir, "pglite"),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);
   const logs: LogLine[] = [];
   let stderr = "";
-  child.stderr!.on("data", (chunk) => (stderr += chunk));
+  child.stderr.on("data", (chunk) => (stderr += chunk));
   const line = await new Promise<LogLine>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on("line", (text) => {
+    createInterface({ input: child.stdout }).on("line", (text) => {
       let parsed: LogLine;
       try {
         parsed = JSON.parse(text) as LogLine;
@@ -77,17 +84,31 @@ async function stop({ child }: Started): Promise<void> {
   await exited;
 }
 
-const offMachineWarnings = (logs: LogLine[]) => logs.filter((line) => line.level === 40 && line.msg.startsWith("NODE_ENV="));
+const offMachineWarnings = (logs: LogLine[]) =>
+  logs.filter((line) => line.level === 40 && line.msg.startsWith("NODE_ENV="));
 
 const devToken = (base: string) =>
-  fetch(`${base}/dev/token`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "alice" }) });
+  fetch(`${base}/dev/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "alice" }),
+  });
 
 /** What `npm run token -- alice` prints with this environment. */
 async function cliToken(env: Record<string, string>): Promise<string> {
-  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", path.join("scripts", "token.ts"), "alice"], {
-    cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", PGLITE_DATA_DIR: path.join(dataDir, "pglite"), ...env },
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--import", "tsx", path.join("scripts", "token.ts"), "alice"],
+    {
+      cwd: projectRoot,
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: process.env.HOME ?? "",
+        PGLITE_DATA_DIR: path.join(dataDir, "pglite"),
+        ...env,
+      },
+    },
+  );
   return stdout.trim();
 }
 
@@ -131,12 +152,19 @@ describe("outside production", () => {
   }, 60_000);
 
   test("AUTH_SECRET with HOST=0.0.0.0 (NODE_ENV forgotten): no dev token, one warning line, npm run token still signs", async () => {
-    const server = await start({ NODE_ENV: "development", HOST: "0.0.0.0", AUTH_SECRET: SECRET, DATABASE_URL: database.url });
+    const server = await start({
+      NODE_ENV: "development",
+      HOST: "0.0.0.0",
+      AUTH_SECRET: SECRET,
+      DATABASE_URL: database.url,
+    });
     try {
       expect(server.line.address).toBe("0.0.0.0");
       const warnings = offMachineWarnings(server.logs);
       expect(warnings).toHaveLength(1);
-      expect(warnings[0]!.msg).toMatch(/^NODE_ENV=development but HOST=0\.0\.0\.0 listens beyond loopback .*ALLOWED_HOSTS.*NODE_ENV=production/);
+      expect(warnings[0]!.msg).toMatch(
+        /^NODE_ENV=development but HOST=0\.0\.0\.0 listens beyond loopback .*ALLOWED_HOSTS.*NODE_ENV=production/,
+      );
       expect(warnings[0]!.msg).not.toContain("DATABASE_URL");
 
       expect((await devToken(server.base)).status).toBe(404);

@@ -20,7 +20,8 @@ afterAll(async () => {
   for (const cleanup of cleanups) await cleanup();
 });
 
-const clientOf = async (server: ServerProcess, user: string) => liveClient(server.trpcUrl, `Bearer ${await signToken(FAULT_SECRET, { sub: user })}`);
+const clientOf = async (server: ServerProcess, user: string) =>
+  liveClient(server.trpcUrl, `Bearer ${await signToken(FAULT_SECRET, { sub: user })}`);
 const open = async (server: ServerProcess, user: string) => {
   const sub = subscribe(await clientOf(server, user));
   subs.push(sub);
@@ -37,11 +38,20 @@ describe("two server processes on one database", () => {
   it("deliver a write made through either to subscribers of both, and nothing to another user", async () => {
     database = await createTestDatabase({ migrated: true });
     cleanups.push(() => database.close());
-    const env = { DATABASE_URL: database.url, DIRECT_URL: database.directUrl, DB_DRIVER: process.env.DB_DRIVER ?? "pg" };
+    const env = {
+      DATABASE_URL: database.url,
+      DIRECT_URL: database.directUrl,
+      DB_DRIVER: process.env.DB_DRIVER ?? "pg",
+    };
     [a, b] = await Promise.all([spawnServer(env), spawnServer(env)]);
     processes.push(a, b);
 
-    const [onA, onB, otherOnA, otherOnB] = await Promise.all([open(a, "proc-u"), open(b, "proc-u"), open(a, "proc-v"), open(b, "proc-v")]);
+    const [onA, onB, otherOnA, otherOnB] = await Promise.all([
+      open(a, "proc-u"),
+      open(b, "proc-u"),
+      open(a, "proc-v"),
+      open(b, "proc-v"),
+    ]);
     const viaA = await (await clientOf(a, "proc-u")).todo.create.mutate({ title: "via A" });
     const viaB = await (await clientOf(b, "proc-u")).todo.create.mutate({ title: "via B" });
     await (await clientOf(b, "proc-u")).todo.toggleAll.mutate({ completed: true });
@@ -73,13 +83,16 @@ describe("the embedded database with WEB_CONCURRENCY=2", () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const server = await spawnServer({ WEB_CONCURRENCY: "2", PGLITE_DATA_DIR: path.join(dir, "data") });
     processes.push(server);
-    await expect.poll(() => server.logs.filter((l) => l.msg.startsWith("Todo API on")).length, { timeout: 60_000 }).toBe(2);
+    await expect
+      .poll(() => server.logs.filter((l) => l.msg.startsWith("Todo API on")).length, { timeout: 60_000 })
+      .toBe(2);
 
     // Connections are spread over the workers: six streams land on both.
     const streams = await Promise.all(Array.from({ length: 6 }, () => open(server, "cluster-u")));
     const other = await open(server, "cluster-v");
     const written: string[] = [];
-    for (let i = 0; i < 6; i++) written.push((await (await clientOf(server, "cluster-u")).todo.create.mutate({ title: `w${i}` })).id);
+    for (let i = 0; i < 6; i++)
+      written.push((await (await clientOf(server, "cluster-u")).todo.create.mutate({ title: `w${i}` })).id);
     for (const sub of streams) {
       await sub.waitFor(6, 10_000);
       expect(todoIds(sub)).toEqual(written);

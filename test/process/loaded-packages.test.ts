@@ -44,7 +44,10 @@ async function packagesLoadedWith(env: Record<string, string>, name: string): Pr
 test("DB_DRIVER=pg on a PostgreSQL URL without REDIS_URL loads neither Redis, the Neon stack, ws nor PGlite", async () => {
   const database = await createTestDatabase({ migrated: true });
   try {
-    const loaded = await packagesLoadedWith({ DATABASE_URL: database.url, DIRECT_URL: database.directUrl, DB_DRIVER: "pg" }, "pg");
+    const loaded = await packagesLoadedWith(
+      { DATABASE_URL: database.url, DIRECT_URL: database.directUrl, DB_DRIVER: "pg" },
+      "pg",
+    );
     // What every server loads: the record works.
     expect(loaded).toContain("@prisma/adapter-pg");
     expect(loaded).toContain("express");
@@ -58,7 +61,12 @@ test("DB_DRIVER=neon loads the Neon stack and ws, REDIS_URL Redis's client and s
   const database = await createTestDatabase({ migrated: true });
   try {
     // Nothing answers on port 1: the client keeps reconnecting in the background, which is all this needs.
-    const env = { DATABASE_URL: database.url, DIRECT_URL: database.directUrl, DB_DRIVER: "neon", REDIS_URL: "redis://127.0.0.1:1" };
+    const env = {
+      DATABASE_URL: database.url,
+      DIRECT_URL: database.directUrl,
+      DB_DRIVER: "neon",
+      REDIS_URL: "redis://127.0.0.1:1",
+    };
     const loaded = await packagesLoadedWith(env, "neon-redis");
     for (const name of [...REDIS, ...NEON]) expect(loaded, name).toContain(name);
     for (const name of PGLITE) expect(loaded, name).not.toContain(name);

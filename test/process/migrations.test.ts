@@ -54,7 +54,10 @@ async function query<T extends pg.QueryResultRow>(url: string, sql: string): Pro
 
 async function localMigrations(dir = defaultMigrationsDir) {
   const entries = await readdir(dir, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
 }
 
 /** A scratch copy of prisma/schema.prisma and prisma/migrations. */
@@ -169,7 +172,10 @@ describe("createMigration", () => {
       const url = await database();
       const { applied } = await deployMigrations(url, { migrationsDir });
       expect(applied.at(-1)).toBe("20990102030405_add_archived_and_tags");
-      const columns = await query(url, `SELECT 1 FROM information_schema.columns WHERE table_name = 'Todo' AND column_name = 'archived'`);
+      const columns = await query(
+        url,
+        `SELECT 1 FROM information_schema.columns WHERE table_name = 'Todo' AND column_name = 'archived'`,
+      );
       expect(columns).toHaveLength(1);
     },
     TIMEOUT,

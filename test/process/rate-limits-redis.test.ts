@@ -89,7 +89,10 @@ async function skipped(): Promise<{ ip: number; user: number }> {
 type Limit = "user" | "ip";
 const budget = (limit: Limit) => (limit === "user" ? PER_USER : PER_IP);
 /** One user from `ip`, or (for the address limit) ten users from `ip`, each under its own limit. */
-const caller = (limit: Limit, ip: string) => (i: number) => ({ user: limit === "user" ? `user-${ip}` : `user-${ip}-${i % 10}`, ip });
+const caller = (limit: Limit, ip: string) => (i: number) => ({
+  user: limit === "user" ? `user-${ip}` : `user-${ip}-${i % 10}`,
+  ip,
+});
 
 /** The first `allowed` answers are 200, the rest 429 TOO_MANY_REQUESTS with Retry-After. */
 function expectLimitedAfter(answers: Answer[], allowed: number) {
@@ -110,7 +113,11 @@ async function expectSharedBudget(limit: Limit, ip: string) {
 /** Each server keeps its own budget: budget + 2 calls to each end in 2 × 429 on each. */
 async function expectOwnBudgets(limit: Limit, ip: string) {
   const answers = await alternate(2 * (budget(limit) + 2), caller(limit, ip));
-  for (const server of [0, 1]) expectLimitedAfter(answers.filter((_, i) => i % 2 === server), budget(limit));
+  for (const server of [0, 1])
+    expectLimitedAfter(
+      answers.filter((_, i) => i % 2 === server),
+      budget(limit),
+    );
 }
 
 /** Checks expectOwnBudgets("user") then ("ip") make: every call checks its address, those let through their user. */
@@ -172,17 +179,26 @@ describe.skipIf(skip)("rate limits shared through Redis", () => {
     redis.pause();
     let spent: Answer[];
     try {
-      spent = [await call(servers[0]!, warm.user, warm.ip, "rest"), await call(servers[1]!, warm.user, warm.ip, "rest")];
+      spent = [
+        await call(servers[0]!, warm.user, warm.ip, "rest"),
+        await call(servers[1]!, warm.user, warm.ip, "rest"),
+      ];
       await expectOwnBudgets("user", "203.0.113.6");
       await expectOwnBudgets("ip", "203.0.113.7");
     } finally {
       redis.resume();
     }
     // Over its budget on server 0 (Retry-After from that server's window); server 1 had not counted it yet.
-    expect(spent.map((a) => [a.status, a.code])).toEqual([[429, "TOO_MANY_REQUESTS"], [200, undefined]]);
+    expect(spent.map((a) => [a.status, a.code])).toEqual([
+      [429, "TOO_MANY_REQUESTS"],
+      [200, undefined],
+    ]);
     expect(Number(spent[0]!.retryAfter)).toBeGreaterThan(0);
     const after = await skipped();
-    expect({ ip: after.ip - before.ip, user: after.user - before.user }).toEqual({ ip: OWN_CHECKS.ip + 2, user: OWN_CHECKS.user + 2 });
+    expect({ ip: after.ip - before.ip, user: after.user - before.user }).toEqual({
+      ip: OWN_CHECKS.ip + 2,
+      user: OWN_CHECKS.user + 2,
+    });
     for (const server of servers) expect(count(server, WARNING)).toBe(2);
 
     // The next check that gets an answer ends the outage; the budgets are shared again.
@@ -211,7 +227,9 @@ describe.skipIf(skip)("rate limits shared through Redis", () => {
     await load;
 
     expect(answers.filter((a) => a.status >= 500)).toEqual([]);
-    expect(new Set(answers.map((a) => a.status))).toSatisfy((statuses: Set<number>) => [...statuses].every((s) => s === 200 || s === 429));
+    expect(new Set(answers.map((a) => a.status))).toSatisfy((statuses: Set<number>) =>
+      [...statuses].every((s) => s === 200 || s === 429),
+    );
     const afterKill = answers.filter((a) => a.startedAt > killedAt);
     expect(afterKill.length).toBeGreaterThan(10);
     expect(Math.max(...answers.map((a) => a.ms))).toBeLessThan(2_000);

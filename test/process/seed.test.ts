@@ -24,7 +24,12 @@ const noUrls = { DATABASE_URL: "", DIRECT_URL: "", TEST_DATABASE_URL: "" };
 async function run(command: string, args: string[], env: Record<string, string>) {
   const { stdout } = await promisify(execFile)(command, args, {
     cwd: root,
-    env: { ...process.env, ...noUrls, PATH: `${path.join(root, "node_modules/.bin")}${path.delimiter}${process.env.PATH}`, ...env },
+    env: {
+      ...process.env,
+      ...noUrls,
+      PATH: `${path.join(root, "node_modules/.bin")}${path.delimiter}${process.env.PATH}`,
+      ...env,
+    },
     timeout: 180_000,
   });
   return stdout;

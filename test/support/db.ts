@@ -59,7 +59,10 @@ export async function createTestDatabase({ migrated = false }: { migrated?: bool
   const server = serverUrl();
   if (!server) {
     const templates = inject("embeddedTemplates")!;
-    const embedded = await startEmbeddedDatabase({ maxConnections: 64, loadDataDir: await tarball(migrated ? templates.migrated : templates.empty) });
+    const embedded = await startEmbeddedDatabase({
+      maxConnections: 64,
+      loadDataDir: await tarball(migrated ? templates.migrated : templates.empty),
+    });
     return { url: embedded.url, directUrl: embedded.url, close: () => embedded.close() };
   }
   const name = `todo_test_${randomBytes(6).toString("hex")}`;

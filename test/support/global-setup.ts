@@ -44,7 +44,8 @@ async function dumpEmbeddedTemplates(dir: string): Promise<EmbeddedTemplates> {
   const templates = { empty: path.join(dir, "empty.tar"), migrated: path.join(dir, "migrated.tar") };
   const embedded = await startEmbeddedDatabase();
   try {
-    const save = async (file: string) => writeFile(file, Buffer.from(await (await embedded.dumpDataDir()).arrayBuffer()));
+    const save = async (file: string) =>
+      writeFile(file, Buffer.from(await (await embedded.dumpDataDir()).arrayBuffer()));
     await save(templates.empty);
     await deployMigrations(embedded.url);
     await save(templates.migrated);

@@ -44,7 +44,7 @@ export function subscribe(client: TRPCClient<AppRouter>, lastEventId?: string | 
       onStarted();
     },
     onData(event) {
-      events.push(event as Received);
+      events.push(event);
       notify();
     },
     onError(error) {
@@ -63,7 +63,11 @@ export function subscribe(client: TRPCClient<AppRouter>, lastEventId?: string | 
       };
       const timer = setTimeout(() => {
         listeners.delete(check);
-        reject(new Error(`timed out waiting for ${what}; got ${JSON.stringify(events.map((e) => e.data.type))}, errors ${errors.length}`));
+        reject(
+          new Error(
+            `timed out waiting for ${what}; got ${JSON.stringify(events.map((e) => e.data.type))}, errors ${errors.length}`,
+          ),
+        );
       }, timeoutMs);
       listeners.add(check);
       check();
@@ -75,7 +79,8 @@ export function subscribe(client: TRPCClient<AppRouter>, lastEventId?: string | 
     get starts() {
       return starts;
     },
-    waitFor: (count, timeoutMs = 5_000) => until(() => (events.length >= count ? events.slice() : undefined), timeoutMs, `${count} events`),
+    waitFor: (count, timeoutMs = 5_000) =>
+      until(() => (events.length >= count ? events.slice() : undefined), timeoutMs, `${count} events`),
     waitForError: (timeoutMs = 5_000) => until(() => errors[0], timeoutMs, "an error"),
     unsubscribe: () => sub.unsubscribe(),
   };

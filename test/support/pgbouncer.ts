@@ -29,7 +29,8 @@ async function freePort(): Promise<number> {
 }
 
 export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
-  if (!existsSync(PGBOUNCER)) throw new Error(`${PGBOUNCER} is missing: apt-get install pgbouncer (.ci/run installs it)`);
+  if (!existsSync(PGBOUNCER))
+    throw new Error(`${PGBOUNCER} is missing: apt-get install pgbouncer (.ci/run installs it)`);
   const target = new URL(serverUrl);
   const user = decodeURIComponent(target.username || "postgres");
   const dir = await mkdtemp(path.join(tmpdir(), "todo-pgbouncer-"));
@@ -67,7 +68,9 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
   // PgBouncer refuses to run as root; as root it switches to the PostgreSQL system user, which must read the folder.
   const asRoot = process.getuid?.() === 0;
   const systemUser = asRoot ? await postgresSystemUser(dir) : undefined;
-  const child: ChildProcess = spawn(PGBOUNCER, [...(systemUser ? ["-u", systemUser] : []), "-q", ini], { stdio: ["ignore", "ignore", "pipe"] });
+  const child: ChildProcess = spawn(PGBOUNCER, [...(systemUser ? ["-u", systemUser] : []), "-q", ini], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr!.on("data", (chunk) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -87,7 +90,9 @@ export async function startPgBouncer(serverUrl: string): Promise<PgBouncer> {
       await probe.end().catch(() => undefined);
       if (Date.now() > deadline) {
         child.kill("SIGTERM");
-        throw new Error(`pgbouncer did not answer on port ${port}: ${(error as Error).message}\n${await log()}`);
+        throw new Error(`pgbouncer did not answer on port ${port}: ${(error as Error).message}\n${await log()}`, {
+          cause: error,
+        });
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

@@ -49,17 +49,17 @@ export async function createTestRedis(): Promise<TestRedis> {
     const started = spawn(REDIS_SERVER, args, { stdio: ["ignore", "pipe", "pipe"] });
     child = started;
     let output = "";
-    started.stdout!.on("data", (chunk) => (output += chunk));
-    started.stderr!.on("data", (chunk) => (output += chunk));
+    started.stdout.on("data", (chunk) => (output += chunk));
+    started.stderr.on("data", (chunk) => (output += chunk));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port}:\n${output}`)), 10_000);
       const ready = () => {
         if (!output.includes("Ready to accept connections")) return;
         clearTimeout(timer);
-        started.stdout!.off("data", ready);
+        started.stdout.off("data", ready);
         resolve();
       };
-      started.stdout!.on("data", ready);
+      started.stdout.on("data", ready);
       started.once("exit", () => {
         clearTimeout(timer);
         reject(new Error(`redis-server exited on start (port ${port}):\n${output}`));

@@ -75,7 +75,11 @@ function devSecretDir(): string {
 export const testLogger = (): Logger => createLogger(process.env.TEST_LOG_LEVEL ?? "silent");
 
 /** A test database as the runtime takes one: the API on `url`, LISTEN on the database itself (as DIRECT_URL does). */
-export function runtimeDatabase(testDatabase: TestDatabase, url = testDatabase.url, listenUrl = testDatabase.directUrl) {
+export function runtimeDatabase(
+  testDatabase: TestDatabase,
+  url = testDatabase.url,
+  listenUrl = testDatabase.directUrl,
+) {
   return { url, listenUrl, embedded: !serverUrl() };
 }
 
@@ -107,7 +111,11 @@ export async function startTestServer(
   const config = testConfig(apiUrl, { PORT: "0", HOST: "127.0.0.1", ...env });
   const logger = givenLogger ?? testLogger();
   // In the pgbouncer projects `url` is the pooler; LISTEN stays on the database itself.
-  const runtime = await createRuntime(config, logger, { database: runtimeDatabase(testDatabase, apiUrl, listenUrl), webDir, keySweeper });
+  const runtime = await createRuntime(config, logger, {
+    database: runtimeDatabase(testDatabase, apiUrl, listenUrl),
+    webDir,
+    keySweeper,
+  });
   const { database, changes } = runtime;
   const url = `http://127.0.0.1:${(await runtime.start()).port}`;
   const trpcUrl = `${url}/trpc`;

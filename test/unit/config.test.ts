@@ -11,7 +11,15 @@ describe("configuration", () => {
       env: "development",
       port: 3000,
       webConcurrency: 1,
-      db: { url: undefined, driver: "pg", poolMax: 10, userConcurrency: 2, userQueueMax: 64, idleTimeoutMs: 10_000, connectionTimeoutMs: 5_000 },
+      db: {
+        url: undefined,
+        driver: "pg",
+        poolMax: 10,
+        userConcurrency: 2,
+        userQueueMax: 64,
+        idleTimeoutMs: 10_000,
+        connectionTimeoutMs: 5_000,
+      },
     });
   });
 
@@ -41,7 +49,10 @@ describe("configuration", () => {
       "https://app.example",
       "http://localhost:5173",
     ]);
-    expect(parseConfig({ RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_USER: "0" }).rateLimit).toMatchObject({ perIp: 0, perUser: 0 });
+    expect(parseConfig({ RATE_LIMIT_PER_IP: "0", RATE_LIMIT_PER_USER: "0" }).rateLimit).toMatchObject({
+      perIp: 0,
+      perUser: 0,
+    });
   });
 
   test("REDIS_URL: unset or empty keeps the limits in memory; redis:// and rediss:// are taken; never echoed", () => {
@@ -52,7 +63,9 @@ describe("configuration", () => {
       url: "rediss://:pw@cache.example:6380",
       timeoutMs: 50,
     });
-    expect(() => parseConfig({ REDIS_URL: "https://:Secret123@cache.example" })).toThrow(/^Invalid configuration: REDIS_URL/);
+    expect(() => parseConfig({ REDIS_URL: "https://:Secret123@cache.example" })).toThrow(
+      /^Invalid configuration: REDIS_URL/,
+    );
     try {
       parseConfig({ REDIS_URL: "https://:Secret123@cache.example" });
     } catch (error) {
@@ -77,7 +90,9 @@ describe("configuration", () => {
 
   test("DIRECT_URL defaults to DATABASE_URL", () => {
     expect(parseConfig({ DATABASE_URL: "postgresql://a/b" }).db.directUrl).toBe("postgresql://a/b");
-    expect(parseConfig({ DATABASE_URL: "postgresql://a/b", DIRECT_URL: "postgresql://c/d" }).db.directUrl).toBe("postgresql://c/d");
+    expect(parseConfig({ DATABASE_URL: "postgresql://a/b", DIRECT_URL: "postgresql://c/d" }).db.directUrl).toBe(
+      "postgresql://c/d",
+    );
   });
 
   test.each([
@@ -88,13 +103,22 @@ describe("configuration", () => {
     [{ DB_STATEMENT_TIMEOUT_MS: "5s" }, /^Invalid configuration: DB_STATEMENT_TIMEOUT_MS .*"5s"/],
     [{ DATABASE_URL: "mysql://x" }, /^Invalid configuration: DATABASE_URL must be a postgres/],
     [{ AUTH_SECRET: "short" }, /^Invalid configuration: AUTH_SECRET must be at least 32 characters$/],
-    [{ DATABASE_URL: "postgresql://admin:S3cret@[::1/d" }, /^Invalid configuration: DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL$/],
+    [
+      { DATABASE_URL: "postgresql://admin:S3cret@[::1/d" },
+      /^Invalid configuration: DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL$/,
+    ],
     [{ MAX_BATCH_SIZE: "0" }, /^Invalid configuration: MAX_BATCH_SIZE/],
     [{ WEB_CONCURRENCY: "0" }, /^Invalid configuration: WEB_CONCURRENCY/],
     [{ WEB_CONCURRENCY: "two" }, /^Invalid configuration: WEB_CONCURRENCY/],
     [{ AUTH_JWKS_URL: "not a url" }, /^Invalid configuration: AUTH_JWKS_URL/],
-    [{ NODE_ENV: "production", AUTH_SECRET: "x".repeat(32) }, /^Invalid configuration: DATABASE_URL is required when NODE_ENV=production$/],
-    [{ NODE_ENV: "production", DATABASE_URL: "postgresql://a/b" }, /^Invalid configuration: AUTH_SECRET or AUTH_JWKS_URL is required/],
+    [
+      { NODE_ENV: "production", AUTH_SECRET: "x".repeat(32) },
+      /^Invalid configuration: DATABASE_URL is required when NODE_ENV=production$/,
+    ],
+    [
+      { NODE_ENV: "production", DATABASE_URL: "postgresql://a/b" },
+      /^Invalid configuration: AUTH_SECRET or AUTH_JWKS_URL is required/,
+    ],
     [{ RATE_LIMIT_PER_IP: "-1" }, /^Invalid configuration: RATE_LIMIT_PER_IP .*"-1"/],
     [{ RATE_LIMIT_PER_USER: "many" }, /^Invalid configuration: RATE_LIMIT_PER_USER/],
     [{ RATE_LIMIT_WINDOW_MS: "10" }, /^Invalid configuration: RATE_LIMIT_WINDOW_MS/],
@@ -103,7 +127,10 @@ describe("configuration", () => {
     [{ IDEMPOTENCY_TTL_MS: "10" }, /^Invalid configuration: IDEMPOTENCY_TTL_MS/],
     [{ TRUST_PROXY: "yes please" }, /^Invalid configuration: TRUST_PROXY must be false, true, a hop count/],
     [{ TRUST_PROXY: "10.0.0.0/8,not-an-ip" }, /^Invalid configuration: TRUST_PROXY/],
-    [{ CORS_ORIGINS: "https://app.example/path" }, /^Invalid configuration: CORS_ORIGINS .*https:\/\/app\.example\/path/],
+    [
+      { CORS_ORIGINS: "https://app.example/path" },
+      /^Invalid configuration: CORS_ORIGINS .*https:\/\/app\.example\/path/,
+    ],
     [{ CORS_ORIGINS: "*" }, /^Invalid configuration: CORS_ORIGINS/],
     [{ METRICS_TOKEN: "short" }, /^Invalid configuration: METRICS_TOKEN must be at least 16 characters$/],
     [{ REDIS_URL: "http://cache:6379" }, /^Invalid configuration: REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL$/],
@@ -123,11 +150,23 @@ describe("configuration", () => {
     const production = { NODE_ENV: "production", DATABASE_URL: "postgresql://a/b", ...jwks };
 
     test.each([
-      [{ ...production }, /^Invalid configuration: AUTH_ISSUER is required with AUTH_JWKS_URL when NODE_ENV=production$/],
+      [
+        { ...production },
+        /^Invalid configuration: AUTH_ISSUER is required with AUTH_JWKS_URL when NODE_ENV=production$/,
+      ],
       [{ ...production, AUTH_AUDIENCE: "todo-api" }, /^Invalid configuration: AUTH_ISSUER is required/],
-      [{ ...production, AUTH_ISSUER: "https://issuer.example" }, /^Invalid configuration: AUTH_AUDIENCE is required with AUTH_JWKS_URL when NODE_ENV=production$/],
-      [{ ...production, AUTH_ISSUER: " ", AUTH_AUDIENCE: "todo-api" }, /^Invalid configuration: AUTH_ISSUER is required/],
-      [{ AUTH_JWKS_URL: "http://issuer.example/jwks.json" }, /^Invalid configuration: AUTH_JWKS_URL must be https:\/\/ \(plain http only for a loopback host\)$/],
+      [
+        { ...production, AUTH_ISSUER: "https://issuer.example" },
+        /^Invalid configuration: AUTH_AUDIENCE is required with AUTH_JWKS_URL when NODE_ENV=production$/,
+      ],
+      [
+        { ...production, AUTH_ISSUER: " ", AUTH_AUDIENCE: "todo-api" },
+        /^Invalid configuration: AUTH_ISSUER is required/,
+      ],
+      [
+        { AUTH_JWKS_URL: "http://issuer.example/jwks.json" },
+        /^Invalid configuration: AUTH_JWKS_URL must be https:\/\/ \(plain http only for a loopback host\)$/,
+      ],
       [{ AUTH_JWKS_URL: "http://10.0.0.5/jwks.json" }, /^Invalid configuration: AUTH_JWKS_URL must be https/],
       [{ AUTH_JWKS_URL: "http://127.0.0.1.nip.io/jwks.json" }, /^Invalid configuration: AUTH_JWKS_URL must be https/],
       [{ AUTH_JWKS_URL: "ftp://127.0.0.1/jwks.json" }, /^Invalid configuration: AUTH_JWKS_URL must be https/],
@@ -140,22 +179,33 @@ describe("configuration", () => {
     });
 
     test("production with AUTH_JWKS_URL, AUTH_ISSUER and AUTH_AUDIENCE starts; outside production the checks are optional", () => {
-      expect(parseConfig({ ...production, AUTH_ISSUER: "https://issuer.example", AUTH_AUDIENCE: "todo-api" }).auth).toMatchObject({
+      expect(
+        parseConfig({ ...production, AUTH_ISSUER: "https://issuer.example", AUTH_AUDIENCE: "todo-api" }).auth,
+      ).toMatchObject({
         jwksUrl: jwks.AUTH_JWKS_URL,
         issuer: "https://issuer.example",
         audience: "todo-api",
       });
       // AUTH_SECRET alone needs neither in production (the operator signs the tokens).
-      expect(parseConfig({ NODE_ENV: "production", DATABASE_URL: "postgresql://a/b", AUTH_SECRET: "x".repeat(32) }).auth.issuer).toBeUndefined();
-      expect(parseConfig(jwks).auth).toMatchObject({ jwksUrl: jwks.AUTH_JWKS_URL, issuer: undefined, audience: undefined });
+      expect(
+        parseConfig({ NODE_ENV: "production", DATABASE_URL: "postgresql://a/b", AUTH_SECRET: "x".repeat(32) }).auth
+          .issuer,
+      ).toBeUndefined();
+      expect(parseConfig(jwks).auth).toMatchObject({
+        jwksUrl: jwks.AUTH_JWKS_URL,
+        issuer: undefined,
+        audience: undefined,
+      });
     });
 
-    test.each(["http://127.0.0.1:8080/jwks.json", "http://localhost:4000/jwks", "http://[::1]:9000/jwks.json", "http://auth.localhost/jwks"])(
-      "plain http is allowed for the loopback host of %s",
-      (url) => {
-        expect(parseConfig({ AUTH_JWKS_URL: url }).auth.jwksUrl).toBe(url);
-      },
-    );
+    test.each([
+      "http://127.0.0.1:8080/jwks.json",
+      "http://localhost:4000/jwks",
+      "http://[::1]:9000/jwks.json",
+      "http://auth.localhost/jwks",
+    ])("plain http is allowed for the loopback host of %s", (url) => {
+      expect(parseConfig({ AUTH_JWKS_URL: url }).auth.jwksUrl).toBe(url);
+    });
 
     test("AUTH_CLOCK_TOLERANCE_S: 5 s unless set, 0 for none", () => {
       expect(parseConfig({}).auth.clockToleranceS).toBe(5);
@@ -171,8 +221,13 @@ describe("configuration", () => {
           execFile(
             process.execPath,
             ["--import", "tsx", path.join("src", "server.ts")],
-            { cwd: projectRoot, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", PORT: "0", ...env }, timeout: 30_000 },
-            (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
+            {
+              cwd: projectRoot,
+              env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", PORT: "0", ...env },
+              timeout: 30_000,
+            },
+            (error, stdout, stderr) =>
+              resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
           );
         });
       // Empty, not absent: a developer's .env cannot fill them in.
@@ -183,9 +238,20 @@ describe("configuration", () => {
         AUTH_ISSUER: "",
         AUTH_AUDIENCE: "",
       };
-      const [noIssuer, noAudience] = await Promise.all([start(env), start({ ...env, AUTH_ISSUER: "https://issuer.example" })]);
-      expect(noIssuer).toEqual({ code: 1, stdout: "", stderr: "Invalid configuration: AUTH_ISSUER is required with AUTH_JWKS_URL when NODE_ENV=production\n" });
-      expect(noAudience).toEqual({ code: 1, stdout: "", stderr: "Invalid configuration: AUTH_AUDIENCE is required with AUTH_JWKS_URL when NODE_ENV=production\n" });
+      const [noIssuer, noAudience] = await Promise.all([
+        start(env),
+        start({ ...env, AUTH_ISSUER: "https://issuer.example" }),
+      ]);
+      expect(noIssuer).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: "Invalid configuration: AUTH_ISSUER is required with AUTH_JWKS_URL when NODE_ENV=production\n",
+      });
+      expect(noAudience).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: "Invalid configuration: AUTH_AUDIENCE is required with AUTH_JWKS_URL when NODE_ENV=production\n",
+      });
     }, 60_000);
   });
 

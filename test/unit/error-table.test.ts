@@ -25,7 +25,9 @@ describe("the error table", () => {
     const expected = WITH_RETRY_AFTER.includes(kind) ? { "retry-after": "7" } : {};
     expect(errorHeaders(error)).toEqual(expected);
     // The same header on tRPC and REST answers (responseMeta), from the error's cause.
-    expect(responseMeta({ errors: [toTRPCError(error)] })).toEqual(WITH_RETRY_AFTER.includes(kind) ? { headers: expected } : {});
+    expect(responseMeta({ errors: [toTRPCError(error)] })).toEqual(
+      WITH_RETRY_AFTER.includes(kind) ? { headers: expected } : {},
+    );
     // No seconds, no header (the per-IP limiter sets its own).
     expect(errorHeaders(new AppError(kind))).toEqual({});
   });
@@ -44,13 +46,29 @@ describe("the error table", () => {
 });
 
 describe("isJsonContentType: one rule for /trpc, the fast path and /api", () => {
-  test.each(["application/json", "Application/JSON", "APPLICATION/JSON", " application/json ", "application/json; charset=utf-8", "application/JSON;charset=UTF-8", "application/json ; foo=bar"])(
-    "%j is JSON",
-    (header) => expect(isJsonContentType(header)).toBe(true),
-  );
+  test.each([
+    "application/json",
+    "Application/JSON",
+    "APPLICATION/JSON",
+    " application/json ",
+    "application/json; charset=utf-8",
+    "application/JSON;charset=UTF-8",
+    "application/json ; foo=bar",
+  ])("%j is JSON", (header) => expect(isJsonContentType(header)).toBe(true));
 
-  test.each([undefined, "", " ", ";", "application/json-patch+json", "application/jsonx", "application/merge-patch+json", "text/json", "text/plain", "multipart/form-data", "application/octet-stream", "application/x-www-form-urlencoded", "application /json"])(
-    "%j is not",
-    (header) => expect(isJsonContentType(header)).toBe(false),
-  );
+  test.each([
+    undefined,
+    "",
+    " ",
+    ";",
+    "application/json-patch+json",
+    "application/jsonx",
+    "application/merge-patch+json",
+    "text/json",
+    "text/plain",
+    "multipart/form-data",
+    "application/octet-stream",
+    "application/x-www-form-urlencoded",
+    "application /json",
+  ])("%j is not", (header) => expect(isJsonContentType(header)).toBe(false));
 });

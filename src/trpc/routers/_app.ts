@@ -6,7 +6,10 @@ import { todoRouter } from "./todo.ts";
 
 export const appRouter = router({
   me: protectedProcedure
-    .meta({ openapi: { method: "GET", path: "/me", tags: ["me"], summary: "The caller", errorResponses: errorResponses() }, response: userJson })
+    .meta({
+      openapi: { method: "GET", path: "/me", tags: ["me"], summary: "The caller", errorResponses: errorResponses() },
+      response: userJson,
+    })
     .query(async ({ ctx }) => {
       const user = await findUser(ctx.db, ctx.user.id);
       // The row exists (protectedProcedure ensured it); fall back to the token's claims if it vanished since.

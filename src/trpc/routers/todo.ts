@@ -15,7 +15,15 @@ import {
 import { idempotent, idempotentStatement, settled, storedResponse } from "../../idempotency/trpc.ts";
 import { router } from "../init.ts";
 import { protectedProcedure } from "../procedures.ts";
-import { countJson, deletedJson, errorResponses, idempotencyHeaders, statsJson, todoJson, todoPageJson } from "../openapi.ts";
+import {
+  countJson,
+  deletedJson,
+  errorResponses,
+  idempotencyHeaders,
+  statsJson,
+  todoJson,
+  todoPageJson,
+} from "../openapi.ts";
 
 // Input, REST meta and the mapping of outcomes to errors (src/errors.ts); the statements live in src/todos/repository.ts.
 // `meta` also serves each procedure as REST under /api (src/http/rest.ts); the tRPC contract is unaffected.
@@ -25,7 +33,13 @@ const notFound = (id: string) => new AppError("notFound", `Todo ${id} not found`
 export const todoRouter = router({
   list: protectedProcedure
     .meta({
-      openapi: { method: "GET", path: "/todos", tags: ["todos"], summary: "List todos (keyset pages)", errorResponses: errorResponses(400) },
+      openapi: {
+        method: "GET",
+        path: "/todos",
+        tags: ["todos"],
+        summary: "List todos (keyset pages)",
+        errorResponses: errorResponses(400),
+      },
       response: todoPageJson,
     })
     .input(listInput)
@@ -38,14 +52,26 @@ export const todoRouter = router({
   // REST matches routes in this order: /todos/stats must come before /todos/{id}.
   stats: protectedProcedure
     .meta({
-      openapi: { method: "GET", path: "/todos/stats", tags: ["todos"], summary: "Counts: total, active, completed, overdue", errorResponses: errorResponses() },
+      openapi: {
+        method: "GET",
+        path: "/todos/stats",
+        tags: ["todos"],
+        summary: "Counts: total, active, completed, overdue",
+        errorResponses: errorResponses(),
+      },
       response: statsJson,
     })
     .query(({ ctx }) => todoStats(ctx.db, ctx.user.id)),
 
   byId: protectedProcedure
     .meta({
-      openapi: { method: "GET", path: "/todos/{id}", tags: ["todos"], summary: "One todo", errorResponses: errorResponses(400, 404) },
+      openapi: {
+        method: "GET",
+        path: "/todos/{id}",
+        tags: ["todos"],
+        summary: "One todo",
+        errorResponses: errorResponses(400, 404),
+      },
       response: todoJson,
     })
     .input(byIdInput)
@@ -57,7 +83,14 @@ export const todoRouter = router({
 
   create: protectedProcedure
     .meta({
-      openapi: { method: "POST", path: "/todos", tags: ["todos"], summary: "Create a todo", requestHeaders: idempotencyHeaders, errorResponses: errorResponses(400, 409, 413, 422) },
+      openapi: {
+        method: "POST",
+        path: "/todos",
+        tags: ["todos"],
+        summary: "Create a todo",
+        requestHeaders: idempotencyHeaders,
+        errorResponses: errorResponses(400, 409, 413, 422),
+      },
       response: todoJson,
     })
     .input(createInput)
@@ -94,14 +127,24 @@ export const todoRouter = router({
           case "no-changes":
             throw new AppError("badRequest", "Nothing to update: give at least one field to change");
           case "stale":
-            throw new AppError("staleVersion", `Todo ${input.id} is at version ${outcome.version}, not ${input.expectedVersion}: reload and retry`);
+            throw new AppError(
+              "staleVersion",
+              `Todo ${input.id} is at version ${outcome.version}, not ${input.expectedVersion}: reload and retry`,
+            );
         }
       }),
     ),
 
   delete: protectedProcedure
     .meta({
-      openapi: { method: "DELETE", path: "/todos/{id}", tags: ["todos"], summary: "Delete a todo", requestHeaders: idempotencyHeaders, errorResponses: errorResponses(400, 404, 409, 422) },
+      openapi: {
+        method: "DELETE",
+        path: "/todos/{id}",
+        tags: ["todos"],
+        summary: "Delete a todo",
+        requestHeaders: idempotencyHeaders,
+        errorResponses: errorResponses(400, 404, 409, 422),
+      },
       response: deletedJson,
     })
     .input(byIdInput)
@@ -114,15 +157,31 @@ export const todoRouter = router({
 
   toggleAll: protectedProcedure
     .meta({
-      openapi: { method: "POST", path: "/todos/toggle-all", tags: ["todos"], summary: "Mark every todo completed or active", requestHeaders: idempotencyHeaders, errorResponses: errorResponses(400, 409, 413, 422) },
+      openapi: {
+        method: "POST",
+        path: "/todos/toggle-all",
+        tags: ["todos"],
+        summary: "Mark every todo completed or active",
+        requestHeaders: idempotencyHeaders,
+        errorResponses: errorResponses(400, 409, 413, 422),
+      },
       response: countJson,
     })
     .input(toggleAllInput)
-    .mutation(idempotent(async ({ ctx, input }) => ({ count: await toggleAllTodos(ctx.db, ctx.user.id, input.completed) }))),
+    .mutation(
+      idempotent(async ({ ctx, input }) => ({ count: await toggleAllTodos(ctx.db, ctx.user.id, input.completed) })),
+    ),
 
   clearCompleted: protectedProcedure
     .meta({
-      openapi: { method: "POST", path: "/todos/clear-completed", tags: ["todos"], summary: "Delete every completed todo", requestHeaders: idempotencyHeaders, errorResponses: errorResponses(409, 422) },
+      openapi: {
+        method: "POST",
+        path: "/todos/clear-completed",
+        tags: ["todos"],
+        summary: "Delete every completed todo",
+        requestHeaders: idempotencyHeaders,
+        errorResponses: errorResponses(409, 422),
+      },
       response: countJson,
     })
     .mutation(idempotent(async ({ ctx }) => ({ count: await clearCompletedTodos(ctx.db, ctx.user.id) }))),
@@ -134,8 +193,15 @@ export const todoRouter = router({
   onChange: protectedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
     if (!ctx.changes) throw new AppError("liveUpdatesOff");
     // Accepted within the clock tolerance, but a stream opened now would end at once: the client needs a new token.
-    if (ctx.user.expiresAt <= Date.now()) throw new AppError("authInvalid", "Token expired: reconnect with a fresh one");
+    if (ctx.user.expiresAt <= Date.now())
+      throw new AppError("authInvalid", "Token expired: reconnect with a fresh one");
     // The stream ends when the token expires; the client reconnects with a fresh token and its last event id.
-    return ctx.changes.subscribe({ userId: ctx.user.id, ip: ctx.ip, expiresAt: ctx.user.expiresAt, lastEventId: input?.lastEventId, signal });
+    return ctx.changes.subscribe({
+      userId: ctx.user.id,
+      ip: ctx.ip,
+      expiresAt: ctx.user.expiresAt,
+      lastEventId: input?.lastEventId,
+      signal,
+    });
   }),
 });

@@ -4,6 +4,9 @@ import type { LogLine } from "./server-process.ts";
 
 export function captureLogger(): { logger: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const logger = pino({ level: "debug", base: undefined }, { write: (text: string) => void lines.push(JSON.parse(text) as LogLine) });
+  const logger = pino(
+    { level: "debug", base: undefined },
+    { write: (text: string) => void lines.push(JSON.parse(text) as LogLine) },
+  );
   return { logger, lines };
 }

@@ -31,7 +31,11 @@ export interface OwnPostgres {
   url(database?: string): string;
   /** A new database with the project's migrations applied; returns its URL. */
   createMigratedDatabase(name: string): Promise<string>;
-  query<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[], database?: string): Promise<T[]>;
+  query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params?: unknown[],
+    database?: string,
+  ): Promise<T[]>;
   /** pg_ctl stop: "fast" rolls back and disconnects sessions, "immediate" is a crash (recovery on start). */
   stop(mode?: "fast" | "immediate"): Promise<void>;
   /** Starts it again and waits until it accepts connections. */

@@ -93,7 +93,8 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
       }, timeoutMs);
       void exited.then(() => {
         clearTimeout(timer);
-        if (waiters.delete(waiter)) reject(new Error(`server exited before the log line; stderr: ${stderr.join("\n")}`));
+        if (waiters.delete(waiter))
+          reject(new Error(`server exited before the log line; stderr: ${stderr.join("\n")}`));
       });
       waiter.resolve = (line) => {
         clearTimeout(timer);
@@ -102,7 +103,10 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     });
   };
 
-  const started = await waitForLog((line) => typeof line.port === "number" && line.msg.startsWith("Todo API on"), 60_000);
+  const started = await waitForLog(
+    (line) => typeof line.port === "number" && line.msg.startsWith("Todo API on"),
+    60_000,
+  );
   const url = `http://127.0.0.1:${started.port as number}`;
   return {
     pid: child.pid!,

@@ -12,12 +12,19 @@ import { AuthError, AuthUnavailableError, createTokenVerifier } from "../../../s
 import { makeKey, type Key } from "../../support/keys.ts";
 
 const sign = (key: Key, claims: { exp?: number } = {}) =>
-  new SignJWT({}).setProtectedHeader({ alg: "ES256", kid: key.kid }).setSubject("u").setExpirationTime(claims.exp ?? "5m").sign(key.privateKey);
+  new SignJWT({})
+    .setProtectedHeader({ alg: "ES256", kid: key.kid })
+    .setSubject("u")
+    .setExpirationTime(claims.exp ?? "5m")
+    .sign(key.privateKey);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A key server that counts its requests; `answer` is what it does with the next ones. */
 async function startKeyServer() {
-  const state = { requests: 0, answer: { status: 200, body: '{"keys":[]}' } as { status: number; body: string } | "hang" };
+  const state = {
+    requests: 0,
+    answer: { status: 200, body: '{"keys":[]}' } as { status: number; body: string } | "hang",
+  };
   const sockets = new Set<Socket>();
   const server: Server = createServer((_req, res) => {
     state.requests++;
@@ -50,7 +57,8 @@ beforeAll(async () => {
 });
 afterEach(() => keyServer?.close());
 
-const verifyWith = (getKey: ReturnType<typeof remoteKeys>, token: string) => jwtVerify(token, getKey, { algorithms: ["ES256"] });
+const verifyWith = (getKey: ReturnType<typeof remoteKeys>, token: string) =>
+  jwtVerify(token, getKey, { algorithms: ["ES256"] });
 const failure = (promise: Promise<unknown>) =>
   promise.then(
     () => expect.unreachable("verification succeeded"),

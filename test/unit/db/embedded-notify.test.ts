@@ -92,10 +92,15 @@ test("a trigger's NOTIFY inside an INSERT reaches the listener; the writer's ans
   await b.client.query(`CREATE TABLE notes (id serial PRIMARY KEY, body text)`);
   await b.client.query(`CREATE FUNCTION notes_notify() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_notify('ch5', NEW.body); RETURN NEW; END $$`);
-  await b.client.query(`CREATE TRIGGER notes_notify AFTER INSERT ON notes FOR EACH ROW EXECUTE FUNCTION notes_notify()`);
+  await b.client.query(
+    `CREATE TRIGGER notes_notify AFTER INSERT ON notes FOR EACH ROW EXECUTE FUNCTION notes_notify()`,
+  );
   await a.client.query("LISTEN ch5");
   const { rows } = await b.client.query("INSERT INTO notes (body) VALUES ('one'), ('two') RETURNING id, body");
   await settle();
-  expect(rows).toEqual([{ id: 1, body: "one" }, { id: 2, body: "two" }]);
+  expect(rows).toEqual([
+    { id: 1, body: "one" },
+    { id: 2, body: "two" },
+  ]);
   expect(a.received).toEqual(["ch5:one", "ch5:two"]);
 });

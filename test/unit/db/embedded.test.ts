@@ -64,7 +64,9 @@ test("connections the Neon driver closes are released: many pool generations fit
   try {
     // 10 generations × 4 connections = 40 connections through a server that admits 8 at a time.
     for (let generation = 0; generation < 10; generation++) {
-      await Promise.all(Array.from({ length: 4 }, () => database.prisma.$queryRaw`SELECT 1 AS one FROM pg_sleep(0.01)`));
+      await Promise.all(
+        Array.from({ length: 4 }, () => database.prisma.$queryRaw`SELECT 1 AS one FROM pg_sleep(0.01)`),
+      );
       await database.prisma.$disconnect();
     }
     await database.ping();

@@ -57,10 +57,16 @@ async function refusal(ws: WebSocket): Promise<number> {
 
 test("a browser cannot reach it: any upgrade with an Origin is 403, without one it opens", async () => {
   for (const origin of ["https://evil.example", "http://localhost:3000", "null"]) {
-    expect(await refusal(new WebSocket(`ws://127.0.0.1:${proxy.port}/v1?address=127.0.0.1:${echoPort}`, { origin }))).toBe(403);
+    expect(
+      await refusal(new WebSocket(`ws://127.0.0.1:${proxy.port}/v1?address=127.0.0.1:${echoPort}`, { origin })),
+    ).toBe(403);
   }
   // What protocol version 8 (older browsers) sent instead of Origin.
-  expect(await refusal(new WebSocket(`ws://127.0.0.1:${proxy.port}/v1`, { origin: "https://evil.example", protocolVersion: 8 }))).toBe(403);
+  expect(
+    await refusal(
+      new WebSocket(`ws://127.0.0.1:${proxy.port}/v1`, { origin: "https://evil.example", protocolVersion: 8 }),
+    ),
+  ).toBe(403);
 
   const node = open(`127.0.0.1:${echoPort}`);
   await once(node, "open");
@@ -79,7 +85,10 @@ test("nothing listens by default: auto picks pg for a server that is not Neon; o
     return createDatabase({ ...db, url: db.url! }, createLogger("silent"));
   };
   const local = `postgresql://postgres@127.0.0.1:${echoPort}/postgres`;
-  for (const env of [{ DATABASE_URL: local }, { DATABASE_URL: "postgresql://u@ep-cool-name-123.eu-central-1.aws.neon.tech/neondb" }]) {
+  for (const env of [
+    { DATABASE_URL: local },
+    { DATABASE_URL: "postgresql://u@ep-cool-name-123.eu-central-1.aws.neon.tech/neondb" },
+  ]) {
     const database = await connect(env);
     expect(database.proxy).toBeUndefined();
     await database.close();

@@ -19,7 +19,12 @@ describe("pg internals", () => {
       end() {}
     }
     const pool = new pg.Pool({ Client: FakeClient as never });
-    wrapEveryQuery(pool, (query: QueryFn) => (...args) => query(`/* wrapped */ ${String(args[0])}`));
+    wrapEveryQuery(
+      pool,
+      (query: QueryFn) =>
+        (...args) =>
+          query(`/* wrapped */ ${String(args[0])}`),
+    );
     const client = await pool.connect();
     await client.query("SELECT 1");
     expect(calls).toEqual(["/* wrapped */ SELECT 1"]);

@@ -6,7 +6,9 @@ import { routerConfig, routerProcedures } from "../../../src/internals/trpc.ts";
 // The router internals src/internals/trpc.ts reads; a tRPC upgrade that moves them fails here.
 describe("tRPC router internals", () => {
   const t = initTRPC.create({ transformer: superjson });
-  const router = t.router({ todo: t.router({ list: t.procedure.query(() => []), create: t.procedure.mutation(() => 1) }) });
+  const router = t.router({
+    todo: t.router({ list: t.procedure.query(() => []), create: t.procedure.mutation(() => 1) }),
+  });
 
   it("keeps the root config with its transformer and error formatter", () => {
     const config = routerConfig(router);

@@ -12,13 +12,20 @@ const outcome = (run: () => unknown) => {
     return `threw ${(error as Error).message}`;
   }
 };
-const same = (value: unknown) => expect(outcome(() => serialize(value))).toBe(outcome(() => superjson.serialize(value)));
+const same = (value: unknown) =>
+  expect(outcome(() => serialize(value))).toBe(outcome(() => superjson.serialize(value)));
 
 const key = fc.oneof(
   { weight: 6, arbitrary: fc.string({ maxLength: 8 }) },
-  { weight: 1, arbitrary: fc.constantFrom("a.b", "a\\b", "__proto__", "constructor", "prototype", "", "0", "json", "meta") },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom("a.b", "a\\b", "__proto__", "constructor", "prototype", "", "0", "json", "meta"),
+  },
 );
-const date = fc.oneof({ weight: 8, arbitrary: fc.date({ noInvalidDate: true }) }, { weight: 1, arbitrary: fc.constant(new Date(Number.NaN)) });
+const date = fc.oneof(
+  { weight: 8, arbitrary: fc.date({ noInvalidDate: true }) },
+  { weight: 1, arbitrary: fc.constant(new Date(Number.NaN)) },
+);
 const leaf = fc.oneof(
   { weight: 4, arbitrary: fc.string() },
   { weight: 3, arbitrary: fc.double() },
@@ -26,7 +33,19 @@ const leaf = fc.oneof(
   { weight: 2, arbitrary: fc.boolean() },
   { weight: 2, arbitrary: fc.constant(null) },
   { weight: 4, arbitrary: date },
-  { weight: 1, arbitrary: fc.constantFrom(undefined, -0, Number.NaN, Number.POSITIVE_INFINITY, 10n, new Map([[1, 2]]), new Set([1]), /x/g) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      undefined,
+      -0,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      10n,
+      new Map([[1, 2]]),
+      new Set([1]),
+      /x/g,
+    ),
+  },
 );
 const { value } = fc.letrec((tie) => ({
   value: fc.oneof({ depthSize: "small" }, leaf, tie("array"), tie("object")),
@@ -50,11 +69,16 @@ const todo = fc.record({
 
 test("results the procedures return: todos, pages, counts", () => {
   fc.assert(
-    fc.property(todo, fc.array(todo, { maxLength: 25 }), fc.option(fc.base64String(), { nil: null }), (one, items, nextCursor) => {
-      same(one);
-      same({ items, nextCursor });
-      same({ count: items.length });
-    }),
+    fc.property(
+      todo,
+      fc.array(todo, { maxLength: 25 }),
+      fc.option(fc.base64String(), { nil: null }),
+      (one, items, nextCursor) => {
+        same(one);
+        same({ items, nextCursor });
+        same({ count: items.length });
+      },
+    ),
     { seed: 20261202, numRuns: 300 },
   );
 });
@@ -75,7 +99,19 @@ test("shared references, sparse arrays, class instances and roots that are not o
   class Point {
     x = 1;
   }
-  for (const v of [{ a: shared, b: shared }, [shared, shared], sparse, new Point(), { p: new Point() }, new Date(0), "x", 1, null, undefined, Object.create(null)]) {
+  for (const v of [
+    { a: shared, b: shared },
+    [shared, shared],
+    sparse,
+    new Point(),
+    { p: new Point() },
+    new Date(0),
+    "x",
+    1,
+    null,
+    undefined,
+    Object.create(null),
+  ]) {
     same(v);
   }
 });

@@ -3,7 +3,15 @@ import { describe, expect, test } from "vitest";
 import { rowChecksum } from "../../../../scripts/sqlite-import/checksum.ts";
 import { mapTask, TODO_ID_NAMESPACE, todoIdFor } from "../../../../scripts/sqlite-import/map.ts";
 import type { SourceRow, TaskField } from "../../../../scripts/sqlite-import/source.ts";
-import { boolean, InvalidValue, legacyId, priority, text, timestamp, type SqliteValue } from "../../../../scripts/sqlite-import/values.ts";
+import {
+  boolean,
+  InvalidValue,
+  legacyId,
+  priority,
+  text,
+  timestamp,
+  type SqliteValue,
+} from "../../../../scripts/sqlite-import/values.ts";
 
 const iso = (value: SqliteValue) => timestamp(value, "created_at")?.toISOString() ?? null;
 
@@ -25,12 +33,18 @@ describe("timestamp", () => {
     expect(iso(value)).toBe(expected);
   });
 
-  test.each<SqliteValue>(["yesterday", "2024-02-30", "2024-13-01", "2024-03-01 25:00:00", "01/03/2024", "-99999999999", "10000-01-01", new Uint8Array([1])])(
-    "refuses %j",
-    (value) => {
-      expect(() => timestamp(value, "created_at")).toThrow(InvalidValue);
-    },
-  );
+  test.each<SqliteValue>([
+    "yesterday",
+    "2024-02-30",
+    "2024-13-01",
+    "2024-03-01 25:00:00",
+    "01/03/2024",
+    "-99999999999",
+    "10000-01-01",
+    new Uint8Array([1]),
+  ])("refuses %j", (value) => {
+    expect(() => timestamp(value, "created_at")).toThrow(InvalidValue);
+  });
 
   test("names the field and the value in the reason", () => {
     expect(() => timestamp("soon", "due_date")).toThrow('due_date "soon" is not a date');
@@ -39,8 +53,17 @@ describe("timestamp", () => {
 
 describe("boolean", () => {
   test.each<[SqliteValue, boolean]>([
-    ["1", true], ["0", false], [1, true], [0, false], ["true", true], ["FALSE", false], ["t", true], ["f", false],
-    ["yes", true], ["no", false], [null, false],
+    ["1", true],
+    ["0", false],
+    [1, true],
+    [0, false],
+    ["true", true],
+    ["FALSE", false],
+    ["t", true],
+    ["f", false],
+    ["yes", true],
+    ["no", false],
+    [null, false],
   ])("%j → %s", (value, expected) => {
     expect(boolean(value, "completed")).toBe(expected);
   });
@@ -53,7 +76,14 @@ describe("boolean", () => {
 describe("priority, text and ids", () => {
   test("priority names and numbers, MEDIUM when missing", () => {
     expect(["low", "Medium", "HIGH", "1", "2", "3", null, ""].map((v) => priority(v, "priority"))).toEqual([
-      "LOW", "MEDIUM", "HIGH", "LOW", "MEDIUM", "HIGH", "MEDIUM", "MEDIUM",
+      "LOW",
+      "MEDIUM",
+      "HIGH",
+      "LOW",
+      "MEDIUM",
+      "HIGH",
+      "MEDIUM",
+      "MEDIUM",
     ]);
     expect(() => priority("urgent", "priority")).toThrow('priority "urgent" is not one of');
   });
@@ -89,12 +119,26 @@ describe("todo ids", () => {
 describe("mapTask", () => {
   const now = new Date("2026-01-01T00:00:00Z");
   const row = (values: Partial<Record<TaskField, SqliteValue>>): SourceRow<TaskField> => ({
-    values: { id: "1", userId: "u", title: "t", description: null, completed: null, createdAt: null, updatedAt: null, priority: null, dueDate: null, ...values },
+    values: {
+      id: "1",
+      userId: "u",
+      title: "t",
+      description: null,
+      completed: null,
+      createdAt: null,
+      updatedAt: null,
+      priority: null,
+      dueDate: null,
+      ...values,
+    },
     columns: {},
   });
 
   test("maps a task the way the API would have stored it", () => {
-    const mapped = mapTask(row({ title: "  Buy milk ", completed: "1", createdAt: "2024-01-01 10:00:00", updatedAt: "2024-01-02 11:00:00" }), now);
+    const mapped = mapTask(
+      row({ title: "  Buy milk ", completed: "1", createdAt: "2024-01-01 10:00:00", updatedAt: "2024-01-02 11:00:00" }),
+      now,
+    );
     expect(mapped).toEqual({
       ok: true,
       record: {
@@ -119,7 +163,11 @@ describe("mapTask", () => {
     const onlyUpdated = mapTask(row({ updatedAt: "2024-01-05" }), now);
     expect(onlyUpdated.ok && onlyUpdated.record.createdAt).toEqual(new Date("2024-01-05T00:00:00Z"));
     const neither = mapTask(row({}), now);
-    expect(neither.ok && [neither.record.createdAt, neither.record.updatedAt, neither.record.completedAt]).toEqual([now, now, null]);
+    expect(neither.ok && [neither.record.createdAt, neither.record.updatedAt, neither.record.completedAt]).toEqual([
+      now,
+      now,
+      null,
+    ]);
   });
 
   test.each<[string, Partial<Record<TaskField, SqliteValue>>, string]>([
@@ -144,7 +192,9 @@ describe("mapTask", () => {
 test("the checksum covers title, description and completed", () => {
   const base = rowChecksum("a", null, false);
   expect(rowChecksum("a", null, false)).toBe(base);
-  expect(new Set([base, rowChecksum("a", "", false), rowChecksum("a", null, true), rowChecksum("b", null, false)]).size).toBe(4);
+  expect(
+    new Set([base, rowChecksum("a", "", false), rowChecksum("a", null, true), rowChecksum("b", null, false)]).size,
+  ).toBe(4);
   // Fields cannot run into each other, whatever separators their text holds.
   expect(rowChecksum("a:b", null, false)).not.toBe(rowChecksum("a", "b", false));
   expect(rowChecksum("1:a", "-", false)).not.toBe(rowChecksum("1:a:-", null, false));
