@@ -135,7 +135,8 @@ const envSchema = z.object({
   SSE_MAX_STREAMS_PER_IP: int(1, 1_000_000).default(64),
   SSE_MAX_DURATION_MS: int(1_000, 86_400_000).default(3_600_000),
   SSE_QUEUE_MAX: int(1, 100_000).default(256),
-  SSE_REPLAY_EVENTS: int(0, 1_000_000).default(10_000),
+  // How long a deleted todo can be restored, and a sync cursor or event id resumed from.
+  CHANGE_RETENTION_MS: int(1_000, 365 * 86_400_000).default(7 * 86_400_000),
   TRUST_PROXY: trustProxy,
   CORS_ORIGINS: origins,
   METRICS_TOKEN: optionalString.pipe(z.string().min(16, "must be at least 16 characters").optional()),
@@ -178,11 +179,11 @@ export interface Config {
     maxStreamsPerIp: number;
     /** A stream ends after this long, or when its token expires, whichever is first; the client reconnects. */
     maxDurationMs: number;
-    /** Events waiting for one slow subscriber before it gets `changed` and its stream ends. */
+    /** Events waiting for one slow subscriber before it catches up from the database instead. */
     queueMax: number;
-    /** Notifications remembered for replay on reconnect; 0: a reconnect always gets `changed`. */
-    replayEvents: number;
   };
+  /** Tombstones, sync cursors and event ids are kept this long; then the sweeper purges (src/live/retention.ts). */
+  changeRetentionMs: number;
   /** Express's `trust proxy`: whose X-Forwarded-For to believe for the client address. */
   trustProxy: boolean | number | string;
   /** Origins allowed to call from a browser; empty: no cross-origin access. */
@@ -301,8 +302,8 @@ export function parseConfig(source: NodeJS.ProcessEnv = process.env): Config {
       maxStreamsPerIp: e.SSE_MAX_STREAMS_PER_IP,
       maxDurationMs: e.SSE_MAX_DURATION_MS,
       queueMax: e.SSE_QUEUE_MAX,
-      replayEvents: e.SSE_REPLAY_EVENTS,
     },
+    changeRetentionMs: e.CHANGE_RETENTION_MS,
     trustProxy: e.TRUST_PROXY,
     corsOrigins: e.CORS_ORIGINS,
     metricsToken: e.METRICS_TOKEN,

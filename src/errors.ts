@@ -59,6 +59,12 @@ export const ERRORS = {
   shuttingDown: { code: "SERVICE_UNAVAILABLE", status: 503, message: "This instance is shutting down: reconnect" },
   streamLimit: { code: "TOO_MANY_REQUESTS", status: 429 },
   badRequest: { code: "BAD_REQUEST", status: 400 },
+  // A sync cursor older than CHANGE_RETENTION_MS (or one this database never handed out): sync from scratch.
+  cursorExpired: {
+    code: "PRECONDITION_FAILED",
+    status: 412,
+    message: "This cursor is older than the change retention: sync again without `after`",
+  },
   invalidJson: { code: "PARSE_ERROR", status: 400, message: "Body is not valid JSON" },
   payloadTooLarge: { code: "PAYLOAD_TOO_LARGE", status: 413, message: "Request body too large" },
   unsupportedMediaType: { code: "UNSUPPORTED_MEDIA_TYPE", status: 415 },

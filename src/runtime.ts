@@ -1,6 +1,6 @@
 /**
  * The composition root: everything one API process runs, built in one place — the database (DATABASE_URL, else
- * the embedded one), its driver, Redis when configured, the live feed, the key sweeper and the app — and the order
+ * the embedded one), its driver, Redis when configured, the live feed, the sweepers and the app — and the order
  * they stop in. src/server.ts, the tests' server and the differential test all build it here. What is not
  * configured is not loaded: Redis's modules only with REDIS_URL, the Neon stack only for its driver (src/db/client.ts),
  * PGlite only for the embedded database (src/db/embedded.ts).
@@ -15,7 +15,9 @@ import { bootstrapDatabase, type BootstrappedDatabase } from "./db/bootstrap.ts"
 import { createDatabase, type Database } from "./db/client.ts";
 import { createApp } from "./http/app.ts";
 import type { RedisConnection } from "./limits/redis.ts";
-import { startKeySweeper, type KeySweeper } from "./idempotency/sweeper.ts";
+import { startKeySweeper } from "./idempotency/sweeper.ts";
+import type { Sweeper } from "./lib/sweeper.ts";
+import { startRetentionSweeper } from "./live/retention.ts";
 import type { Logger } from "./logger.ts";
 
 export interface RuntimeOptions {
@@ -28,8 +30,8 @@ export interface RuntimeOptions {
   webDir?: string;
   /** false: every tRPC request through tRPC's own handler (the differential test's reference). */
   trpcFastPath?: boolean;
-  /** false: no background removal of expired Idempotency-Key rows (a test that counts them). */
-  keySweeper?: boolean;
+  /** false: no background removal of expired Idempotency-Key rows and old tombstones (a test that counts them). */
+  sweepers?: boolean;
 }
 
 export interface Runtime {
@@ -45,7 +47,7 @@ export interface Runtime {
   start(): Promise<AddressInfo>;
   /**
    * Stops in order: no new connections, live streams ended (their clients reconnect elsewhere), in-flight requests
-   * answered, then the sweeper, Redis, the pool and the embedded database.
+   * answered, then the sweepers, Redis, the pool and the embedded database.
    */
   close(): Promise<void>;
 }
@@ -96,7 +98,7 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
   });
 
   let server: Server | undefined;
-  let sweeper: KeySweeper | undefined;
+  let sweepers: Sweeper[] = [];
   let closing: Promise<void> | undefined;
 
   async function stop() {
@@ -112,7 +114,7 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
     } else {
       await changes?.close();
     }
-    sweeper?.stop();
+    for (const sweeper of sweepers) sweeper.stop();
     await redis?.close();
     await database.close();
     await db?.close();
@@ -135,7 +137,12 @@ export async function createRuntime(config: Config, logger: Logger, options: Run
       server.headersTimeout = Math.min(config.requestTimeoutMs, 60_000);
       await once(server, "listening");
       // Expired Idempotency-Key rows, in the background (each process; the batches skip each other's rows).
-      if (options.keySweeper !== false) sweeper = startKeySweeper({ db: database.prisma, logger });
+      if (options.sweepers !== false) {
+        sweepers = [
+          startKeySweeper({ db: database.prisma, logger }),
+          startRetentionSweeper({ db: database.prisma, logger, retentionMs: config.changeRetentionMs }),
+        ];
+      }
       return server.address() as AddressInfo;
     },
     close: () => (closing ??= stop()),

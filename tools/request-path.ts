@@ -88,7 +88,7 @@ export async function requestPath(op: keyof typeof CALLS, databaseUrl?: string):
   // Opened here as the runtime would, so the outside NOTIFY can reach the same database.
   const db = await bootstrapDatabase("serve", { env: { ...process.env, DATABASE_URL: undefined, ...vars } });
   const runtime = await createRuntime(config, createLogger("warn"), {
-    keySweeper: false,
+    sweepers: false,
     database: { url: db.url, embedded: Boolean(db.embedded) },
   });
   const outside = new pg.Client({ connectionString: db.url });

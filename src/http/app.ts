@@ -34,6 +34,7 @@ export interface AppOptions {
     | "maxBatchSize"
     | "requestTimeoutMs"
     | "idempotencyTtlMs"
+    | "changeRetentionMs"
     | "rateLimit"
     | "trustProxy"
     | "corsOrigins"
@@ -123,6 +124,7 @@ export function createApp({
     metrics,
     callTimeoutMs: config.requestTimeoutMs,
     idempotencyTtlMs: config.idempotencyTtlMs,
+    changeRetentionMs: config.changeRetentionMs,
     changes,
   });
   // One middleware instance per concern, so both surfaces share the per-IP counters.

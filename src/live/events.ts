@@ -1,4 +1,4 @@
-/** What `todo.onChange` sends, and what the database's NOTIFY carries (prisma/migrations/*_todo_change_notify). */
+/** What `todo.onChange` sends, and what the NOTIFY hints on CHANNEL carry. */
 import { z } from "zod";
 import type { TodoDTO } from "../todos/select.ts";
 
@@ -8,57 +8,43 @@ export type TodoChange =
   | { type: "created"; todo: TodoDTO }
   | { type: "updated"; todo: TodoDTO }
   | { type: "deleted"; id: string }
-  /** Many rows changed at once, or events were missed: refetch. */
+  /** The stream cannot resume from the given id (unknown, or older than CHANGE_RETENTION_MS): sync from scratch. */
   | { type: "changed" };
 
-/** One NOTIFY: the user whose todos one statement changed, and for a single row its id and new version. */
-export interface Notice {
-  userId: string;
-  op: TodoChange["type"];
-  id: string | null;
-  version: number | null;
+/**
+ * A NOTIFY on CHANNEL is only a wake-up hint, sent after a commit (never inside the write's transaction): the
+ * users whose todos changed, or "*" for any. The change itself is read from the database (src/todos/changes.ts).
+ * An older server's payload (`{"u": id, "op": …}`) is read as a hint for its user.
+ */
+const hintSchema = z.object({ u: z.union([z.string().min(1), z.array(z.string().min(1))]) });
+
+export const ANY_USER = "*";
+// NOTIFY's payload is at most 8,000 bytes: more users than fit is a hint for all.
+const MAX_HINT_BYTES = 7_000;
+
+export function hintPayload(userIds: Iterable<string>): string {
+  const payload = JSON.stringify({ u: [...userIds] });
+  return Buffer.byteLength(payload) > MAX_HINT_BYTES ? ANY_USER : payload;
 }
 
-const noticeSchema = z.object({
-  u: z.string().min(1),
-  op: z.enum(["created", "updated", "deleted", "changed"]),
-  id: z.string().nullable(),
-  v: z.number().int().nullable(),
-});
-
-/**
- * The listener's delivery probe (src/live/listener.ts): not JSON, so parseNotice never reads one as a change;
- * the listener takes probes out before the feed sees them, in every process on the channel.
- */
-const PROBE_PREFIX = "todo-api probe ";
-export const probePayload = (token: string) => PROBE_PREFIX + token;
-export const isProbe = (payload: string | undefined): boolean => payload?.startsWith(PROBE_PREFIX) ?? false;
-
-/** undefined for a payload this version does not understand (another app on the channel, a newer trigger). */
-export function parseNotice(payload: string | undefined): Notice | undefined {
+/** The users a hint names, ANY_USER for all, undefined for a payload that is not a hint (another app's). */
+export function parseHint(payload: string | undefined): string[] | typeof ANY_USER | undefined {
+  if (payload === ANY_USER) return ANY_USER;
   let json: unknown;
   try {
     json = JSON.parse(payload ?? "");
   } catch {
     return undefined;
   }
-  const parsed = noticeSchema.safeParse(json);
+  const parsed = hintSchema.safeParse(json);
   if (!parsed.success) return undefined;
-  const { u, op, id, v } = parsed.data;
-  // A single-row op without its row is read as "changed": the subscriber refetches rather than misses it.
-  if (op !== "changed" && id === null) return { userId: u, op: "changed", id: null, version: null };
-  return { userId: u, op, id, version: v };
+  return typeof parsed.data.u === "string" ? [parsed.data.u] : parsed.data.u;
 }
 
 /**
- * Event ids: `<epoch>.<seq>`. The epoch names one unbroken LISTEN session of one process; seq counts the
- * notifications it received, in commit order. Only the process holding that session can replay from an id.
+ * The listener's delivery probe (src/live/listener.ts): not JSON, so parseHint never reads one as a hint;
+ * the listener takes probes out before the feed sees them, in every process on the channel.
  */
-export function eventId(epoch: string, seq: number): string {
-  return `${epoch}.${seq}`;
-}
-
-export function parseEventId(id: string | null | undefined): { epoch: string; seq: number } | undefined {
-  const match = id?.match(/^([0-9a-f]{16})\.(\d{1,15})$/);
-  return match ? { epoch: match[1]!, seq: Number(match[2]) } : undefined;
-}
+const PROBE_PREFIX = "todo-api probe ";
+export const probePayload = (token: string) => PROBE_PREFIX + token;
+export const isProbe = (payload: string | undefined): boolean => payload?.startsWith(PROBE_PREFIX) ?? false;

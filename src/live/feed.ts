@@ -1,29 +1,31 @@
 /**
- * Live updates for `todo.onChange`: the process's subscribers, fed by its one LISTEN session (listener.ts).
- * - Every statement that writes todos notifies (a trigger); this process numbers the notifications it receives,
- *   in commit order, and keeps the last SSE_REPLAY_EVENTS of them (ids and versions only) for reconnects.
- * - A row is read once per notification, and only when this process has a subscriber for its user.
- * - LISTEN runs only while someone subscribes (and a minute after): an idle process costs the database nothing.
- * - Each subscriber's queue is bounded: one that falls behind gets `changed` and its stream ends.
+ * Live updates for `todo.onChange`, resumable on any instance after any restart (within CHANGE_RETENTION_MS).
+ * - The database is the feed: every todo row carries its last change's position (src/todos/changes.ts). Event ids
+ *   name positions (src/live/position.ts), so a stream resumes from any id any instance handed out.
+ * - A stream starts by catching up from its id: the user's rows after it, in position order, pages of
+ *   REPLAY_PAGE, only those before the frontier (never past a transaction that may still commit). Then live.
+ * - Live: this process polls the changes of the users it has subscribers for, after its own cursor, and hands
+ *   each ready row to those subscribers. A poll runs on a hint: this process's own writes, a NOTIFY from another
+ *   instance's (sent after commit, coalesced: `written`), and every `pollMs` while anyone listens, so a lost hint
+ *   costs latency, never a change. Rows committed but not yet final are polled again after a few milliseconds.
+ * - Each subscriber's queue is bounded: one that falls behind drops it and catches up from the database again.
  * - A stream ends when its token expires, or after SSE_MAX_DURATION_MS, whichever is first (one timer per stream),
  *   the way a dropped connection ends: the client reconnects with its last event id and a token it has now.
- * - Delivery is proven, not assumed (listener.ts): a session counts once a probe NOTIFY sent through the pool came
- *   back on it. `health()` is readiness's view: proven once at start-up (changeFeedFor), then the current session's
- *   state. A proof that held stays good while the process is idle (it is about the configuration: is DIRECT_URL a
- *   session of its own?); a failed one is tried again in the background (every 30 s for notifications that never
- *   arrive, with the usual backoff for a database that cannot be reached). While delivery is not
- *   proven, `subscribe` answers SERVICE_UNAVAILABLE naming DIRECT_URL, never an open stream that stays empty.
+ * - The LISTEN session that receives hints proves its delivery (listener.ts): a session counts once a probe
+ *   NOTIFY sent through the pool came back on it. `health()` is readiness's view. While delivery is not proven,
+ *   `subscribe` answers SERVICE_UNAVAILABLE naming DIRECT_URL, never a stream that would lag by `pollMs`.
  */
-import { randomBytes } from "node:crypto";
 import { tracked, type TrackedEnvelope } from "@trpc/server";
 import type { Config } from "../config.ts";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { Prisma } from "../generated/prisma/client.ts";
-import { findTodo, type Db } from "../todos/repository.ts";
-import type { TodoDTO } from "../todos/select.ts";
-import { CHANNEL, eventId, parseEventId, parseNotice, type Notice, type TodoChange } from "./events.ts";
+import type { Db } from "../todos/repository.ts";
+import { isReady, readChangesOf, readFrontier, readUserChanges, type ChangeRow } from "../todos/changes.ts";
+import { ANY_USER, CHANNEL, hintPayload, parseHint, type TodoChange } from "./events.ts";
 import { createListener, DeliveryError, type Listener } from "./listener.ts";
+import { compare, decodePosition, encodePosition, later, type Position } from "./position.ts";
+import { isCurrent } from "./sync.ts";
 
 export interface ChangeFeedOptions {
   db: Db;
@@ -42,12 +44,14 @@ export interface ChangeFeedOptions {
   maxStreamsPerIp?: number;
   /** A stream ends after this long, whatever its token says (SSE_MAX_DURATION_MS). */
   maxDurationMs?: number;
-  /** Events waiting for one subscriber before it is cut off (SSE_QUEUE_MAX). */
+  /** Events waiting for one subscriber before it catches up from the database instead (SSE_QUEUE_MAX). */
   queueMax: number;
-  /** Notifications kept for replay on reconnect (SSE_REPLAY_EVENTS). */
-  replayEvents: number;
+  /** How old an event id may be to resume from (CHANGE_RETENTION_MS). */
+  retentionMs: number;
   /** How long LISTEN stays after the last stream closes. */
   lingerMs?: number;
+  /** The poll that runs without a hint while anyone listens. */
+  pollMs?: number;
 }
 
 export interface ChangeFeedStats {
@@ -57,7 +61,7 @@ export interface ChangeFeedStats {
   sent: Record<TodoChange["type"], number>;
   /** Streams refused, by reason. */
   refused: { user_limit: number; ip_limit: number; global_limit: number; unavailable: number };
-  /** Streams ended because their subscriber fell behind. */
+  /** Times a subscriber fell SSE_QUEUE_MAX events behind and caught up from the database. */
   slow: number;
 }
 
@@ -86,42 +90,51 @@ export interface ChangeFeed {
   /** Proves delivery when nothing has yet (or the last proof failed); otherwise answers from what is known. */
   health(): Promise<LiveHealth>;
   stats(): ChangeFeedStats;
+  /**
+   * A mutation of the user's todos committed here: this process polls, and the other instances get a hint
+   * (one NOTIFY after commit, coalesced with others).
+   */
+  written(userId: string): void;
   /** Ends every stream the way a lost connection would, so clients reconnect (to another instance). */
   close(): Promise<void>;
 }
 
-/** One notification as this process numbered it (kept in the replay ring: no row, a few dozen bytes). */
-interface Entry extends Notice {
-  seq: number;
-  eventId: string;
-}
-
-type Row = Promise<TodoDTO | null | Error>;
-/** A live entry carries the row read once for all of its user's subscribers here; a replayed one reads it when sent. */
-type Item = { entry: Entry; row?: Row } | { changed: string };
-
 interface Subscriber {
   userId: string;
-  queue: Item[];
-  /** Set when the stream must end once its queue is sent (too slow), or at once (closing, aborted). */
-  ending?: "slow" | "now";
+  /** The position of the last event sent (or of the frontier it started at); undefined until started. */
+  last: Position | undefined;
+  /** Rows handed over by polls, in position order; those at or before `last` are skipped. */
+  queue: ChangeRow[];
+  /** Read the database from `last` before the queue: at the start, and after falling behind. */
+  catchUp: boolean;
+  /** Set when the stream must end at once (closing, aborted, expired). */
+  ending?: "now";
   wake?: () => void;
   /** Unregisters, once: from the stream's end, or from the request's abort when the stream never started. */
   cleanup(): void;
 }
 
+/** Rows per statement when a stream catches up, and per poll. */
+const REPLAY_PAGE = 500;
+const POLL_PAGE = 1000;
+/** Rows committed but not final yet are polled again after this, doubling up to the maximum. */
+const RETRY_MIN_MS = 5;
+const RETRY_MAX_MS = 200;
+/** Users named in one hint before it becomes a hint for all. */
+const MAX_HINTED_USERS = 256;
+
 const DOWN_UNREACHABLE =
   "the LISTEN session on DIRECT_URL (else DATABASE_URL) cannot be opened; the server log says why";
 
 // tRPC ends a stream without its `return` event on an AbortError: EventSource then reconnects by itself.
-const abortError = (message: string) => Object.assign(new Error(message), { name: "AbortError" });
+const ended = () => Object.assign(new Error("stream closed"), { name: "AbortError" });
 
 /**
  * The feed as the configuration sets it up: SSE_* limits, DB_CONNECTION_TIMEOUT_MS for the LISTEN session; none when
- * SSE_MAX_STREAMS is 0 (live updates off: nothing listens).
+ * SSE_MAX_STREAMS is 0 (live updates off: nothing listens, nothing polls, writes send no hints).
  */
 export function changeFeedFor(
-  config: Pick<Config, "sse" | "db">,
+  config: Pick<Config, "sse" | "db" | "changeRetentionMs">,
   db: Db,
   listenUrl: string,
   logger: Logger,
@@ -129,6 +142,7 @@ export function changeFeedFor(
   if (config.sse.maxStreams === 0) return undefined;
   const feed = createChangeFeed({
     ...config.sse,
+    retentionMs: config.changeRetentionMs,
     db,
     listenUrl,
     connectTimeoutMs: config.db.connectionTimeoutMs,
@@ -142,6 +156,7 @@ export function changeFeedFor(
 export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   const { db, logger } = options;
   const lingerMs = options.lingerMs ?? 60_000;
+  const pollMs = options.pollMs ?? 1_000;
   const maxStreamsPerIp = options.maxStreamsPerIp ?? Infinity;
   const maxDurationMs = options.maxDurationMs ?? 3_600_000;
   const byUser = new Map<string, Set<Subscriber>>();
@@ -151,12 +166,6 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   let closing = false;
   let linger: NodeJS.Timeout | undefined;
 
-  // The current LISTEN session: its epoch, its last seq, and the replay ring (oldest first from `head`).
-  let epoch: string | undefined;
-  let seq = 0;
-  let ring: Entry[] = [];
-  let head = 0;
-
   const stats: Omit<ChangeFeedStats, "listening"> = {
     open: 0,
     sent: { created: 0, updated: 0, deleted: 0, changed: 0 },
@@ -164,17 +173,104 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     slow: 0,
   };
 
-  const push = (sub: Subscriber, item: Item) => {
-    if (sub.ending) return;
-    if (sub.queue.length >= options.queueMax) {
-      // Fallen behind: what it has not taken is replaced by one refetch, and then the stream ends.
-      sub.queue = [{ changed: here() }];
-      sub.ending = "slow";
-      stats.slow++;
-    } else {
-      sub.queue.push(item);
+  // The poll: this process's cursor (everything of its subscribers' users before it was handed over), reset
+  // when nobody subscribes. A subscriber registers only once it is set, and starts at or after it.
+  let cursor: Position | undefined;
+  let cursorRead: Promise<Position> | undefined;
+  let polling = false;
+  let again = false;
+  let soon: NodeJS.Immediate | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let retryMs = RETRY_MIN_MS;
+  let safety: NodeJS.Timeout | undefined;
+  let pollFailing = false;
+
+  const pollSoon = () => {
+    if (byUser.size === 0 || closing) return;
+    if (polling) again = true;
+    else soon ??= setImmediate(() => void poll());
+  };
+
+  const pollAfter = (ms: number) => {
+    if (retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      pollSoon();
+    }, ms);
+    retry.unref();
+  };
+
+  async function poll() {
+    soon = undefined;
+    const users = [...byUser.keys()];
+    const base = cursor;
+    if (users.length === 0 || base === undefined) return;
+    polling = true;
+    try {
+      const page = await readChangesOf(db, users, base, POLL_PAGE);
+      let ready = 0;
+      for (const row of page.rows) {
+        if (!isReady(row, page.frontier)) break;
+        ready++;
+        handOver(row);
+      }
+      const full = page.rows.length === POLL_PAGE && ready === page.rows.length;
+      // A full page of final rows: go on from its last one. Otherwise all final rows were here.
+      cursor = full ? page.rows[ready - 1]!.position : later(base, page.frontier);
+      if (full) again = true;
+      else if (ready < page.rows.length) {
+        pollAfter(retryMs);
+        retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+      } else retryMs = RETRY_MIN_MS;
+      if (pollFailing) logger.info("live updates: reading changes works again");
+      pollFailing = false;
+    } catch (error) {
+      if (!pollFailing) logger.warn({ err: error }, "live updates: reading changes failed; retrying");
+      pollFailing = true;
+      pollAfter(pollMs);
+    } finally {
+      polling = false;
+      if (again) {
+        again = false;
+        pollSoon();
+      }
     }
-    sub.wake?.();
+  }
+
+  const handOver = (row: ChangeRow) => {
+    const subs = byUser.get(row.todo.userId);
+    if (!subs) return;
+    for (const sub of subs) {
+      if (sub.ending || (sub.last && compare(row.position, sub.last) <= 0)) continue;
+      if (sub.queue.length >= options.queueMax) {
+        // Fallen behind: what it has not taken is read from the database again when it is ready for it.
+        sub.queue = [];
+        if (!sub.catchUp) stats.slow++;
+        sub.catchUp = true;
+      } else sub.queue.push(row);
+      sub.wake?.();
+    }
+  };
+
+  // Hints for the other instances: one NOTIFY in flight at a time, naming the users written since the last one.
+  const hinted = new Set<string>();
+  let hintsForAll = false;
+  let hinting = false;
+  const sendHints = async () => {
+    if (hinting || (hinted.size === 0 && !hintsForAll)) return;
+    hinting = true;
+    const payload = hintsForAll ? ANY_USER : hintPayload(hinted);
+    hinted.clear();
+    hintsForAll = false;
+    try {
+      await db.$executeRaw(Prisma.sql`SELECT pg_notify(${CHANNEL}, ${payload})`);
+    } catch (error) {
+      // Only a hint: the other instances' polls still find the change, within their pollMs.
+      logger.debug({ err: error }, "live updates: sending a hint failed");
+    } finally {
+      hinting = false;
+      void sendHints();
+    }
   };
 
   const everyone = () => [...byUser.values()].flatMap((set) => [...set]);
@@ -184,61 +280,28 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     connectTimeoutMs: options.connectTimeoutMs,
     pingMs: options.pingMs ?? 15_000,
     logger,
-    // The way writes' triggers notify: through the API's pool (DATABASE_URL), not the LISTEN session's URL.
+    // Hints are sent through the API's pool (DATABASE_URL), not the LISTEN session's URL: the probe does the same.
     notify: (payload) => db.$executeRaw(Prisma.sql`SELECT pg_notify(${CHANNEL}, ${payload})`),
-    onListening() {
-      epoch = randomBytes(8).toString("hex");
-      seq = 0;
-      ring = [];
-      head = 0;
-      // Whoever was subscribed while no session listened may have missed changes.
-      for (const sub of everyone()) push(sub, { changed: here() });
-    },
-    onLost() {
-      epoch = undefined;
-    },
+    // Hints sent while no session listened are gone: the poll finds their changes.
+    onListening: pollSoon,
+    onLost() {},
     onNotification(payload) {
-      const notice = parseNotice(payload);
-      if (!notice || epoch === undefined) return;
-      seq++;
-      const entry: Entry = { ...notice, seq, eventId: eventId(epoch, seq) };
-      if (options.replayEvents > 0) {
-        ring.push(entry);
-        if (ring.length - head > options.replayEvents) head++;
-        // Compact now and then rather than shift() on every event.
-        if (head > 1024 && head * 2 > ring.length) {
-          ring = ring.slice(head);
-          head = 0;
-        }
-      }
-      const subs = byUser.get(notice.userId);
-      if (!subs) return;
-      const row = needsRow(entry) ? readRow(entry) : undefined;
-      for (const sub of subs) push(sub, { entry, row });
+      const users = parseHint(payload);
+      if (users === ANY_USER || users?.some((user) => byUser.has(user))) pollSoon();
     },
   });
 
-  const needsRow = (entry: Entry) => entry.op === "created" || entry.op === "updated";
-  const readRow = (entry: Entry): Row =>
-    findTodo(db, entry.userId, entry.id!).catch((error: Error) => {
-      logger.warn({ err: error }, "live updates: reading a changed todo failed; sending changed instead");
-      return error;
-    });
-  /** The id of a `changed` sent now: a reconnect with it resumes after everything received so far. */
-  const here = () => eventId(epoch ?? "0".repeat(16), seq);
-
-  /** The user's entries after `lastEventId`, or undefined when they cannot all be replayed. */
-  const replay = (userId: string, lastEventId: string): Entry[] | undefined => {
-    const last = parseEventId(lastEventId);
-    if (!last || last.epoch !== epoch || last.seq > seq) return undefined;
-    const oldest = ring[head]?.seq ?? seq + 1;
-    if (last.seq < oldest - 1) return undefined;
-    const missed: Entry[] = [];
-    for (let i = head; i < ring.length; i++) {
-      const entry = ring[i]!;
-      if (entry.seq > last.seq && entry.userId === userId) missed.push(entry);
+  const toEvent = (row: ChangeRow): ChangeEvent => {
+    const id = encodePosition(row.position);
+    switch (row.kind) {
+      case "DELETED":
+        return tracked(id, { type: "deleted", id: row.todo.id });
+      case "UPDATED":
+        return tracked(id, { type: "updated", todo: row.todo });
+      case "CREATED":
+      case "RESTORED":
+        return tracked(id, { type: "created", todo: row.todo });
     }
-    return missed;
   };
 
   const count = (map: Map<string, number>, key: string, by: 1 | -1) => {
@@ -247,7 +310,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     else map.delete(key);
   };
 
-  /** With nobody subscribed, LISTEN stops after the linger. */
+  /** With nobody subscribed, LISTEN stops after the linger, and the poll stops. */
   const idleLater = () => {
     if (reservedTotal > 0 || closing) return;
     clearTimeout(linger);
@@ -262,44 +325,78 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     idleLater();
   };
 
-  async function* stream(sub: Subscriber): AsyncGenerator<ChangeEvent> {
+  const unregister = (sub: Subscriber) => {
+    const subs = byUser.get(sub.userId);
+    subs?.delete(sub);
+    if (subs?.size === 0) byUser.delete(sub.userId);
+    if (byUser.size === 0) {
+      cursor = undefined;
+      clearInterval(safety);
+      safety = undefined;
+    }
+  };
+
+  /** `from`: the position the client resumes from, checked on the first page it reads; `unknown`: send `changed` first. */
+  async function* stream(
+    sub: Subscriber,
+    from: (Position & { mintedAt: number }) | undefined,
+    unknown: boolean,
+  ): AsyncGenerator<ChangeEvent> {
     try {
+      if (unknown) {
+        stats.sent.changed++;
+        yield tracked(encodePosition(sub.last!), { type: "changed" });
+      }
+      let checked = !from;
       for (;;) {
-        if (sub.ending === "now") throw abortError("stream closed");
-        const item = sub.queue.shift();
-        if (!item) {
-          if (sub.ending) throw abortError("stream closed");
+        if (sub.ending) throw ended();
+        if (sub.catchUp) {
+          sub.catchUp = false;
+          for (;;) {
+            const page = await readUserChanges(db, sub.userId, { after: sub.last!, limit: REPLAY_PAGE, readyOnly: true });
+            if (!checked) {
+              checked = true;
+              if (!isCurrent(from!, page, options.retentionMs)) {
+                sub.last = page.frontier;
+                stats.sent.changed++;
+                yield tracked(encodePosition(sub.last), { type: "changed" });
+                break;
+              }
+            }
+            for (const row of page.rows) {
+              if (sub.ending) throw ended();
+              sub.last = row.position;
+              const event = toEvent(row);
+              stats.sent[event[1].type]++;
+              yield event;
+            }
+            if (page.rows.length < REPLAY_PAGE) {
+              // Every final row of the user is sent: the queue goes on from the frontier.
+              sub.last = later(sub.last!, page.frontier);
+              break;
+            }
+          }
+          continue;
+        }
+        const row = sub.queue.shift();
+        if (!row) {
           await new Promise<void>((resolve) => (sub.wake = resolve));
           sub.wake = undefined;
           continue;
         }
-        const event = await toEvent(item);
-        if (!event) continue;
+        if (compare(row.position, sub.last!) <= 0) continue;
+        sub.last = row.position;
+        const event = toEvent(row);
         stats.sent[event[1].type]++;
         yield event;
       }
+    } catch (error) {
+      if ((error as Error).name === "AbortError") throw error;
+      // A database that failed mid-stream: the stream ends as a dropped one, and the client resumes from its id.
+      logger.warn({ err: error }, "live updates: a stream could not read its changes; ending it");
+      throw ended();
     } finally {
       sub.cleanup();
-    }
-  }
-
-  async function toEvent(item: Item): Promise<ChangeEvent | undefined> {
-    if ("changed" in item) return tracked(item.changed, { type: "changed" });
-    const { entry } = item;
-    const id = entry.eventId;
-    switch (entry.op) {
-      case "changed":
-        return tracked(id, { type: "changed" });
-      case "deleted":
-        return tracked(id, { type: "deleted", id: entry.id! });
-      case "created":
-      case "updated": {
-        const row = await (item.row ?? readRow(entry));
-        if (row instanceof Error) return tracked(id, { type: "changed" });
-        // Deleted since: its `deleted` event follows.
-        if (!row) return undefined;
-        return tracked(id, { type: entry.op, todo: row });
-      }
     }
   }
 
@@ -337,6 +434,12 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       clearTimeout(linger);
       try {
         await listener.ready();
+        while (cursor === undefined) {
+          cursorRead ??= readFrontier(db).finally(() => (cursorRead = undefined));
+          const read = await cursorRead;
+          // Set only if nobody else did meanwhile: a cursor only ever moves forward while someone listens.
+          cursor ??= read;
+        }
       } catch (error) {
         release(userId, ip);
         stats.refused.unavailable++;
@@ -350,20 +453,19 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         release(userId, ip);
         throw new AppError("shuttingDown");
       }
-      // From here to registering, nothing awaits: no notification can fall between the replay and the live queue.
       let registered = true;
       const sub: Subscriber = {
         userId,
+        last: undefined,
         queue: [],
+        catchUp: false,
         cleanup() {
           if (!registered) return;
           registered = false;
           clearTimeout(expiry);
           signal?.removeEventListener("abort", onAbort);
           stats.open--;
-          const subs = byUser.get(userId);
-          subs?.delete(sub);
-          if (subs?.size === 0) byUser.delete(userId);
+          unregister(sub);
           release(userId, ip);
         },
       };
@@ -385,16 +487,35 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       stats.open++;
-      if (lastEventId) {
-        const missed = replay(userId, lastEventId);
-        if (!missed) sub.queue.push({ changed: here() });
-        else for (const entry of missed) sub.queue.push({ entry });
-        if (sub.queue.length > options.queueMax) sub.queue = [{ changed: here() }];
-      }
       let subs = byUser.get(userId);
       if (!subs) byUser.set(userId, (subs = new Set()));
       subs.add(sub);
-      return stream(sub);
+      if (!safety) {
+        safety = setInterval(pollSoon, pollMs);
+        safety.unref();
+      }
+      const from = lastEventId ? decodePosition(lastEventId) : undefined;
+      if (from) {
+        sub.last = from;
+        sub.catchUp = true;
+      } else {
+        try {
+          // Registered before this read: every change after its frontier reaches the queue.
+          sub.last = await readFrontier(db);
+        } catch (error) {
+          sub.cleanup();
+          throw new AppError("liveUpdatesUnavailable", "Live updates are unavailable: the database cannot be read", {
+            cause: error,
+          });
+        }
+      }
+      return stream(sub, from, Boolean(lastEventId) && !from);
+    },
+    written(userId) {
+      if (byUser.has(userId)) pollSoon();
+      if (hinted.size >= MAX_HINTED_USERS) hintsForAll = true;
+      else hinted.add(userId);
+      void sendHints();
     },
     async health() {
       if (listener.listening || (!listener.running && listener.proven)) return { up: true };
@@ -417,6 +538,9 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
     async close() {
       closing = true;
       clearTimeout(linger);
+      clearTimeout(retry);
+      clearInterval(safety);
+      if (soon) clearImmediate(soon);
       for (const sub of everyone()) {
         sub.ending = "now";
         sub.wake?.();

@@ -1,6 +1,7 @@
 /**
  * Every statement on todos. Each one carries the caller's id in its WHERE clause and is one round trip;
  * results are the client-facing DTO or an outcome the caller maps to an error (not found, stale version).
+ * A deleted todo stays as a tombstone ("deletedAt", for sync and restore) that every read and write here skips.
  */
 import { randomUUID } from "node:crypto";
 import { Prisma } from "../generated/prisma/client.ts";
@@ -49,7 +50,7 @@ const canExist = (id: string) => UUID.test(id);
 export async function findTodo(db: Db, userId: string, id: string): Promise<TodoDTO | null> {
   if (!canExist(id)) return null;
   const rows = await db.$queryRaw<TodoDTO[]>`
-    SELECT ${todoColumns} FROM "Todo" WHERE "id" = ${id}::uuid AND "userId" = ${userId}`;
+    SELECT ${todoColumns} FROM "Todo" WHERE "id" = ${id}::uuid AND "userId" = ${userId} AND "deletedAt" IS NULL`;
   return rows[0] ?? null;
 }
 
@@ -78,7 +79,7 @@ export async function todoStats(db: Db, userId: string): Promise<TodoStats> {
            count(*) FILTER (WHERE NOT "completed")::int AS "active",
            count(*) FILTER (WHERE "completed")::int AS "completed",
            count(*) FILTER (WHERE NOT "completed" AND "dueAt" < now())::int AS "overdue"
-    FROM "Todo" WHERE "userId" = ${userId}`;
+    FROM "Todo" WHERE "userId" = ${userId} AND "deletedAt" IS NULL`;
   return row ?? { total: 0, active: 0, completed: 0, overdue: 0 };
 }
 
@@ -207,38 +208,61 @@ export async function updateTodo(db: Db, userId: string, input: UpdateInput, now
   const rows = await db.$queryRaw<TodoDTO[]>`
     UPDATE "Todo"
     SET ${Prisma.join(sets)}
-    WHERE "id" = ${input.id}::uuid AND "userId" = ${userId} ${versionCheck}
+    WHERE "id" = ${input.id}::uuid AND "userId" = ${userId} AND "deletedAt" IS NULL ${versionCheck}
     RETURNING ${todoColumns}`;
   if (rows[0]) return { status: "updated", todo: rows[0] };
 
   // Not updated: tell a stale version from a missing todo (only on this failure path).
   if (input.expectedVersion !== undefined) {
     const [current] = await db.$queryRaw<{ version: number }[]>`
-      SELECT "version" FROM "Todo" WHERE "id" = ${input.id}::uuid AND "userId" = ${userId}`;
+      SELECT "version" FROM "Todo" WHERE "id" = ${input.id}::uuid AND "userId" = ${userId} AND "deletedAt" IS NULL`;
     if (current) return { status: "stale", version: current.version };
   }
   return { status: "not-found" };
 }
 
-/** True when the todo existed and is gone. */
+/** True when the todo existed and is now a tombstone (a new version, so a restore's is newer still). */
 export async function deleteTodo(db: Db, userId: string, id: string): Promise<boolean> {
   if (!canExist(id)) return false;
-  const count = await db.$executeRaw`DELETE FROM "Todo" WHERE "id" = ${id}::uuid AND "userId" = ${userId}`;
+  const count = await db.$executeRaw`
+    UPDATE "Todo" SET "deletedAt" = ${new Date()}, "version" = "version" + 1
+    WHERE "id" = ${id}::uuid AND "userId" = ${userId} AND "deletedAt" IS NULL`;
   return count > 0;
+}
+
+export type RestoreOutcome = { status: "restored" | "live"; todo: TodoDTO } | { status: "not-found" };
+
+/**
+ * Brings a tombstone back as a new version, if it was deleted less than `retentionMs` ago (an older one is as
+ * good as purged). A todo that is not deleted is answered as it is: a repeated restore changes nothing.
+ */
+export async function restoreTodo(db: Db, userId: string, id: string, retentionMs: number): Promise<RestoreOutcome> {
+  if (!canExist(id)) return { status: "not-found" };
+  const now = new Date();
+  const rows = await db.$queryRaw<TodoDTO[]>`
+    UPDATE "Todo" SET "deletedAt" = NULL, "version" = "version" + 1, "updatedAt" = ${now}
+    WHERE "id" = ${id}::uuid AND "userId" = ${userId} AND "deletedAt" > ${new Date(now.getTime() - retentionMs)}
+    RETURNING ${todoColumns}`;
+  if (rows[0]) return { status: "restored", todo: rows[0] };
+  const live = await findTodo(db, userId, id);
+  return live ? { status: "live", todo: live } : { status: "not-found" };
 }
 
 /** Marks every todo of the user completed or active; returns how many changed. */
 export async function toggleAllTodos(db: Db, userId: string, completed: boolean): Promise<number> {
   const { count } = await db.todo.updateMany({
-    where: { userId, completed: !completed },
+    where: { userId, completed: !completed, deletedAt: null },
     data: { completed, completedAt: completed ? new Date() : null, version: { increment: 1 } },
   });
   return count;
 }
 
-/** Deletes the user's completed todos; returns how many. */
+/** Deletes (as tombstones) the user's completed todos; returns how many. */
 export async function clearCompletedTodos(db: Db, userId: string): Promise<number> {
-  const { count } = await db.todo.deleteMany({ where: { userId, completed: true } });
+  const { count } = await db.todo.updateMany({
+    where: { userId, completed: true, deletedAt: null },
+    data: { deletedAt: new Date(), version: { increment: 1 } },
+  });
   return count;
 }
 
@@ -280,7 +304,7 @@ function listOrderBy({ orderBy, order }: Pick<ListInput, "orderBy" | "order">): 
 
 /** The WHERE clause; the caller's id is always the first condition. */
 function listWhere(userId: string, input: ListInput, cursor: Cursor | null): Prisma.Sql {
-  const and = [Prisma.sql`"userId" = ${userId}`];
+  const and = [Prisma.sql`"userId" = ${userId}`, Prisma.sql`"deletedAt" IS NULL`];
   if (input.status !== "all") and.push(Prisma.sql`"completed" = ${input.status === "completed"}`);
   if (input.search) {
     // ILIKE's wildcards in the search are escaped so they match literally (backslash is ILIKE's escape).

@@ -91,6 +91,17 @@ export const updateInput = z.object({
   dueAt: date.nullable().optional(),
 });
 
+export const syncInput = z
+  .object({
+    after: z
+      .string()
+      .max(64)
+      .nullish()
+      .meta({ description: "The cursor of the last sync, or an onChange event id; omit for every live todo" }),
+    limit: z.number().int().min(1).max(1000).default(500),
+  })
+  .prefault({});
+
 export const toggleAllInput = z.object({ completed: z.boolean() });
 /** `lastEventId`: the id of the last event seen (httpSubscriptionLink sends it on reconnect, as Last-Event-ID). */
 export const onChangeInput = z.object({ lastEventId: z.string().max(256).nullish() }).optional();
@@ -98,3 +109,4 @@ export const onChangeInput = z.object({ lastEventId: z.string().max(256).nullish
 export type CreateInput = z.output<typeof createInput>;
 export type ListInput = z.output<typeof listInput>;
 export type UpdateInput = z.output<typeof updateInput>;
+export type SyncInput = z.output<typeof syncInput>;

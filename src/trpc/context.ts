@@ -25,7 +25,9 @@ export interface ContextDeps {
   callTimeoutMs?: number;
   /** How long an Idempotency-Key and its result are kept (IDEMPOTENCY_TTL_MS). */
   idempotencyTtlMs: number;
-  /** Live updates (todo.onChange); undefined: the subscription answers SERVICE_UNAVAILABLE. */
+  /** How long tombstones, sync cursors and event ids last (CHANGE_RETENTION_MS). */
+  changeRetentionMs: number;
+  /** Live updates (todo.onChange), told of every committed mutation; undefined: turned off (SSE_MAX_STREAMS=0). */
   changes?: ChangeFeed;
 }
 

@@ -36,6 +36,14 @@ export const todoPageJson = z
       .meta({ description: "Pass back as `cursor` (same orderBy and order) for the next page; null on the last" }),
   })
   .meta({ id: "TodoPage" });
+export const syncJson = z
+  .object({
+    todos: z.array(todoJson).meta({ description: "Created or changed since `after`, each in its latest state: upsert" }),
+    deleted: z.array(z.string()).meta({ description: "Ids deleted since `after`: remove" }),
+    cursor: z.string().meta({ description: "Pass back as `after` (or as onChange's lastEventId)" }),
+    more: z.boolean().meta({ description: "Call again with `cursor` right away" }),
+  })
+  .meta({ id: "TodoSync" });
 export const deletedJson = z.object({ id: z.string() }).meta({ id: "Deleted" });
 export const countJson = z
   .object({ count: z.int().min(0).meta({ description: "Rows changed" }) })
@@ -73,6 +81,7 @@ const ERRORS = {
   401: "Missing, malformed, wrongly signed or expired Bearer token",
   404: "No such todo for the caller (another user's todo is not found either)",
   409: "A stale expectedVersion (reload and retry), or a request with this Idempotency-Key still running (retry after Retry-After)",
+  412: "The cursor is older than CHANGE_RETENTION_MS: sync again without `after`",
   413: "Request body over BODY_LIMIT_BYTES",
   422: "This Idempotency-Key was used with another procedure or input",
   500: "Internal server error",

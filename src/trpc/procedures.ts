@@ -3,7 +3,7 @@
  * - publicProcedure (internal): the deadline (REQUEST_TIMEOUT_MS), call metrics, and database errors mapped to
  *   client-facing codes.
  * - protectedProcedure: a verified Bearer token (`ctx.user`, whose User row exists), then the caller's share
- *   (src/limits/user.ts). One middleware: each one more is a cost on every call.
+ *   (src/limits/user.ts); after a mutation, the live feed's hint. One middleware: each one more is a cost on every call.
  */
 import { AuthError, AuthUnavailableError } from "../auth/tokens.ts";
 import { AppError } from "../errors.ts";
@@ -63,7 +63,10 @@ export const protectedProcedure = publicProcedure.use(async ({ ctx, type, signal
         })
       : undefined;
   try {
-    return await next({ ctx: { user: identity } });
+    const result = await next({ ctx: { user: identity } });
+    // After the mutation's commit (a keyed one's transaction ends inside next): a hint, never part of the write.
+    if (type === "mutation" && result.ok) ctx.changes?.written(identity.id);
+    return result;
   } finally {
     release?.();
   }

@@ -20,9 +20,9 @@ const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
   // The expiry sweep below counts rows: no server's own sweeper may take them first.
-  api = await startTestServer({}, undefined, { keySweeper: false });
+  api = await startTestServer({}, undefined, { sweepers: false });
   // Another instance on the same database.
-  second = await api.variant({}, { keySweeper: false });
+  second = await api.variant({}, { sweepers: false });
   for (const user of ["alice", "bob"]) tokens[user] = await api.token(user);
 });
 afterAll(async () => {

@@ -33,6 +33,7 @@ export async function startTestCallers(): Promise<TestCallers> {
     users: createUserRegistry(database.prisma),
     production: false,
     idempotencyTtlMs: config.idempotencyTtlMs,
+    changeRetentionMs: config.changeRetentionMs,
   };
   return {
     database,

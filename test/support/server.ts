@@ -89,7 +89,7 @@ export interface TestServerOptions {
   database?: TestDatabase;
   listenUrl?: string;
   /** false: without the expired-key sweeper production runs (a test that counts Idempotency-Key rows). */
-  keySweeper?: boolean;
+  sweepers?: boolean;
 }
 
 /**
@@ -104,7 +104,7 @@ export interface TestServerOptions {
 export async function startTestServer(
   env: Record<string, string> = {},
   prepare?: (url: string) => Promise<string | void>,
-  { webDir, logger: givenLogger, database: sharedDatabase, listenUrl, keySweeper }: TestServerOptions = {},
+  { webDir, logger: givenLogger, database: sharedDatabase, listenUrl, sweepers }: TestServerOptions = {},
 ): Promise<TestServer> {
   const testDatabase = sharedDatabase ?? (await createTestDatabase({ migrated: true }));
   const apiUrl = (await prepare?.(testDatabase.url)) ?? testDatabase.url;
@@ -114,7 +114,7 @@ export async function startTestServer(
   const runtime = await createRuntime(config, logger, {
     database: runtimeDatabase(testDatabase, apiUrl, listenUrl),
     webDir,
-    keySweeper,
+    sweepers,
   });
   const { database, changes } = runtime;
   const url = `http://127.0.0.1:${(await runtime.start()).port}`;

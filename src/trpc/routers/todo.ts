@@ -1,5 +1,14 @@
 import { AppError } from "../../errors.ts";
-import { byIdInput, createInput, listInput, onChangeInput, toggleAllInput, updateInput } from "../../todos/schemas.ts";
+import {
+  byIdInput,
+  createInput,
+  listInput,
+  onChangeInput,
+  syncInput,
+  toggleAllInput,
+  updateInput,
+} from "../../todos/schemas.ts";
+import { syncTodos } from "../../live/sync.ts";
 import {
   clearCompletedTodos,
   createTodo,
@@ -7,6 +16,7 @@ import {
   deleteTodo,
   findTodo,
   listTodos,
+  restoreTodo,
   todoStats,
   toggleAllTodos,
   updateTodo,
@@ -21,6 +31,7 @@ import {
   errorResponses,
   idempotencyHeaders,
   statsJson,
+  syncJson,
   todoJson,
   todoPageJson,
 } from "../openapi.ts";
@@ -62,6 +73,29 @@ export const todoRouter = router({
       response: statsJson,
     })
     .query(({ ctx }) => todoStats(ctx.db, ctx.user.id)),
+
+  /**
+   * The caller's replica, caught up: without `after` every live todo, with it what changed and what was deleted
+   * since (src/live/sync.ts). The cursor is also an onChange event id: a stream from it misses nothing.
+   */
+  sync: protectedProcedure
+    .meta({
+      openapi: {
+        method: "GET",
+        path: "/todos/sync",
+        tags: ["todos"],
+        summary: "Changes since a cursor (or every todo), in pages: upsert `todos`, remove `deleted`, keep `cursor`",
+        errorResponses: errorResponses(400, 412),
+      },
+      response: syncJson,
+    })
+    .input(syncInput)
+    .query(async ({ ctx, input }) => {
+      const outcome = await syncTodos(ctx.db, ctx.user.id, input, ctx.changeRetentionMs);
+      if (outcome.status === "malformed") throw new AppError("badRequest", "Invalid cursor: pass one sync returned");
+      if (outcome.status === "expired") throw new AppError("cursorExpired");
+      return outcome.result;
+    }),
 
   byId: protectedProcedure
     .meta({
@@ -141,7 +175,7 @@ export const todoRouter = router({
         method: "DELETE",
         path: "/todos/{id}",
         tags: ["todos"],
-        summary: "Delete a todo",
+        summary: "Delete a todo (restorable within CHANGE_RETENTION_MS)",
         requestHeaders: idempotencyHeaders,
         errorResponses: errorResponses(400, 404, 409, 422),
       },
@@ -152,6 +186,27 @@ export const todoRouter = router({
       idempotent(async ({ ctx, input }) => {
         if (!(await deleteTodo(ctx.db, ctx.user.id, input.id))) throw notFound(input.id);
         return { id: input.id };
+      }),
+    ),
+
+  restore: protectedProcedure
+    .meta({
+      openapi: {
+        method: "POST",
+        path: "/todos/{id}/restore",
+        tags: ["todos"],
+        summary: "Bring back a deleted todo (within CHANGE_RETENTION_MS), as a new version",
+        requestHeaders: idempotencyHeaders,
+        errorResponses: errorResponses(400, 404, 409, 422),
+      },
+      response: todoJson,
+    })
+    .input(byIdInput)
+    .mutation(
+      idempotent(async ({ ctx, input }) => {
+        const outcome = await restoreTodo(ctx.db, ctx.user.id, input.id, ctx.changeRetentionMs);
+        if (outcome.status === "not-found") throw notFound(input.id);
+        return outcome.todo;
       }),
     ),
 
@@ -187,8 +242,9 @@ export const todoRouter = router({
     .mutation(idempotent(async ({ ctx }) => ({ count: await clearCompletedTodos(ctx.db, ctx.user.id) }))),
 
   /**
-   * The caller's changes as they commit, on any instance (src/live/): created, updated, deleted, or `changed`
-   * (refetch). Every event is tracked: reconnecting with the last id replays what was missed, or sends `changed`.
+   * The caller's changes as they commit, on any instance (src/live/): created, updated, deleted. Every event is
+   * tracked: reconnecting with the last id (or a sync cursor), to any instance, first sends what was missed, each
+   * todo once in its latest state; an unknown id or one older than CHANGE_RETENTION_MS gets `changed` (sync again).
    */
   onChange: protectedProcedure.input(onChangeInput).subscription(({ ctx, input, signal }) => {
     if (!ctx.changes) throw new AppError("liveUpdatesOff");
