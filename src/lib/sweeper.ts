@@ -24,7 +24,14 @@ export interface Sweeper {
   stop(): void;
 }
 
-export function startSweeper({ what, batch, logger, intervalMs, batchSize = 1000, maxBatches = 10 }: SweeperOptions): Sweeper {
+export function startSweeper({
+  what,
+  batch,
+  logger,
+  intervalMs,
+  batchSize = 1000,
+  maxBatches = 10,
+}: SweeperOptions): Sweeper {
   let running: Promise<number> | undefined;
   let failing = false;
   const sweep = async () => {

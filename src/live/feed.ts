@@ -353,7 +353,11 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
         if (sub.catchUp) {
           sub.catchUp = false;
           for (;;) {
-            const page = await readUserChanges(db, sub.userId, { after: sub.last!, limit: REPLAY_PAGE, readyOnly: true });
+            const page = await readUserChanges(db, sub.userId, {
+              after: sub.last!,
+              limit: REPLAY_PAGE,
+              readyOnly: true,
+            });
             if (!checked) {
               checked = true;
               if (!isCurrent(from!, page, options.retentionMs)) {

@@ -9,8 +9,6 @@ export interface Position {
   seq: number;
 }
 
-export const START: Position = { tx: 0, seq: 0 };
-
 export const compare = (a: Position, b: Position): number => a.tx - b.tx || a.seq - b.seq;
 export const later = (a: Position, b: Position): Position => (compare(a, b) >= 0 ? a : b);
 

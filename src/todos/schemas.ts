@@ -109,4 +109,3 @@ export const onChangeInput = z.object({ lastEventId: z.string().max(256).nullish
 export type CreateInput = z.output<typeof createInput>;
 export type ListInput = z.output<typeof listInput>;
 export type UpdateInput = z.output<typeof updateInput>;
-export type SyncInput = z.output<typeof syncInput>;

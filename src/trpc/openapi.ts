@@ -38,7 +38,9 @@ export const todoPageJson = z
   .meta({ id: "TodoPage" });
 export const syncJson = z
   .object({
-    todos: z.array(todoJson).meta({ description: "Created or changed since `after`, each in its latest state: upsert" }),
+    todos: z
+      .array(todoJson)
+      .meta({ description: "Created or changed since `after`, each in its latest state: upsert" }),
     deleted: z.array(z.string()).meta({ description: "Ids deleted since `after`: remove" }),
     cursor: z.string().meta({ description: "Pass back as `after` (or as onChange's lastEventId)" }),
     more: z.boolean().meta({ description: "Call again with `cursor` right away" }),

@@ -130,7 +130,12 @@ function masked(answer: Answer, request: WireRequest, names: Map<string, string>
       if (!names.has(id)) names.set(id, `new-${String(names.size).padStart(4, "0")}`.padEnd(36, "-"));
       return names.get(id)!;
     })
-    .replace(ISO, (time) => (knownTimes.has(time) || sent.includes(time) ? time : "<now>".padEnd(24, "-")));
+    .replace(ISO, (time) => (knownTimes.has(time) || sent.includes(time) ? time : "<now>".padEnd(24, "-")))
+    // A sync cursor names the database's position and the time it was handed out: the same length, other digits.
+    .replace(
+      /"cursor":"[0-9a-z]+\.[0-9a-z]+\.[0-9a-z]+"/g,
+      (cursor) => `"cursor":"${"<position>".padEnd(cursor.length - 12, "-")}"`,
+    );
   return { ...answer, body };
 }
 
@@ -182,6 +187,14 @@ const inputs: Record<string, fc.Arbitrary<unknown>> = {
     { requiredKeys: ["id"] },
   ),
   "todo.delete": fc.record({ id: anyId }),
+  "todo.restore": fc.record({ id: anyId }),
+  "todo.sync": fc.record(
+    {
+      after: fc.constantFrom("garbage", null, "1.1.1"),
+      limit: fc.oneof(fc.integer({ min: 0, max: 1001 }), fc.constant("5")),
+    },
+    { requiredKeys: [] },
+  ),
   "todo.toggleAll": fc.record({ completed: fc.oneof(fc.boolean(), fc.constant("yes")) }),
   "todo.clearCompleted": fc.constant(undefined),
 };

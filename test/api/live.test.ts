@@ -139,7 +139,8 @@ describe("todo.onChange", () => {
     await expect.poll(() => sub.events.some((e) => e.data.type === "created" && e.data.todo.id === c.id)).toBe(true);
     expect(types(sub.events)).not.toContain("changed");
     const last = new Map<string, string>();
-    for (const e of sub.events) last.set(e.data.type === "deleted" ? e.data.id : (e.data as { todo: { id: string } }).todo.id, e.data.type);
+    for (const e of sub.events)
+      last.set(e.data.type === "deleted" ? e.data.id : (e.data as { todo: { id: string } }).todo.id, e.data.type);
     expect([last.get(a.id), last.get(b.id), last.get(c.id)]).toEqual(["deleted", "deleted", "created"]);
     const ids = sub.events.map((e) => e.id);
     expect(new Set(ids).size).toBe(ids.length);

@@ -92,6 +92,8 @@ describe("the OpenAPI document", () => {
         "POST /api/todos/toggle-all",
         "POST /api/todos/clear-completed",
         "GET /api/todos/stats",
+        "GET /api/todos/sync",
+        "POST /api/todos/{id}/restore",
         "GET /api/me",
       ].sort(),
     );

@@ -149,7 +149,14 @@ describe("tombstones and todo.restore", () => {
     expect(await again.text()).toBe(body);
     const [event] = await sub.waitFor(1);
     expect(event!.data).toMatchObject({ type: "created", todo: { id: done.id, completed: true } });
-    expect((await fetch(`${api.url}/api/todos/${crypto.randomUUID()}/restore`, { method: "POST", headers: { authorization: headers.authorization } })).status).toBe(404);
+    expect(
+      (
+        await fetch(`${api.url}/api/todos/${crypto.randomUUID()}/restore`, {
+          method: "POST",
+          headers: { authorization: headers.authorization },
+        })
+      ).status,
+    ).toBe(404);
   });
 
   it("after CHANGE_RETENTION_MS a tombstone is purged (restore NOT_FOUND) and older cursors are PRECONDITION_FAILED", async () => {
@@ -161,11 +168,10 @@ describe("tombstones and todo.restore", () => {
       await c.todo.delete.mutate({ id: todo.id });
       // The sweeper runs every second at this retention.
       await expect
-        .poll(
-          async () =>
-            (await short.database.prisma.todo.count({ where: { id: todo.id } })) === 0,
-          { timeout: 10_000, interval: 250 },
-        )
+        .poll(async () => (await short.database.prisma.todo.count({ where: { id: todo.id } })) === 0, {
+          timeout: 10_000,
+          interval: 250,
+        })
         .toBe(true);
       await expect(c.todo.restore.mutate({ id: todo.id })).rejects.toSatisfy((e) => code(e) === "NOT_FOUND");
       await expect(c.todo.sync.query({ after: before })).rejects.toSatisfy((e) => code(e) === "PRECONDITION_FAILED");
@@ -187,7 +193,9 @@ describe("resuming on another instance", () => {
   it("concurrent writers on two instances; a follower that leaves and resumes on the other ends equal to the list", async () => {
     const user = "follow-ann";
     const [a, b] = [await client(user, api), await client(user, other)];
-    const seedTodos = await Promise.all(Array.from({ length: 5 }, (_, i) => a.todo.create.mutate({ title: `seed ${i}` })));
+    const seedTodos = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => a.todo.create.mutate({ title: `seed ${i}` })),
+    );
     const replica = new Map<string, TodoDTO>();
     const { cursor } = await syncAll(a, replica, null);
 
@@ -218,7 +226,9 @@ describe("resuming on another instance", () => {
     await b.todo.delete.mutate({ id: seedTodos[0]!.id });
     const marker = await b.todo.create.mutate({ title: "marker" });
     await expect
-      .poll(() => second.events.some((e) => e.data.type === "created" && e.data.todo.id === marker.id), { timeout: 10_000 })
+      .poll(() => second.events.some((e) => e.data.type === "created" && e.data.todo.id === marker.id), {
+        timeout: 10_000,
+      })
       .toBe(true);
     apply(replica, second.events);
     expect(sorted(replica)).toEqual(sorted(await listAll(a)));
