@@ -494,15 +494,14 @@ describe("files of other shapes", () => {
   });
 });
 
-test("the import notifies live subscribers: `changed` for each user whose todos it wrote, nothing for others", async () => {
+test("the import reaches live subscribers (a `created` per imported todo) and sync; nothing for others", async () => {
   const fixtureFile = dir.file("live.db");
   await writeCleanFixture(fixtureFile, { users: 2, tasksPerUser: 30 });
   const api = await startTestServer();
   try {
-    const [imported, bystander] = [
-      subscribe(await liveClientOf(api, "user-1")),
-      subscribe(await liveClientOf(api, "someone-else")),
-    ];
+    const user1 = await liveClientOf(api, "user-1");
+    const before = (await user1.todo.sync.query({})).cursor;
+    const [imported, bystander] = [subscribe(user1), subscribe(await liveClientOf(api, "someone-else"))];
     await Promise.all([imported.started, bystander.started]);
     const result = await importSqlite({
       file: fixtureFile,
@@ -511,8 +510,12 @@ test("the import notifies live subscribers: `changed` for each user whose todos 
       prisma: api.database.prisma,
     });
     expect(result.verified).toBe(true);
-    const events = await imported.waitFor(1, 10_000);
-    expect(events.map((e) => e.data.type)).toContain("changed");
+    const events = await imported.waitFor(30, 10_000);
+    expect(new Set(events.map((e) => e.data.type))).toEqual(new Set(["created"]));
+    const synced = await user1.todo.sync.query({ after: before, limit: 1000 });
+    expect(synced.todos.map((t) => t.id).sort()).toEqual(
+      events.map((e) => (e.data as { todo: { id: string } }).todo.id).sort(),
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(bystander.events).toEqual([]);
     imported.unsubscribe();
