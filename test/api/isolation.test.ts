@@ -102,6 +102,15 @@ const asBob: [string, (id: string) => Promise<unknown>][] = [
   ["todo.toggleAll completed=true", () => bob.todo.toggleAll.mutate({ completed: true })],
   ["todo.toggleAll completed=false", () => bob.todo.toggleAll.mutate({ completed: false })],
   ["todo.clearCompleted", () => bob.todo.clearCompleted.mutate()],
+  ["todo.restore", (id) => bob.todo.restore.mutate({ id })],
+  [
+    // The cursor names a database position and a time: the same for any id Bob could pass.
+    "todo.sync from scratch",
+    async () => {
+      const { todos, deleted, more } = await bob.todo.sync.query({});
+      return { todos, deleted, more };
+    },
+  ],
   [
     "todo.onChange resuming from Alice's id",
     async (id) => {

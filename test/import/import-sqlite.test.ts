@@ -7,6 +7,7 @@ import { SourceError } from "../../scripts/sqlite-import/source.ts";
 import { parseConfig } from "../../src/config.ts";
 import { createDatabase } from "../../src/db/client.ts";
 import { createLogger } from "../../src/logger.ts";
+import { todoSelect } from "../../src/todos/select.ts";
 import { createTestDatabase } from "../support/db.ts";
 import { liveClientOf, subscribe } from "../support/live.ts";
 import { startTestServer } from "../support/server.ts";
@@ -81,7 +82,10 @@ describe("a clean file", () => {
     const { prisma } = target.database;
     expect(await prisma.todo.count()).toBe(60);
     for (const task of fixture.tasks) {
-      const todo = await prisma.todo.findUniqueOrThrow({ where: { id: todoIdFor(task.userId, String(task.id)) } });
+      const todo = await prisma.todo.findUniqueOrThrow({
+        where: { id: todoIdFor(task.userId, String(task.id)) },
+        select: todoSelect,
+      });
       expect(todo).toEqual({
         id: todoIdFor(task.userId, String(task.id)),
         userId: task.userId,
