@@ -18,10 +18,13 @@ test.runIf(onPostgres).each([
   "DB_PREPARED_STATEMENTS=%s: %i parses for 5 repeated calls on one connection",
   async (setting, expected) => {
     let relay: PgRelay | undefined;
-    const api = await startTestServer({ DB_PREPARED_STATEMENTS: setting, DB_POOL_MAX: "1", SSE_MAX_STREAMS: "0" }, async (url) => {
-      relay = await startPgRelayFor(url);
-      return viaRelay(url, relay);
-    });
+    const api = await startTestServer(
+      { DB_PREPARED_STATEMENTS: setting, DB_POOL_MAX: "1", SSE_MAX_STREAMS: "0" },
+      async (url) => {
+        relay = await startPgRelayFor(url);
+        return viaRelay(url, relay);
+      },
+    );
     try {
       const alice = await api.clientUnbatched("alice");
       const { id } = await alice.todo.create.mutate({ title: "prepared" });
