@@ -178,6 +178,8 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
   let cursor: Position | undefined;
   let cursorRead: Promise<Position> | undefined;
   let polling = false;
+  // Subscribers registered while a poll ran: it did not read their user's rows, yet moves the cursor past them.
+  const joinedDuringPoll = new Set<Subscriber>();
   let again = false;
   let soon: NodeJS.Immediate | undefined;
   let retry: NodeJS.Timeout | undefined;
@@ -230,6 +232,12 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       pollAfter(pollMs);
     } finally {
       polling = false;
+      // Each reads its own rows up to a frontier no older than this poll's; later polls include its user.
+      for (const sub of joinedDuringPoll) {
+        sub.catchUp = true;
+        sub.wake?.();
+      }
+      joinedDuringPoll.clear();
       if (again) {
         again = false;
         pollSoon();
@@ -469,6 +477,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
           clearTimeout(expiry);
           signal?.removeEventListener("abort", onAbort);
           stats.open--;
+          joinedDuringPoll.delete(sub);
           unregister(sub);
           release(userId, ip);
         },
@@ -494,6 +503,7 @@ export function createChangeFeed(options: ChangeFeedOptions): ChangeFeed {
       let subs = byUser.get(userId);
       if (!subs) byUser.set(userId, (subs = new Set()));
       subs.add(sub);
+      if (polling) joinedDuringPoll.add(sub);
       if (!safety) {
         safety = setInterval(pollSoon, pollMs);
         safety.unref();
