@@ -16,6 +16,7 @@ const COLORS: Record<Configuration, string> = {
   pg: "#1f77b4",
   "pg-against": "#7f7f7f",
   "pg-prepared": "#17becf",
+  "pg-live-off": "#bcbd22",
   embedded: "#9467bd",
 };
 

@@ -3,7 +3,17 @@ import { parseArgs } from "node:util";
 import { OPERATIONS, type Operation } from "./workload.ts";
 
 /** In the report's order: the hand-written baseline, the stock packages, then the API's configurations. */
-export const CONFIGURATIONS = ["baseline", "stock", "neon", "pg", "pg-against", "pg-prepared", "embedded"] as const;
+/** `pg-live-off`: pg with live updates off (SSE_MAX_STREAMS=0), to measure what the change feed costs a write. */
+export const CONFIGURATIONS = [
+  "baseline",
+  "stock",
+  "neon",
+  "pg",
+  "pg-live-off",
+  "pg-against",
+  "pg-prepared",
+  "embedded",
+] as const;
 export type Configuration = (typeof CONFIGURATIONS)[number];
 
 export interface Options {

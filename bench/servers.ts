@@ -101,6 +101,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     // The load is one reader's: the whole pool is theirs, as in the baseline (bench:neighbour sets its own).
     DB_USER_CONCURRENCY: String(options.poolMax),
     DB_PREPARED_STATEMENTS: options.config === "pg-prepared" ? "on" : "off",
+    // Live updates off: no LISTEN session, no polls, no hints after writes (the change columns stay).
+    ...(options.config === "pg-live-off" ? { SSE_MAX_STREAMS: "0" } : {}),
     ...options.env,
   };
   const name = `${options.config}-w${options.workers}`;

@@ -18,6 +18,8 @@ export interface PgRelayOptions {
 export interface PgRelay {
   readonly port: number;
   readonly rttMs: number;
+  /** Connections clients opened since the relay started. */
+  connections(): number;
   /** Round trips clients started since the relay started or was reset. */
   roundTrips(): number;
   /** Statement texts clients sent to be parsed (Parse messages) since the relay started or was reset. */
@@ -62,6 +64,7 @@ export async function startPgRelay({
   let armed: { text: Buffer; cut: () => void } | undefined;
   let trips = 0;
   let parses = 0;
+  let opened = 0;
 
   // setTimeout keeps order for equal delays, so delayed chunks arrive in the order they were sent.
   const forward = (to: net.Socket) => (chunk: Buffer) => {
@@ -72,6 +75,7 @@ export async function startPgRelay({
 
   const server = net.createServer((client) => {
     client.setNoDelay(true);
+    opened++;
     const upstream = net.connect({ host: targetHost, port: targetPort, noDelay: true });
     const pair: { client: net.Socket; upstream: net.Socket; stalled?: boolean } = { client, upstream };
     pairs.add(pair);
@@ -116,6 +120,7 @@ export async function startPgRelay({
   const relay: PgRelay = {
     port: (server.address() as AddressInfo).port,
     rttMs,
+    connections: () => opened,
     roundTrips: () => trips,
     parses: () => parses,
     reset: () => {

@@ -10,9 +10,13 @@ export type TodoChange =
 type Api = Pick<TRPCClient<AppRouter>, "todo">;
 
 export interface LiveHandlers {
-  /** The stream (re)opened. Changes made while it was closed may not come as events: refetch. */
-  onStarted(): void;
-  onChange(change: TodoChange): void;
+  /**
+   * The stream (re)opened. `resumed`: it asked for the changes after the last event seen, so what happened while
+   * it was closed comes as events (or as one `changed` when that position is too old); otherwise refetch.
+   */
+  onStarted(resumed: boolean): void;
+  /** `id`: the change's position, also a `todo.sync` cursor. */
+  onChange(change: TodoChange, id: string): void;
   /** The server refused the stream for good (UNAUTHORIZED, TOO_MANY_REQUESTS, …); it is retried later. */
   onRefused(error: unknown): void;
   /** A fresh token, once the server refused the current one: a stream ends when its token expires. */
@@ -46,11 +50,12 @@ export function watchChanges(api: Api, handlers: LiveHandlers): () => void {
     subscription = api.todo.onChange.subscribe(lastEventId === undefined ? undefined : { lastEventId }, {
       onStarted() {
         retryMs = FIRST_RETRY_MS;
-        handlers.onStarted();
+        // The link's own reconnects resend the last id it received, which is this one.
+        handlers.onStarted(lastEventId !== undefined);
       },
       onData({ id, data }) {
         lastEventId = id;
-        handlers.onChange(data);
+        handlers.onChange(data, id);
       },
       onError(error) {
         if (stopped) return;

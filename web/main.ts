@@ -25,6 +25,9 @@ const ui = {
   count: $<HTMLElement>(".todo-count"),
   filters: [...document.querySelectorAll<HTMLAnchorElement>(".filters a")],
   clearCompleted: $<HTMLButtonElement>(".clear-completed"),
+  undo: $<HTMLElement>(".undo"),
+  undoText: $<HTMLElement>(".undo-text"),
+  undoButton: $<HTMLButtonElement>(".undo-button"),
   whoami: $<HTMLElement>(".whoami"),
   userName: $<HTMLElement>(".user-name"),
   signout: $<HTMLButtonElement>(".signout"),
@@ -45,6 +48,10 @@ const state = {
   listVersion: 0,
   loadingMore: false,
   stopLive: null as (() => void) | null,
+  /** The last change position the list is known to include: a todo.sync cursor (and an onChange event id). */
+  cursor: null as string | null,
+  /** The todo deleted last, while its "Undo" shows. */
+  undoable: null as Todo | null,
 };
 
 function filterFromHash(): Filter {
@@ -182,11 +189,46 @@ function applyToList(change: TodoChange) {
   else insert(change.todo);
 }
 
-function onChange(change: TodoChange) {
+function onChange(change: TodoChange, id: string) {
+  const from = state.cursor;
+  state.cursor = id;
+  // `changed`: the stream could not replay from where the page was (an unknown or expired position).
+  if (change.type === "changed") return void quietly(() => catchUp(from));
   for (const missed of inFlight) missed.push(change);
   applyToList(change);
   scheduleStats();
   render();
+}
+
+const SYNC_PAGE = 500;
+
+/**
+ * Brings the list up to date with todo.sync: the todos changed since `from`, each in its latest state, and the
+ * ids deleted since. A position too old for that (PRECONDITION_FAILED), or none, reloads the list instead.
+ */
+async function catchUp(from: string | null) {
+  const version = state.listVersion;
+  let after = from;
+  try {
+    while (after) {
+      const [page, missed] = await whileListening(api().todo.sync.query({ after, limit: SYNC_PAGE }));
+      if (version !== state.listVersion) return; // reloaded meanwhile
+      for (const todo of page.todos) {
+        if (state.items.some((t) => t.id === todo.id)) replace(todo);
+        else insert(todo);
+      }
+      page.deleted.forEach(remove);
+      // Live events that arrived meanwhile may be newer than the page.
+      missed.forEach(applyToList);
+      after = page.more ? page.cursor : null;
+      render();
+      if (!page.more) return await refreshStats();
+    }
+  } catch (error) {
+    const code = codeOf(error);
+    if (code !== "PRECONDITION_FAILED" && code !== "BAD_REQUEST") throw error;
+  }
+  await reloadList(state.items.length);
 }
 
 // Bursts of events (a toggle-all made elsewhere, fast typing in another tab) cost one request, not one each.
@@ -273,6 +315,33 @@ async function deleteTodo(todo: Todo) {
     throw new Error(`“${todo.title}” was already deleted in another tab or app (NOT_FOUND)`, { cause: error });
   }
   state.items = state.items.filter((t) => t.id !== todo.id);
+  offerUndo(todo);
+  await refreshStats();
+}
+
+/** How long "Undo" shows after a delete. The server keeps the deleted todo for CHANGE_RETENTION_MS. */
+const UNDO_MS = 6_000;
+let undoTimer: ReturnType<typeof setTimeout> | undefined;
+
+function offerUndo(todo: Todo | null) {
+  clearTimeout(undoTimer);
+  state.undoable = todo;
+  ui.undo.hidden = todo === null;
+  ui.undoText.textContent = todo ? `Deleted “${todo.title}”` : "";
+  if (todo) undoTimer = setTimeout(() => offerUndo(null), UNDO_MS);
+}
+
+/** Brings the deleted todo back (a new version); a repeat of the click is the same request (one Idempotency-Key). */
+async function undoDelete() {
+  const todo = state.undoable;
+  if (!todo) return;
+  offerUndo(null);
+  const key = newKey();
+  const restored = await withRetries(() =>
+    api().todo.restore.mutate({ id: todo.id }, { context: { idempotencyKey: key } }),
+  );
+  if (state.items.some((t) => t.id === restored.id)) replace(restored);
+  else insert(restored);
   await refreshStats();
 }
 
@@ -380,7 +449,8 @@ async function start(session: Session) {
   ui.newTodo.hidden = false;
   ui.newTodo.focus();
   state.stopLive = watchChanges(state.api, {
-    onStarted: scheduleReload, // changes made before the stream opened, or while it was down
+    // A resumed stream replays what the page missed; a new one may have missed what happened before it opened.
+    onStarted: (resumed) => resumed || scheduleReload(),
     onChange,
     // The page works without live updates (TOO_MANY_REQUESTS: this user has many tabs open); a refused token does not.
     onRefused: (error) => codeOf(error) === "UNAUTHORIZED" && failed(error),
@@ -394,6 +464,7 @@ function signOut() {
   state.stopLive?.();
   clearTimeout(reloadTimer);
   clearTimeout(statsTimer);
+  offerUndo(null);
   Object.assign(state, {
     session: null,
     api: null,
@@ -402,6 +473,7 @@ function signOut() {
     editing: null,
     reloadAfterEdit: false,
     stopLive: null,
+    cursor: null,
   });
   state.stats = { total: 0, active: 0, completed: 0, overdue: 0 };
   state.listVersion++;
@@ -428,6 +500,7 @@ ui.signout.addEventListener("click", () => {
   showError(null);
 });
 ui.errorDismiss.addEventListener("click", () => showError(null));
+ui.undoButton.addEventListener("click", () => void run(undoDelete));
 
 ui.newTodo.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.isComposing) void run(() => addTodo(ui.newTodo.value));

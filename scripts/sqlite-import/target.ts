@@ -88,8 +88,9 @@ export async function writeBatch(
     { maxWait: TRANSACTION_TIMEOUT_MS, timeout: TRANSACTION_TIMEOUT_MS },
   );
   // The rows are in the change feed by their positions (set by the database); this wakes the servers' streams now
-  // rather than at their next poll. After the commit: never a NOTIFY inside a write's transaction.
-  if (written.todos > 0) await prisma.$executeRaw`SELECT pg_notify(${CHANNEL}, ${ANY_USER})`.catch(() => {});
+  // rather than at their next poll. After the commit (never a NOTIFY inside a write's transaction), and not
+  // awaited: the next batch may already hold the embedded database's one session, waiting for this one to end.
+  if (written.todos > 0) void prisma.$executeRaw`SELECT pg_notify(${CHANNEL}, ${ANY_USER})`.catch(() => {});
   return written;
 }
 

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { runExchangesWhole } from "./embedded-exchanges.ts";
 import { deliverNotifications } from "./embedded-notify.ts";
 
 /** PGlite (PostgreSQL in WebAssembly) served on loopback over the PostgreSQL wire protocol. */
@@ -42,6 +43,8 @@ export async function startEmbeddedDatabase({
     // as PGlite keeps an extension's files outside the data folder.
     const db = await PGlite.create({ dataDir, loadDataDir, extensions: { pg_trgm } });
     const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections });
+    // Order matters: notifications are routed from the answers of the exchanges as they run.
+    runExchangesWhole(server);
     deliverNotifications(server);
     await server.start();
     const [, port] = server.getServerConn().split(":");

@@ -201,6 +201,26 @@ test("targets: ratios and byId CPU at 16 connections, p99/errors/RSS at 64, one 
   expect(find("neon create c=1", "p50")).toMatchObject({ met: true, target: "p50 ≤ rtt + 3 = 7 ms" });
 });
 
+test("targets: create and update with live updates on against the same server with them off", () => {
+  const write = (config: "pg" | "pg-live-off", op: "create" | "update", rps: number) => ({ ...cell(config, rps), op });
+  const cells = [
+    write("pg", "create", 920),
+    write("pg-live-off", "create", 1000),
+    write("pg", "update", 850),
+    write("pg-live-off", "update", 1000),
+    cell("pg-live-off", 5000), // byId: not a write, no check
+  ];
+  fillRatios(cells);
+  const run = { startedAt: "", finishedAt: "", machine: { cpus: 2, cpuModel: "", node: "", platform: "" } };
+  const checks = checkTargets({ ...run, options: {}, cells, targets: [], failures: [] }, undefined).filter((c) =>
+    c.target.includes("live updates off"),
+  );
+  expect(checks).toEqual([
+    { target: "≥ 0.9 × live updates off", cell: "pg create c=16", value: "0.92 ×", met: true },
+    { target: "≥ 0.9 × live updates off", cell: "pg update c=16", value: "0.85 ×", met: false },
+  ]);
+});
+
 test("profiles: self time per function and location, idle left out, V8's entries marked", () => {
   const frame = (functionName: string, url = "", lineNumber = -1) => ({
     functionName,

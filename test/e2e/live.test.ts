@@ -225,7 +225,34 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
     }
   });
 
-  test("a page that loses its stream catches up when it comes back", async () => {
+  test("a delete offers Undo for a few seconds: it brings the todo back, here and in the other context", async () => {
+    const [laptop, phone] = await signedIn("uma", "uma");
+    await add(laptop, "Keep me", "Oops");
+    await expect.poll(() => titles(phone), LIVE).toEqual(["Oops", "Keep me"]);
+
+    await item(laptop, "Oops").locator(".destroy").click();
+    const undo = laptop.locator(".undo");
+    await expect.poll(() => undo.isVisible(), SOON).toBe(true);
+    expect(await laptop.locator(".undo-text").textContent()).toBe("Deleted “Oops”");
+    await expect.poll(() => titles(phone), LIVE).toEqual(["Keep me"]);
+
+    await laptop.getByRole("button", { name: "Undo" }).click();
+    await expect.poll(() => titles(laptop), SOON).toEqual(["Oops", "Keep me"]);
+    expect(await undo.isVisible()).toBe(false);
+    await expect.poll(() => titles(phone), LIVE).toEqual(["Oops", "Keep me"]);
+    await expect.poll(() => count(laptop), SOON).toBe("2 items left");
+    const stored = await (await harness.server.client("uma")).todo.list.query({});
+    expect(stored.items.map((t) => t.title)).toEqual(["Oops", "Keep me"]);
+
+    // Not clicked: it goes away by itself, and the todo stays deleted.
+    await item(laptop, "Keep me").locator(".destroy").click();
+    await expect.poll(() => undo.isVisible(), SOON).toBe(true);
+    await expect.poll(() => undo.isVisible(), { timeout: 10_000, interval: 200 }).toBe(false);
+    expect(await titles(laptop)).toEqual(["Oops"]);
+    expect(await errorText(laptop)).toBe("");
+  });
+
+  test("a page that loses its stream resumes after its last event when it comes back: no refetch of the list", async () => {
     const [laptop, phone] = await signedIn("omar", "omar");
     await add(laptop, "Before");
     await expect.poll(() => titles(phone), LIVE).toEqual(["Before"]);
@@ -235,9 +262,56 @@ describe.skipIf(skip)("live updates in headless Chromium", () => {
     await add(laptop, "While offline");
     await item(laptop, "Before").locator(".toggle").click();
     await expect.poll(() => count(laptop), SOON).toBe("1 item left");
+    const calls = procedureCalls(phone);
     await phone.context().setOffline(false);
     await expect.poll(() => titles(phone), SOON).toEqual(["While offline", "Before"]);
     await expect.poll(() => completed(phone), SOON).toEqual(["Before"]);
     await expect.poll(() => count(phone), SOON).toBe("1 item left");
+    // The missed changes came as replayed events, not as a reload.
+    expect(calls.filter((c) => c === "todo.list")).toEqual([]);
+    expect(calls).toContain("todo.onChange");
+  });
+
+  test("told `changed` (its position is past CHANGE_RETENTION_MS), a page asks todo.sync, then reloads the list", async () => {
+    const server = await harness.server.variant({ ...E2E_ENV, CHANGE_RETENTION_MS: "1000" }, { webDir: webDistDir });
+    const context = await newContext();
+    try {
+      const page = await open(context, "", { at: server });
+      await signIn(page, "rosa");
+      await expect.poll(() => server.changes.stats().open, SOON).toBe(1);
+      const api = await server.client("rosa");
+      const kept = await api.todo.create.mutate({ title: "Kept" });
+      const gone = await api.todo.create.mutate({ title: "Gone" });
+      await expect.poll(() => titles(page), LIVE).toEqual(["Gone", "Kept"]);
+
+      await context.setOffline(true);
+      await api.todo.delete.mutate({ id: gone.id });
+      await api.todo.update.mutate({ id: kept.id, completed: true });
+      await api.todo.create.mutate({ title: "New" });
+      // Longer than retention: the page's last event id has expired.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const calls = procedureCalls(page);
+      await context.setOffline(false);
+      await expect.poll(() => titles(page), SOON).toEqual(["New", "Kept"]);
+      await expect.poll(() => completed(page), SOON).toEqual(["Kept"]);
+      await expect.poll(() => server.changes.stats().sent.changed, SOON).toBeGreaterThan(0);
+      await expect.poll(() => calls.includes("todo.list"), SOON).toBe(true);
+      expect(calls).toContain("todo.sync");
+      expect(await errorText(page)).toBe("");
+    } finally {
+      await context.close();
+      await server.close();
+    }
   });
 });
+
+/** The tRPC procedures the page calls from now on, batched or not, in order. */
+function procedureCalls(page: Page): string[] {
+  const calls: string[] = [];
+  page.on("request", (request) => {
+    const path = new URL(request.url()).pathname;
+    const at = path.indexOf("/trpc/");
+    if (at !== -1) calls.push(...path.slice(at + "/trpc/".length).split(","));
+  });
+  return calls;
+}

@@ -82,6 +82,51 @@ describe("two server processes on one database", () => {
   }, 60_000);
 });
 
+describe("after both processes restart", () => {
+  it("a subscriber resumes from its last event id on either: each change once, no `changed`", async () => {
+    const database = await createTestDatabase({ migrated: true });
+    cleanups.push(() => database.close());
+    const env = {
+      DATABASE_URL: database.url,
+      DIRECT_URL: database.directUrl,
+      DB_DRIVER: process.env.DB_DRIVER ?? "pg",
+    };
+    const user = "proc-restart";
+    const before = await Promise.all([spawnServer(env), spawnServer(env)]);
+    processes.push(...before);
+    const sub = await open(before[0], user);
+    const writer = await clientOf(before[1], user);
+    const kept = await writer.todo.create.mutate({ title: "kept" });
+    const doomed = await writer.todo.create.mutate({ title: "doomed" });
+    await sub.waitFor(2, 10_000);
+    const last = sub.events.at(-1)!.id;
+    sub.unsubscribe();
+    for (const p of before) p.kill("SIGTERM");
+    await Promise.all(before.map((p) => p.exited));
+
+    const after = await Promise.all([spawnServer(env), spawnServer(env)]);
+    processes.push(...after);
+    const again = await clientOf(after[1], user);
+    const added = await again.todo.create.mutate({ title: "added while away" });
+    await again.todo.update.mutate({ id: kept.id, completed: true });
+    await again.todo.delete.mutate({ id: doomed.id });
+
+    const resumed = subscribe(await clientOf(after[0], user), last);
+    subs.push(resumed);
+    await resumed.waitFor(3, 10_000);
+    const seen = resumed.events.map((e) => e.data);
+    expect(seen.map((d) => d.type).sort()).toEqual(["created", "deleted", "updated"]);
+    expect(seen).toContainEqual(
+      expect.objectContaining({ type: "created", todo: expect.objectContaining({ id: added.id }) }),
+    );
+    expect(seen).toContainEqual(
+      expect.objectContaining({ type: "updated", todo: expect.objectContaining({ id: kept.id, completed: true }) }),
+    );
+    expect(seen).toContainEqual({ type: "deleted", id: doomed.id });
+    expect(new Set(resumed.events.map((e) => e.id)).size).toBe(3);
+  }, 120_000);
+});
+
 describe("the embedded database with WEB_CONCURRENCY=2", () => {
   it("delivers every write to every subscriber, whichever worker serves each", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "todo-live-"));
