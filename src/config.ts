@@ -129,7 +129,7 @@ const envSchema = z.object({
   REDIS_URL: redisUrl,
   REDIS_TIMEOUT_MS: int(10, 5_000).default(100),
   SSE_PING_MS: int(1_000, 600_000).default(15_000),
-  // About 85 KiB each (bench:sse): 3,000 streams are a budget of ~256 MiB per process.
+  // About 110 KiB each (bench:sse): 3,000 streams are a budget of ~330 MiB per process.
   SSE_MAX_STREAMS: int(0, 1_000_000).default(3_000),
   SSE_MAX_STREAMS_PER_USER: int(1, 10_000).default(16),
   SSE_MAX_STREAMS_PER_IP: int(1, 1_000_000).default(64),
