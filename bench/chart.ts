@@ -17,6 +17,7 @@ const COLORS: Record<Configuration, string> = {
   "pg-against": "#7f7f7f",
   "pg-prepared": "#17becf",
   "pg-live-off": "#bcbd22",
+  "pg-prod": "#8c564b",
   embedded: "#9467bd",
 };
 

@@ -3,13 +3,18 @@ import { parseArgs } from "node:util";
 import { OPERATIONS, type Operation } from "./workload.ts";
 
 /** In the report's order: the hand-written baseline, the stock packages, then the API's configurations. */
-/** `pg-live-off`: pg with live updates off (SSE_MAX_STREAMS=0), to measure what the change feed costs a write. */
+/**
+ * `pg-live-off`: pg with live updates off (SSE_MAX_STREAMS=0), to measure what the change feed costs a write.
+ * `pg-prod`: pg as production runs it: the access log at `info` and both rate limiters on (with budgets no cell
+ * reaches, so nothing is refused).
+ */
 export const CONFIGURATIONS = [
   "baseline",
   "stock",
   "neon",
   "pg",
   "pg-live-off",
+  "pg-prod",
   "pg-against",
   "pg-prepared",
   "embedded",

@@ -55,6 +55,9 @@ function profileFlags(
   };
 }
 
+/** The limiters' budgets are their maximum, far above what a cell sends in a window, so they count but never refuse. */
+const PRODUCTION_DEFAULTS = { LOG_LEVEL: "info", RATE_LIMIT_PER_IP: "10000000", RATE_LIMIT_PER_USER: "10000000" };
+
 function entryOf(config: Configuration, againstDir: string | undefined): string {
   if (config === "pg-against") {
     const entry = path.join(againstDir ?? "", "dist", "server.js");
@@ -103,6 +106,8 @@ export async function startServer(options: ServerOptions): Promise<Server> {
     DB_PREPARED_STATEMENTS: options.config === "pg-prepared" ? "on" : "off",
     // Live updates off: no LISTEN session, no polls, no hints after writes (the change columns stay).
     ...(options.config === "pg-live-off" ? { SSE_MAX_STREAMS: "0" } : {}),
+    // The production defaults: an access log line per request, both limiters counting every request.
+    ...(options.config === "pg-prod" ? PRODUCTION_DEFAULTS : {}),
     ...options.env,
   };
   const name = `${options.config}-w${options.workers}`;
