@@ -6,9 +6,10 @@
  * those connections unanswered. Here a connection's messages are held until its Sync (or Flush) and run as one.
  */
 import { socketServerInternals } from "../internals/pglite-socket.ts";
+import { concatFrames, PARSE } from "./pg-frames.ts";
 
 // Parse, Bind, Describe, Execute, Close: answered only once the client sends Sync or Flush.
-const HELD = new Set([0x50, 0x42, 0x44, 0x45, 0x43]);
+const HELD = new Set([PARSE, 0x42, 0x44, 0x45, 0x43]);
 const TERMINATE = 0x58;
 /** Exchanges held at once before those of closed connections are dropped. */
 const SWEEP_AT = 64;
@@ -37,16 +38,6 @@ export function runExchangesWhole(server: unknown): void {
     held.delete(id);
     // A Terminate ends the connection: what it left unsynced never runs (as on PostgreSQL).
     if (type === TERMINATE) return enqueue(id, message, onData);
-    return enqueue(id, concat([...pending, message]), onData);
+    return enqueue(id, concatFrames(...pending, message), onData);
   });
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

@@ -8,6 +8,7 @@
  * An UNLISTEN is only passed to the shared session when no other connection still listens on the channel.
  */
 import { socketServerInternals, type OnData } from "../internals/pglite-socket.ts";
+import { concatFrames as concat } from "./pg-frames.ts";
 
 const QUERY = 0x51; // 'Q'
 const NOTIFICATION = 0x41; // 'A'
@@ -108,14 +109,4 @@ function queryMessage(sql: string): Uint8Array {
 
 function readInt32(data: Uint8Array, at: number): number {
   return ((data[at]! << 24) | (data[at + 1]! << 16) | (data[at + 2]! << 8) | data[at + 3]!) >>> 0;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

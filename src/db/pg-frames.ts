@@ -55,3 +55,14 @@ export function createTerminateDetector(): (chunk: Buffer) => boolean {
     return terminated;
   };
 }
+
+/** Protocol messages end to end, as one buffer (the embedded database's message queue takes whole buffers). */
+export function concatFrames(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
